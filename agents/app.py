@@ -1,0 +1,159 @@
+"""The Faust app: agents that feed batches of Kafka records to the handlers in
+``pipeline.py`` and dead-letter what fails validation.
+
+Processing is at-least-once: Faust acknowledges a batch from ``take_events`` only after
+the agent has finished it, and every write is idempotent (see ``points.py``), so a
+batch handled twice after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import faust
+import msgspec
+from mode import CrashingSupervisor
+
+from ..settings import Settings
+from ..streams.contract import (
+    DLQ_TOPIC,
+    INVESTMENT_TOPIC,
+    POWER_TOPIC,
+    REGISTRY_TOPIC,
+    InvestmentReport,
+    PowerReading,
+    RegistryEntry,
+)
+from ..streams.publisher import dead_letter_headers
+from ..streams.validation import Rejection
+from .influx import InfluxClient, RetryingInflux
+from .pipeline import InvestmentHandler, PowerHandler, decode_for
+from .points import project_point
+
+log = logging.getLogger("sitepulse.worker")
+
+# Faust's defaults suit Apache Kafka. Tansu makes a joining member wait half the group's
+# session timeout, so the embedded profile keeps it short (see docs/PLATFORM notes).
+EMBEDDED_KAFKA_TIMEOUTS: dict[str, Any] = {
+    "broker_session_timeout": 4,
+    "broker_heartbeat_interval": 1,
+    "broker_rebalance_timeout": 10,
+    "broker_request_timeout": 30,
+}
+
+_registry_decoder = msgspec.json.Decoder(RegistryEntry)
+
+
+class WorkerCounters:
+    """What the worker has done since it started; logged periodically."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.first_record_after_s: float | None = None
+        self.counts: Counter[str] = Counter()
+
+    def record_batch(self, kind: str, accepted: int, rejected: Counter[str]) -> None:
+        if self.first_record_after_s is None:
+            self.first_record_after_s = time.monotonic() - self.started
+            log.info("first batch handled %.2f s after start", self.first_record_after_s)
+        self.counts[kind] += accepted
+        for reason, count in rejected.items():
+            self.counts[f"rejected.{reason}"] += count
+
+
+def build_app(settings: Settings) -> faust.App:
+    timeouts = EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        datadir=str(settings.state_dir / "faust" / settings.app_id),
+        web_enabled=False,
+        **timeouts,
+    )
+    influx = RetryingInflux(InfluxClient(settings))
+    power = PowerHandler(influx, settings.tz, settings.day_cache_days)
+    investment = InvestmentHandler(influx, settings.tz)
+    counters = WorkerCounters()
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    dlq = topic(DLQ_TOPIC)
+
+    async def dead_letter(event: faust.EventT, rejection: Rejection) -> Any:
+        message = event.message
+        source = f"{message.topic}/{message.partition}/{message.offset}"
+        return await dlq.send(key=message.key, value=message.value, headers=dead_letter_headers(rejection, source))
+
+    async def split(events: list[faust.EventT], expected: type) -> tuple[list[Any], Counter[str]]:
+        """Decode a batch; rejected records go to the dead-letter topic before the batch
+        is acknowledged, so none is lost."""
+        records, rejected, deliveries = [], Counter(), []
+        for event in events:
+            outcome = decode_for(event.message.value or b"", expected)
+            if outcome.rejection is not None:
+                rejected[outcome.rejection.reason] += 1
+                deliveries.append(await dead_letter(event, outcome.rejection))
+            else:
+                records.append(outcome.record)
+        for delivery in deliveries:
+            await delivery
+        return records, rejected
+
+    # An agent that raised would leave the worker running and processing nothing, so any
+    # unexpected error (a refused write included) stops the whole worker instead.
+    @app.agent(topic(POWER_TOPIC), name="power", supervisor_strategy=CrashingSupervisor)
+    async def power_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            readings, rejected = await split(events, PowerReading)
+            await power.handle(readings)
+            counters.record_batch("power", len(readings), rejected)
+
+    @app.agent(topic(INVESTMENT_TOPIC), name="investment", supervisor_strategy=CrashingSupervisor)
+    async def investment_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            reports, rejected = await split(events, InvestmentReport)
+            await investment.handle(reports)
+            counters.record_batch("investment", len(reports), rejected)
+
+    @app.agent(topic(REGISTRY_TOPIC), name="registry", supervisor_strategy=CrashingSupervisor)
+    async def registry_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(1000, within=settings.batch_within_s):
+            lines, rejected = [], Counter()
+            for event in events:
+                if event.message.value is None:
+                    continue  # a tombstone: the project left the registry; its history stays
+                try:
+                    entry = _registry_decoder.decode(event.message.value)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    rejected["wrong_type"] += 1
+                    await (await dead_letter(event, Rejection("wrong_type", str(exc))))
+                    continue
+                # The message time keeps a re-delivered row on the same point.
+                lines.append(project_point(entry, int(event.message.timestamp * 1000)))
+            await influx.write(lines)
+            counters.record_batch("registry", len(lines), rejected)
+
+    @app.on_partitions_assigned.connect
+    async def forget_days_of_moved_partitions(app: faust.App, **kwargs: Any) -> None:
+        # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
+        power.forget_open_days()
+
+    @app.timer(interval=30.0)
+    async def report_progress() -> None:
+        if counters.counts:
+            log.info("handled so far: %s", dict(sorted(counters.counts.items())))
+
+    @app.on_before_shutdown.connect
+    async def close_influx(app: faust.App, **kwargs: Any) -> None:
+        await influx.client.close()
+
+    app.sitepulse_counters = counters
+    return app

@@ -1,0 +1,44 @@
+"""InfluxDB line protocol, written by hand because it is the hot path (one point per
+reading): an f-string per point is several times faster than ``influxdb_client.Point``.
+Escaping follows the line protocol reference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+FieldValue = float | int | str | bool
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def encode_point(
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, FieldValue | None],
+    ts_ms: int,
+) -> str:
+    """One line; tags sorted (InfluxDB's preferred order), ``None`` fields left out."""
+    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    for key in sorted(tags):
+        head += f",{key.translate(_KEY_ESCAPES)}={tags[key].translate(_KEY_ESCAPES)}"
+    body = ",".join(
+        f"{key.translate(_KEY_ESCAPES)}={_field_value(value)}"
+        for key, value in fields.items()
+        if value is not None
+    )
+    if not body:
+        raise ValueError(f"a point of {measurement} needs at least one field")
+    return f"{head} {body} {ts_ms}"
+
+
+def _field_value(value: FieldValue) -> str:
+    # bool before int: bool is a subclass of int.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return '"' + value.translate(_STRING_ESCAPES) + '"'

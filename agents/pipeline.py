@@ -1,0 +1,108 @@
+"""What the worker does with one batch, apart from Kafka: decode, count each reading
+once per local day, write raw readings then daily totals. The Faust agents in
+``app.py`` only feed batches in and send rejections to the dead-letter topic."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from ..streams.contract import InvestmentReport, Measurement, PowerReading
+from ..streams.validation import Rejection, decode_record
+from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
+from .influx import RetryingInflux, quote_literal
+from .points import daily_point, investment_point, reading_point
+
+# A reading belongs to the day holding its interval's middle; with intervals of at most
+# a day, it is stamped no later than 12 h after that day ends.
+_STAMP_REACH = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One message's outcome: a record, or a rejection to dead-letter."""
+
+    record: PowerReading | InvestmentReport | None
+    rejection: Rejection | None
+
+
+def decode_for(raw: bytes, expected: type) -> Decoded:
+    outcome = decode_record(raw)
+    if isinstance(outcome, Rejection):
+        return Decoded(None, outcome)
+    if not isinstance(outcome, expected):
+        return Decoded(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))
+    return Decoded(outcome, None)
+
+
+def to_meter_reading(reading: PowerReading) -> MeterReading:
+    return MeterReading(reading.project_id, reading.meter_id, epoch_ms(reading.ts), reading.interval_s, float(reading.kwh))
+
+
+class PowerHandler:
+    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, keep_days: int) -> None:
+        self.influx = influx
+        self.tz = tz
+        self.book = DailyEnergyBook(tz, keep_days)
+
+    async def handle(self, readings: Sequence[PowerReading]) -> int:
+        """Store a batch of valid readings; returns how many daily totals it updated."""
+        if not readings:
+            return 0
+        meter_readings = [to_meter_reading(reading) for reading in readings]
+        touched = {self.book.day_of(reading) for reading in meter_readings}
+        await self._open_days(self.book.missing(touched))
+        for reading in meter_readings:
+            self.book.add(reading)
+        # Raw readings first: they are what a restarted worker rebuilds its days from.
+        await self.influx.write([reading_point(reading) for reading in readings])
+        await self.influx.write([daily_point(self.book.total(key), self.tz) for key in sorted(touched)])
+        self.book.evict_old_days()
+        return len(touched)
+
+    async def _open_days(self, keys: Iterable[DayKey]) -> None:
+        """Load what is already stored for days not in memory, one statement per day."""
+        projects_by_day = defaultdict(set)
+        for project_id, day in keys:
+            projects_by_day[day].add(project_id)
+        if not projects_by_day:
+            return
+        days = sorted(projects_by_day)
+        statements = [self._stored_readings_query(day, projects_by_day[day]) for day in days]
+        results = await self.influx.query(";".join(statements))
+        stored: dict[DayKey, list[MeterReading]] = defaultdict(list)
+        for series_list in results:
+            for series in series_list:
+                project_id = series.tags[Measurement.TAG_PROJECT]
+                meter_id = series.tags[Measurement.TAG_METER]
+                for ts_ms, kwh, interval_s in series.values:
+                    reading = MeterReading(project_id, meter_id, ts_ms, interval_s, kwh)
+                    stored[self.book.day_of(reading)].append(reading)
+        for key in keys:
+            self.book.load(key, stored.get(key, ()))
+
+    def _stored_readings_query(self, day, project_ids: set[str]) -> str:
+        start = day_start(day, self.tz)
+        end = day_start(day + timedelta(days=1), self.tz) + _STAMP_REACH
+        projects = " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in sorted(project_ids))
+        return (
+            f"SELECT kwh, interval_s FROM {Measurement.POWER_READING} "
+            f"WHERE ({projects}) AND time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms "
+            f"GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
+        )
+
+    def forget_open_days(self) -> None:
+        self.book.forget_all()
+
+
+class InvestmentHandler:
+    def __init__(self, influx: RetryingInflux, tz: ZoneInfo) -> None:
+        self.influx = influx
+        self.tz = tz
+
+    async def handle(self, reports: Sequence[InvestmentReport]) -> None:
+        if reports:
+            await self.influx.write([investment_point(report, self.tz) for report in reports])

@@ -1,0 +1,67 @@
+"""One settings object, read from the environment (prefix ``SITEPULSE_``) and ``.env``.
+
+Every command builds it once and passes it down; nothing deeper reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SITEPULSE_", env_file=".env", extra="ignore")
+
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap servers, Faust style: kafka://host:port[;kafka://host:port]",
+    )
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = Field("sitepulse", description="InfluxDB 1.x database, or 2.x bucket")
+    influx_api: Literal["v1", "v2"] = "v1"
+    influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x token (v2 only)")
+    influx_org: str | None = Field(None, description="InfluxDB 2.x organisation (v2 only)")
+    state_dir: Path = Path(".sitepulse")
+    profile: Literal["embedded", "production"] = Field(
+        "embedded",
+        description="embedded: short Kafka group timeouts that suit the in-memory Tansu broker",
+    )
+    app_id: str = Field("sitepulse", description="Faust app id, also the consumer group id")
+    partitions: int = Field(8, ge=1, description="partitions of the input topics when created")
+    timezone: str = Field("Asia/Shanghai", description="time zone of the projects' local day")
+    batch_size: int = Field(5000, ge=1, description="records handled per worker batch")
+    batch_within_s: float = Field(0.5, gt=0, description="longest wait to fill a batch")
+    day_cache_days: int = Field(
+        3, ge=1, description="open days per project kept in worker memory, behind the newest"
+    )
+    log_level: str = "info"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker list without Faust's ``kafka://`` scheme, for kafka-python."""
+        return [part.strip().split("://", 1)[-1] for part in self.broker.split(";") if part.strip()]
+
+    def child_environment(self) -> dict[str, str]:
+        """These settings as ``SITEPULSE_*`` variables, for child processes."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"SITEPULSE_{name.upper()}"] = str(value)
+        return env

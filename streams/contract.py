@@ -1,0 +1,111 @@
+"""The wire contract, declared once: topics, record types, dead-letter reasons and the
+InfluxDB measurements. Everything else imports these names."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+# --- Kafka topics ---------------------------------------------------------------------
+
+POWER_TOPIC = "sitepulse.power"
+INVESTMENT_TOPIC = "sitepulse.investment"
+REGISTRY_TOPIC = "sitepulse.registry"
+DLQ_TOPIC = "sitepulse.dlq"
+
+# Kafka headers on a dead-letter record; its key and value are the original bytes.
+DLQ_HEADER_REASON = "sitepulse.reason"
+DLQ_HEADER_DETAIL = "sitepulse.detail"
+DLQ_HEADER_SOURCE = "sitepulse.source"
+DLQ_HEADER_RECEIVED_AT = "sitepulse.received_at"
+
+MAX_INTERVAL_S = 86_400
+
+
+# --- Records --------------------------------------------------------------------------
+
+
+class PowerReading(msgspec.Struct, tag_field="type", tag="power", frozen=True):
+    """Energy of one meter interval; ``kwh`` is the energy of the interval ending at ``ts``."""
+
+    project_id: str
+    meter_id: str
+    ts: datetime
+    kwh: float
+    interval_s: int
+    kwh_total: float | None = None
+    kw: float | None = None
+
+
+class InvestmentReport(msgspec.Struct, tag_field="type", tag="investment", frozen=True):
+    """Investment completed in one month (``period`` = YYYY-MM), in 万元."""
+
+    project_id: str
+    period: str
+    amount_wan: float
+    reported_at: datetime
+
+
+Record = PowerReading | InvestmentReport
+RECORD_TOPICS: dict[type, str] = {PowerReading: POWER_TOPIC, InvestmentReport: INVESTMENT_TOPIC}
+
+ProjectLevel = Literal["city", "district", "town"]
+ProjectKind = Literal["new", "continuing"]
+
+
+class RegistryEntry(msgspec.Struct, frozen=True):
+    """One row of the project registry (CSV columns in this order)."""
+
+    project_id: str
+    name: str
+    district: str
+    zone: str
+    department: str
+    level: ProjectLevel
+    kind: ProjectKind
+    leader: str
+    leader_phone: str
+    data_owner: str
+    annual_plan_wan: float
+    planned_start: date
+    capacity_kva: float
+    lat: float | None = None
+    lon: float | None = None
+
+
+REGISTRY_COLUMNS: tuple[str, ...] = RegistryEntry.__struct_fields__
+
+
+# --- Dead-letter reasons (code -> what the data owner reads) -------------------------
+
+REJECTION_REASONS: dict[str, str] = {
+    "malformed_json": "不是合法的 JSON",
+    "not_an_object": "记录不是 JSON 对象",
+    "missing_field": "缺少必填字段",
+    "wrong_type": "字段类型错误",
+    "unknown_type": "未知的记录类型(type)",
+    "bad_id": "项目编号或电表编号为空、过长或含控制字符",
+    "timestamp_without_offset": "时间戳缺少时区偏移",
+    "negative_kwh": "电量为负数",
+    "bad_interval": "计量间隔(interval_s)不在 1 秒到 1 天之间",
+    "bad_period": "投资期间(period)不是 YYYY-MM 格式",
+    "negative_amount": "投资额为负数",
+    "wrong_topic": "记录类型与所在主题不符",
+}
+
+
+# --- InfluxDB measurements ------------------------------------------------------------
+
+
+class Measurement:
+    """Measurement and tag names in InfluxDB; boards, export and sink use these."""
+
+    POWER_READING = "power_reading"  # tags: project_id, meter_id; one point per reading
+    POWER_DAILY = "power_daily"  # tag: project_id; one point per project and local day
+    INVESTMENT = "investment"  # tag: project_id; one point per project and month
+    PROJECT = "project"  # tag: project_id; the registry row
+
+    TAG_PROJECT = "project_id"
+    TAG_METER = "meter_id"

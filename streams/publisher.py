@@ -1,0 +1,114 @@
+"""The client that sites and the grid's metering platform publish with (kafka-python).
+
+It checks each record with the same validation as the worker, so a site learns at once
+what is wrong; what fails goes to the dead-letter topic with its reason rather than
+being dropped, and the worker checks everything again anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import msgspec
+from kafka import KafkaProducer
+
+from ..settings import Settings
+from .contract import (
+    DLQ_HEADER_DETAIL,
+    DLQ_HEADER_REASON,
+    DLQ_HEADER_RECEIVED_AT,
+    DLQ_HEADER_SOURCE,
+    DLQ_TOPIC,
+    RECORD_TOPICS,
+    Record,
+)
+from .validation import Rejection, check_record, decode_record
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    topic: str
+    rejection: Rejection | None = None
+
+
+def dead_letter_headers(rejection: Rejection, source: str) -> list[tuple[str, bytes]]:
+    return [
+        (DLQ_HEADER_REASON, rejection.reason.encode()),
+        (DLQ_HEADER_DETAIL, rejection.detail.encode()),
+        (DLQ_HEADER_SOURCE, source.encode()),
+        (DLQ_HEADER_RECEIVED_AT, datetime.now(timezone.utc).isoformat().encode()),
+    ]
+
+
+class SitePublisher:
+    """Publishes records keyed by project_id. Use as a context manager; ``close()``
+    flushes, so nothing accepted is left in the buffer."""
+
+    def __init__(self, settings: Settings, **producer_options: object) -> None:
+        options = {
+            "bootstrap_servers": settings.bootstrap_servers,
+            "client_id": "sitepulse-publisher",
+            "acks": "all",
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
+            "retries": 5,
+        }
+        options.update(producer_options)
+        self._producer = KafkaProducer(**options)
+        self._failures: list[Exception] = []
+
+    def __enter__(self) -> SitePublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def publish(self, record: Record) -> Published:
+        """Publish a record built in code (raises nothing for a bad one: it is dead-lettered)."""
+        outcome = check_record(record)
+        raw = _encode(record)
+        if isinstance(outcome, Rejection):
+            return self._dead_letter(raw, record.project_id.encode(), outcome, "publisher")
+        return self._send(RECORD_TOPICS[type(record)], record.project_id, raw)
+
+    def publish_raw(self, raw: bytes, source: str = "publisher") -> Published:
+        """Publish one JSON record as the bytes given (e.g. a line of a replay file)."""
+        outcome = decode_record(raw)
+        if isinstance(outcome, Rejection):
+            return self._dead_letter(raw, None, outcome, source)
+        return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw)
+
+    def _send(self, topic: str, project_id: str, raw: bytes) -> Published:
+        self.send_keyed(topic, project_id.encode(), raw)
+        return Published(topic)
+
+    def _dead_letter(self, raw: bytes, key: bytes | None, rejection: Rejection, source: str) -> Published:
+        self.send_keyed(DLQ_TOPIC, key, raw, dead_letter_headers(rejection, source))
+        return Published(DLQ_TOPIC, rejection)
+
+    def send_keyed(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        """A keyed record on any topic (the compacted registry uses this)."""
+        future = self._producer.send(topic, key=key, value=value, headers=headers)
+        future.add_errback(self._failures.append)
+
+    def flush(self) -> None:
+        """Wait until every record is acknowledged; raise if any was not."""
+        self._producer.flush()
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise PublishFailed(f"{len(failures)} records were not accepted by the broker: {failures[0]!r}")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._producer.close()
+
+
+class PublishFailed(Exception):
+    pass

@@ -1,0 +1,75 @@
+"""The project registry: read and check the CSV, publish it to the compacted topic."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import msgspec
+
+from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, RegistryEntry
+from .publisher import SitePublisher
+
+_NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon"}
+_OPTIONAL = {"lat", "lon"}
+
+
+class RegistryError(ValueError):
+    """The CSV cannot be loaded; the message lists every bad line, in Chinese for operators."""
+
+
+def read_registry_csv(path: Path) -> list[RegistryEntry]:
+    """All rows, or RegistryError naming every bad row: a registry loads whole or not at all."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in REGISTRY_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise RegistryError(f"登记表缺少列: {', '.join(missing)}")
+        entries, problems, seen = [], [], {}
+        for line_number, row in enumerate(reader, start=2):
+            try:
+                entry = msgspec.convert(_typed_row(row), RegistryEntry)
+            except (msgspec.ValidationError, ValueError) as exc:
+                problems.append(f"第 {line_number} 行: {exc}")
+                continue
+            if entry.project_id in seen:
+                problems.append(f"第 {line_number} 行: 项目编号 {entry.project_id} 与第 {seen[entry.project_id]} 行重复")
+                continue
+            seen[entry.project_id] = line_number
+            entries.append(entry)
+    if problems:
+        raise RegistryError("登记表有误, 未加载:\n" + "\n".join(problems))
+    return entries
+
+
+def _typed_row(row: dict[str, str]) -> dict[str, object]:
+    typed: dict[str, object] = {}
+    for column in REGISTRY_COLUMNS:
+        value = (row.get(column) or "").strip()
+        if column in _OPTIONAL and not value:
+            continue
+        if column in _NUMERIC:
+            try:
+                typed[column] = float(value)
+            except ValueError:
+                raise ValueError(f"{column} 应为数字, 实为 {value!r}") from None
+        else:
+            if not value:
+                raise ValueError(f"{column} 不能为空")
+            typed[column] = value
+    return typed
+
+
+def publish_registry(entries: list[RegistryEntry], publisher: SitePublisher) -> int:
+    for entry in entries:
+        publisher.send_keyed(REGISTRY_TOPIC, entry.project_id.encode(), msgspec.json.encode(entry))
+    publisher.flush()
+    return len(entries)
+
+
+def write_registry_csv(entries: list[RegistryEntry], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REGISTRY_COLUMNS)
+        for entry in entries:
+            writer.writerow(["" if (value := getattr(entry, column)) is None else value for column in REGISTRY_COLUMNS])

@@ -1,0 +1,98 @@
+"""Turn raw bytes from the wire into a record, or into a rejection with a reason code.
+
+The fast path is one typed msgspec decode; only a record that fails it is decoded again
+loosely, to name the reason precisely for the data owner.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from .contract import (
+    MAX_INTERVAL_S,
+    REJECTION_REASONS,
+    InvestmentReport,
+    PowerReading,
+    Record,
+)
+
+_typed_decoder = msgspec.json.Decoder(Record)
+_loose_decoder = msgspec.json.Decoder()
+# Ids become InfluxDB tag values: 1-64 characters, no control characters or backslash.
+_ID = re.compile(r"^(?=.*\S)[^\x00-\x1f\x7f\\]{1,64}$")
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in REJECTION_REASONS:
+            raise ValueError(f"undeclared rejection reason {self.reason!r}")
+
+
+def decode_record(raw: bytes) -> Record | Rejection:
+    """Decode and check one record; never raises for bad input."""
+    try:
+        record = _typed_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return _explain(raw, exc)
+    return check_record(record)
+
+
+def check_record(record: Record) -> Record | Rejection:
+    """Rules that the schema cannot express."""
+    if isinstance(record, PowerReading):
+        for name, value in (("project_id", record.project_id), ("meter_id", record.meter_id)):
+            if not _ID.match(value):
+                return Rejection("bad_id", f"{name}={value!r}")
+        if not _has_offset(record.ts):
+            return Rejection("timestamp_without_offset", f"ts={record.ts.isoformat()}")
+        if not math.isfinite(record.kwh):
+            return Rejection("wrong_type", f"kwh={record.kwh} is not a finite number")
+        if record.kwh < 0:
+            return Rejection("negative_kwh", f"kwh={record.kwh}")
+        if not 0 < record.interval_s <= MAX_INTERVAL_S:
+            return Rejection("bad_interval", f"interval_s={record.interval_s}")
+        return record
+    if not _ID.match(record.project_id):
+        return Rejection("bad_id", f"project_id={record.project_id!r}")
+    if not _has_offset(record.reported_at):
+        return Rejection("timestamp_without_offset", f"reported_at={record.reported_at.isoformat()}")
+    if not _PERIOD.match(record.period):
+        return Rejection("bad_period", f"period={record.period!r}")
+    if not math.isfinite(record.amount_wan):
+        return Rejection("wrong_type", f"amount_wan={record.amount_wan} is not a finite number")
+    if record.amount_wan < 0:
+        return Rejection("negative_amount", f"amount_wan={record.amount_wan}")
+    return record
+
+
+def _has_offset(moment: datetime) -> bool:
+    return moment.tzinfo is not None
+
+
+def _explain(raw: bytes, exc: Exception) -> Rejection:
+    try:
+        loose = _loose_decoder.decode(raw)
+    except msgspec.DecodeError as decode_error:
+        return Rejection("malformed_json", str(decode_error))
+    if not isinstance(loose, dict):
+        return Rejection("not_an_object", f"got {type(loose).__name__}")
+    record_type = loose.get("type")
+    if record_type not in _RECORD_TYPES:
+        if "type" not in loose:
+            return Rejection("missing_field", "Object missing required field `type`")
+        return Rejection("unknown_type", f"type={record_type!r}")
+    message = str(exc)
+    if "missing required field" in message:
+        return Rejection("missing_field", message)
+    return Rejection("wrong_type", message)
