@@ -66,6 +66,8 @@ class WorkerCounters:
 
 def build_app(settings: Settings) -> faust.App:
     timeouts = EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
@@ -73,7 +75,7 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.partitions,
-        datadir=str(settings.state_dir / "faust" / settings.app_id),
+        datadir=str(datadir),
         web_enabled=False,
         **timeouts,
     )
@@ -142,7 +144,7 @@ def build_app(settings: Settings) -> faust.App:
             counters.record_batch("registry", len(lines), rejected)
 
     @app.on_partitions_assigned.connect
-    async def forget_days_of_moved_partitions(app: faust.App, **kwargs: Any) -> None:
+    async def forget_days_of_moved_partitions(app: faust.App, *args: Any, **kwargs: Any) -> None:
         # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
         power.forget_open_days()
 
@@ -152,7 +154,7 @@ def build_app(settings: Settings) -> faust.App:
             log.info("handled so far: %s", dict(sorted(counters.counts.items())))
 
     @app.on_before_shutdown.connect
-    async def close_influx(app: faust.App, **kwargs: Any) -> None:
+    async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:
         await influx.client.close()
 
     app.sitepulse_counters = counters

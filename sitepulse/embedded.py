@@ -76,7 +76,7 @@ class ChildProcess:
             raise EmbeddedError(f"{self.name} exited with code {self.process.returncode}:\n{tail}")
 
 
-def _spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> ChildProcess:
+def spawn(name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> ChildProcess:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
@@ -116,7 +116,7 @@ class EmbeddedBroker:
     def start(cls, state_dir: Path, port: int | None = None, timeout_s: float = 20.0) -> EmbeddedBroker:
         port = port or free_port()
         listener = f"tcp://127.0.0.1:{port}"
-        child = _spawn(
+        child = spawn(
             "tansu",
             [
                 str(tansu_binary()),
@@ -185,7 +185,7 @@ class EmbeddedInflux:
         root.mkdir(parents=True, exist_ok=True)
         config = root / "influxdb.conf"
         config.write_text(_INFLUX_CONFIG.format(root=root, rpc_port=free_port(), http_port=port))
-        child = _spawn("influxd", [str(influxd_binary()), "run", "-config", str(config)], root / "influxd.log")
+        child = spawn("influxd", [str(influxd_binary()), "run", "-config", str(config)], root / "influxd.log")
         influx = cls(port, child, root)
         _wait_until(influx._pings, child, timeout_s, "influxd")
         return influx

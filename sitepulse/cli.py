@@ -1,0 +1,215 @@
+"""The ``sitepulse`` command (click). Every sub-command reads one Settings object from
+the environment / ``.env`` and passes it down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections import Counter
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import click
+import msgspec
+from tqdm import tqdm
+
+from .settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """sitepulse: 重大项目动态监测用电 — 实时流处理。"""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # kafka-python logs every connection at INFO; keep its warnings only.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    ctx.obj = settings
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the Faust worker in the foreground (Ctrl-C stops it)."""
+    import faust
+
+    from .agents.app import build_app
+    from .agents.influx import InfluxClient
+    from .streams.topics import ensure_topics
+
+    settings = _settings(ctx)
+    ensure_topics(settings)
+
+    async def prepare_database() -> None:
+        async with InfluxClient(settings) as client:
+            await client.create_database()
+
+    asyncio.run(prepare_database())
+    app = build_app(settings)
+    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def replay(ctx: click.Context, file: Path) -> None:
+    """Publish a JSON-lines file of power and investment records (history backfill)."""
+    from .streams.publisher import SitePublisher
+    from .streams.topics import ensure_topics
+
+    settings = _settings(ctx)
+    ensure_topics(settings)
+    published, rejected = 0, Counter()
+    with SitePublisher(settings) as publisher, file.open("rb") as lines, tqdm(
+        total=file.stat().st_size, unit="B", unit_scale=True, desc="回放", file=sys.stderr
+    ) as progress:
+        for number, line in enumerate(lines, start=1):
+            progress.update(len(line))
+            line = line.strip()
+            if not line:
+                continue
+            outcome = publisher.publish_raw(line, source=f"replay:{file.name}:{number}")
+            if outcome.rejection is None:
+                published += 1
+            else:
+                rejected[outcome.rejection.reason] += 1
+    click.echo(f"已发布 {published} 条, 拒收 {sum(rejected.values())} 条 (已转入死信主题)")
+    for reason, count in rejected.most_common():
+        click.echo(f"  {reason}: {count}")
+
+
+@cli.group()
+def export() -> None:
+    """Export data read back from InfluxDB as CSV on stdout."""
+
+
+@export.command("daily")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first local day, YYYY-MM-DD")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="last local day, YYYY-MM-DD")
+@click.pass_context
+def export_daily(ctx: click.Context, start: datetime, end: datetime) -> None:
+    """Daily kWh per project and local day."""
+    from .export import daily_rows, write_daily_csv
+
+    if end < start:
+        raise click.BadParameter("--end 不能早于 --start")
+    rows = asyncio.run(daily_rows(_settings(ctx), start.date(), end.date()))
+    write_daily_csv(rows, sys.stdout)
+
+
+@cli.group()
+def registry() -> None:
+    """The project registry (登记表)."""
+
+
+@registry.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def registry_load(ctx: click.Context, file: Path) -> None:
+    """Check a registry CSV and publish it to the compacted registry topic."""
+    from .streams.publisher import SitePublisher
+    from .streams.registry import RegistryError, publish_registry, read_registry_csv
+    from .streams.topics import ensure_topics
+
+    try:
+        entries = read_registry_csv(file)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = _settings(ctx)
+    ensure_topics(settings)
+    with SitePublisher(settings) as publisher:
+        count = publish_registry(entries, publisher)
+    click.echo(f"已加载 {count} 个项目到登记表")
+
+
+@cli.command()
+@click.option("--projects", default=20, show_default=True, help="number of projects")
+@click.option("--days", default=7, show_default=True, help="days of history")
+@click.option("--seed", default=1, show_default=True, help="random seed (same seed, same scenario)")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="first day [default: DAYS days ago]")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON-lines file to write")
+@click.option("--live", is_flag=True, help="publish to the broker as time passes instead of writing a file")
+@click.option("--speed", default=1.0, show_default=True, help="with --live: history runs this many times faster")
+@click.pass_context
+def simulate(
+    ctx: click.Context, projects: int, days: int, seed: int, start: datetime | None, out: Path | None, live: bool, speed: float
+) -> None:
+    """Simulated sites: a file of records (plus registry CSV and ground truth), or live."""
+    from .streams.registry import write_registry_csv
+    from .streams.simulator import build_scenario, generate_records, ground_truth
+
+    settings = _settings(ctx)
+    first_day = start.date() if start else datetime.now(settings.tz).date() - timedelta(days=days)
+    scenario = build_scenario(projects, days, seed, first_day, settings.tz)
+    if live:
+        _simulate_live(settings, scenario, speed)
+        return
+    if out is None:
+        raise click.UsageError("--out FILE.jsonl is required without --live")
+    encoder = msgspec.json.Encoder()
+    count = 0
+    with out.open("wb") as handle:
+        for record in generate_records(scenario, until=scenario.end):
+            handle.write(encoder.encode(record) + b"\n")
+            count += 1
+    registry_path = out.with_suffix(".registry.csv")
+    truth_path = out.with_suffix(".truth.json")
+    write_registry_csv([p.entry for p in scenario.projects], registry_path)
+    truth_path.write_text(json.dumps(ground_truth(scenario), ensure_ascii=False, indent=1))
+    click.echo(f"已生成 {count} 条记录: {out}\n登记表: {registry_path}\n场景真值: {truth_path}")
+
+
+def _simulate_live(settings: Settings, scenario, speed: float) -> None:
+    import time
+
+    from .streams.publisher import SitePublisher
+    from .streams.registry import publish_registry
+    from .streams.simulator import generate_records
+    from .streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    log = logging.getLogger("sitepulse.simulate")
+    with SitePublisher(settings) as publisher:
+        publish_registry([p.entry for p in scenario.projects], publisher)
+        sim_origin = datetime.combine(scenario.start, datetime.min.time(), settings.tz)
+        wall_origin = time.time()
+        pending_ts = None
+        sent = 0
+        for record in generate_records(scenario, until=None):
+            ts = getattr(record, "ts", None) or record.reported_at
+            if ts != pending_ts:
+                publisher.flush()
+                # History runs `speed` times faster; nothing is published before it happens.
+                due = max(wall_origin + (ts - sim_origin).total_seconds() / speed, ts.timestamp())
+                time.sleep(max(0.0, due - time.time()))
+                pending_ts = ts
+                if sent and ts.minute == 0 and ts.hour == 0:
+                    log.info("published %d records, simulated clock at %s", sent, ts.isoformat())
+            publisher.publish(record)
+            sent += 1
+
+
+@cli.command()
+@click.option("--projects", default=20, show_default=True)
+@click.option("--days", default=7, show_default=True, help="days of history replayed before going live")
+@click.option("--speed", default=7200.0, show_default=True, help="how much faster than real time history runs")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--duration", type=float, help="stop by itself after this many seconds")
+@click.pass_context
+def demo(ctx: click.Context, projects: int, days: int, speed: float, seed: int, duration: float | None) -> None:
+    """Embedded broker + InfluxDB + Faust worker + simulated sites, until Ctrl-C."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(_settings(ctx), projects=projects, days=days, speed=speed, seed=seed, duration=duration))
+
+
+def main() -> None:
+    cli(prog_name="sitepulse")
