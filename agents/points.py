@@ -62,7 +62,7 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
         Measurement.PROJECT,
         {Measurement.TAG_PROJECT: entry.project_id},
         {
-            "name": entry.name,
+            "project_name": entry.name,
             "district": entry.district,
             "zone": entry.zone,
             "department": entry.department,

@@ -1,0 +1,129 @@
+"""Fixtures shared by all tests. Integration fixtures start the real parts — the
+embedded Tansu broker and Debian's influxd — on free 127.0.0.1 ports, and fail (never
+skip) when they cannot start."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitepulse.cli import cli
+from sitepulse.embedded import EmbeddedBroker, EmbeddedInflux
+from sitepulse.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+_ids = itertools.count(1)
+
+
+def poll(check: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.2):
+    """Call ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def influx(tmp_path_factory) -> Iterator[EmbeddedInflux]:
+    server = EmbeddedInflux.start(tmp_path_factory.mktemp("influxdb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[EmbeddedBroker]:
+    """A fresh broker per test: it is memory-only and starts in milliseconds, so tests
+    never see each other's records."""
+    server = EmbeddedBroker.start(tmp_path / "broker")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path) -> Settings:
+    """Settings for one test: its own broker, its own InfluxDB database."""
+    database = f"sitepulse_test_{os.getpid()}_{next(_ids)}"
+    influx.create_database(database)
+    return Settings(
+        broker=broker.url,
+        influx_url=influx.url,
+        influx_db=database,
+        influx_api="v1",
+        state_dir=tmp_path / "state",
+        profile="embedded",
+        partitions=4,
+        _env_file=None,
+    )
+
+
+class Sitepulse:
+    """Runs ``sitepulse`` commands with a test's settings, as a user would."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings = settings
+        self.env = settings.child_environment()
+        self.tmp_path = tmp_path
+        self.workers: list[subprocess.Popen] = []
+
+    def run(self, *args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+        assert result.exit_code == 0, f"sitepulse {' '.join(args)} failed:\n{result.output}"
+        return result.stdout
+
+    def start_worker(self, **overrides: str) -> subprocess.Popen:
+        log = (self.tmp_path / f"worker-{len(self.workers)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sitepulse", "worker"],
+            env={**os.environ, **self.env, **overrides},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp_path,
+        )
+        process.log_path = Path(log.name)
+        self.workers.append(process)
+        return process
+
+    def stop_worker(self, process: subprocess.Popen) -> int:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def query(self, statement: str) -> list[dict]:
+        """InfluxQL through plain HTTP, independent of sitepulse's own client."""
+        params = urllib.parse.urlencode({"db": self.settings.influx_db, "q": statement, "epoch": "ms"})
+        with urllib.request.urlopen(f"{self.settings.influx_url}/query?{params}", timeout=10) as response:
+            payload = json.load(response)
+        rows = []
+        for series in payload["results"][0].get("series", []):
+            for values in series["values"]:
+                rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values))})
+        return rows
+
+
+@pytest.fixture
+def sitepulse(settings: Settings, tmp_path: Path) -> Iterator[Sitepulse]:
+    runner = Sitepulse(settings, tmp_path)
+    yield runner
+    for process in runner.workers:
+        runner.stop_worker(process)
