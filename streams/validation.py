@@ -24,8 +24,8 @@ from .contract import (
 _typed_decoder = msgspec.json.Decoder(Record)
 _loose_decoder = msgspec.json.Decoder()
 # Ids become InfluxDB tag values: 1-64 characters, no control characters or backslash.
-_ID = re.compile(r"^(?=.*\S)[^\x00-\x1f\x7f\\]{1,64}$")
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_ID = re.compile(r"(?=.*\S)[^\x00-\x1f\x7f\\]{1,64}")
+_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport}
 
 
@@ -52,7 +52,7 @@ def check_record(record: Record) -> Record | Rejection:
     """Rules that the schema cannot express."""
     if isinstance(record, PowerReading):
         for name, value in (("project_id", record.project_id), ("meter_id", record.meter_id)):
-            if not _ID.match(value):
+            if not _ID.fullmatch(value):
                 return Rejection("bad_id", f"{name}={value!r}")
         if not _has_offset(record.ts):
             return Rejection("timestamp_without_offset", f"ts={record.ts.isoformat()}")
@@ -63,11 +63,11 @@ def check_record(record: Record) -> Record | Rejection:
         if not 0 < record.interval_s <= MAX_INTERVAL_S:
             return Rejection("bad_interval", f"interval_s={record.interval_s}")
         return record
-    if not _ID.match(record.project_id):
+    if not _ID.fullmatch(record.project_id):
         return Rejection("bad_id", f"project_id={record.project_id!r}")
     if not _has_offset(record.reported_at):
         return Rejection("timestamp_without_offset", f"reported_at={record.reported_at.isoformat()}")
-    if not _PERIOD.match(record.period):
+    if not _PERIOD.fullmatch(record.period):
         return Rejection("bad_period", f"period={record.period!r}")
     if not math.isfinite(record.amount_wan):
         return Rejection("wrong_type", f"amount_wan={record.amount_wan} is not a finite number")

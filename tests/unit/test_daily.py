@@ -1,0 +1,94 @@
+"""Daily kWh in the project's local day: midnight boundaries, offsets, duplicates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sitepulse.agents.core.daily import DailyEnergyBook, MeterReading, epoch_ms, local_day
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def reading(ts: str, kwh: float, meter: str = "M1", interval_s: int = 900, project: str = "P") -> MeterReading:
+    return MeterReading(project, meter, epoch_ms(datetime.fromisoformat(ts)), interval_s, kwh)
+
+
+def open_book(*keys, keep_days: int = 3) -> DailyEnergyBook:
+    book = DailyEnergyBook(SHANGHAI, keep_days)
+    for key in keys:
+        book.load(key, [])
+    return book
+
+
+@pytest.mark.parametrize(
+    ("ts", "interval_s", "day"),
+    [
+        ("2026-03-01T00:15:00+08:00", 900, date(2026, 3, 1)),  # first quarter of the day
+        ("2026-03-02T00:00:00+08:00", 900, date(2026, 3, 1)),  # closes the previous day
+        ("2026-03-01T16:00:00+00:00", 900, date(2026, 3, 1)),  # 00:00 Shanghai, sent in UTC
+        ("2026-03-01T16:15:00Z", 900, date(2026, 3, 2)),
+        ("2026-03-01T12:15:00-04:00", 900, date(2026, 3, 2)),  # any offset, Shanghai's day
+        ("2026-03-02T00:20:00+08:00", 3600, date(2026, 3, 1)),  # 23:20-00:20: most of it before midnight
+        ("2026-03-02T00:40:00+08:00", 3600, date(2026, 3, 2)),
+        ("2026-03-02T00:00:00+08:00", 86400, date(2026, 3, 1)),  # a whole-day reading
+    ],
+)
+def test_a_reading_belongs_to_the_local_day_holding_the_middle_of_its_interval(ts, interval_s, day):
+    assert local_day(epoch_ms(datetime.fromisoformat(ts)), interval_s, SHANGHAI) == day
+
+
+def test_a_day_sums_all_meters_and_counts_a_resent_reading_once():
+    key = ("P", date(2026, 3, 1))
+    book = open_book(key)
+    for r in [
+        reading("2026-03-01T08:15:00+08:00", 10.0),
+        reading("2026-03-01T08:30:00+08:00", 11.0),
+        reading("2026-03-01T08:15:00+08:00", 5.0, meter="M2"),
+        reading("2026-03-01T00:15:00Z", 10.0),  # = 08:15 Shanghai on M1: the same reading again
+    ]:
+        assert book.add(r) == key
+    total = book.total(key)
+    assert (total.kwh, total.readings, total.meters) == (26.0, 3, 2)
+
+
+def test_a_corrected_reading_replaces_the_first_value():
+    key = ("P", date(2026, 3, 1))
+    book = open_book(key)
+    book.add(reading("2026-03-01T08:15:00+08:00", 10.0))
+    book.add(reading("2026-03-01T08:15:00+08:00", 12.0))
+    assert book.total(key).kwh == 12.0
+
+
+def test_totals_do_not_depend_on_arrival_order():
+    values = [0.1, 1e6, 0.2, -0.0, 0.3, 123.456, 1e-9]
+    totals = []
+    for order in (values, list(reversed(values))):
+        key = ("P", date(2026, 3, 1))
+        book = open_book(key)
+        for minute, kwh in enumerate(order):
+            book.add(reading(f"2026-03-01T08:{minute:02d}:00+08:00", abs(kwh), interval_s=60, meter=f"M{kwh}"))
+        totals.append(book.total(key).kwh)
+    assert totals[0] == totals[1]
+
+
+def test_stored_readings_are_loaded_before_new_ones_are_added():
+    key = ("P", date(2026, 3, 1))
+    book = DailyEnergyBook(SHANGHAI, 3)
+    with pytest.raises(KeyError):
+        book.add(reading("2026-03-01T08:15:00+08:00", 1.0))
+    stored = [reading("2026-03-01T08:15:00+08:00", 4.0), reading("2026-03-02T00:15:00+08:00", 9.0)]
+    book.load(key, stored)  # the next day's reading in the store is not this day's
+    book.add(reading("2026-03-01T08:30:00+08:00", 1.0))
+    assert book.total(key).kwh == 5.0
+
+
+def test_days_far_behind_the_newest_are_forgotten_and_must_be_reloaded():
+    old, new = ("P", date(2026, 3, 1)), ("P", date(2026, 3, 10))
+    book = open_book(old, new, keep_days=3)
+    book.add(reading("2026-03-01T08:15:00+08:00", 1.0))
+    book.add(reading("2026-03-10T08:15:00+08:00", 1.0))
+    assert book.evict_old_days() == 1
+    assert book.missing([old, new]) == {old}

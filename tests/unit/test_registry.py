@@ -1,0 +1,40 @@
+"""A registry loads whole or not at all, and says which lines are wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from sitepulse.streams.contract import REGISTRY_COLUMNS
+from sitepulse.streams.registry import RegistryError, read_registry_csv
+
+HEADER = ",".join(REGISTRY_COLUMNS)
+ROW = "NB-0001,鄞州区安置房1号,鄞州区,东部新城,市住建局,district,new,王伟,13800000000,计量中心1组,12000,2026-03-01,630,29.8,121.5"
+
+
+def test_the_contract_columns_load(tmp_path):
+    path = tmp_path / "registry.csv"
+    path.write_text(f"{HEADER}\n{ROW}\n{ROW.replace('NB-0001', 'NB-0002').replace(',29.8,121.5', ',,')}\n", encoding="utf-8")
+    first, second = read_registry_csv(path)
+    assert first.district == "鄞州区" and first.planned_start == date(2026, 3, 1) and first.capacity_kva == 630
+    assert second.lat is None and second.lon is None
+
+
+def test_every_bad_line_is_named_and_nothing_loads(tmp_path):
+    path = tmp_path / "registry.csv"
+    bad_level = ROW.replace("district,new", "province,new").replace("NB-0001", "NB-0002")
+    bad_plan = ROW.replace(",12000,", ",lots,").replace("NB-0001", "NB-0003")
+    path.write_text("\n".join([HEADER, ROW, bad_level, bad_plan, ROW]) + "\n", encoding="utf-8")
+    with pytest.raises(RegistryError) as error:
+        read_registry_csv(path)
+    message = str(error.value)
+    assert "第 3 行" in message and "第 4 行" in message and "第 5 行" in message and "重复" in message
+    assert not any(line.startswith("第 2 行") for line in message.splitlines())
+
+
+def test_a_missing_column_is_named(tmp_path):
+    path = tmp_path / "registry.csv"
+    path.write_text(HEADER.replace(",leader_phone", "") + "\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="leader_phone"):
+        read_registry_csv(path)

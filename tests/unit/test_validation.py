@@ -1,0 +1,80 @@
+"""What a site sees when its record is refused: the reason code, never an exception."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sitepulse.streams.contract import REJECTION_REASONS, InvestmentReport, PowerReading
+from sitepulse.streams.validation import Rejection, decode_record
+
+GOOD_POWER = {
+    "type": "power",
+    "project_id": "NB-0001",
+    "meter_id": "M1",
+    "ts": "2026-03-01T08:15:00+08:00",
+    "kwh": 12.5,
+    "interval_s": 900,
+}
+GOOD_INVESTMENT = {
+    "type": "investment",
+    "project_id": "NB-0001",
+    "period": "2026-02",
+    "amount_wan": 1250.0,
+    "reported_at": "2026-03-03T10:00:00+08:00",
+}
+
+
+def encode(record: dict) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def test_the_contract_examples_decode():
+    power = decode_record(encode(GOOD_POWER))
+    assert isinstance(power, PowerReading)
+    assert power.kwh == 12.5 and power.ts.utcoffset().total_seconds() == 8 * 3600
+    assert isinstance(decode_record(encode(GOOD_INVESTMENT)), InvestmentReport)
+
+
+def test_optional_register_and_demand_and_integer_kwh_are_accepted():
+    record = decode_record(encode({**GOOD_POWER, "kwh": 12, "kwh_total": 1000.5, "kw": 50}))
+    assert isinstance(record, PowerReading) and record.kwh == 12 and record.kw == 50
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"", "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'"power"', "not_an_object"),
+        (encode({k: v for k, v in GOOD_POWER.items() if k != "kwh"}), "missing_field"),
+        (encode({k: v for k, v in GOOD_POWER.items() if k != "type"}), "missing_field"),
+        (encode({**GOOD_POWER, "kwh": "12.5"}), "wrong_type"),
+        (encode({**GOOD_POWER, "ts": "yesterday"}), "wrong_type"),
+        (encode({**GOOD_POWER, "type": "water"}), "unknown_type"),
+        (encode({**GOOD_POWER, "ts": "2026-03-01T08:15:00"}), "timestamp_without_offset"),
+        (encode({**GOOD_POWER, "kwh": -0.5}), "negative_kwh"),
+        (encode({**GOOD_POWER, "interval_s": 0}), "bad_interval"),
+        (encode({**GOOD_POWER, "interval_s": 90_000}), "bad_interval"),
+        (encode({**GOOD_POWER, "project_id": ""}), "bad_id"),
+        (encode({**GOOD_POWER, "meter_id": "M1\n"}), "bad_id"),
+        (encode({**GOOD_POWER, "project_id": "x" * 65}), "bad_id"),
+        (b'{"type":"power","project_id":"P","meter_id":"M","ts":"2026-03-01T08:15:00+08:00","kwh":1e400,"interval_s":900}', "malformed_json"),
+        (encode({**GOOD_INVESTMENT, "period": "2026-13"}), "bad_period"),
+        (encode({**GOOD_INVESTMENT, "amount_wan": -1}), "negative_amount"),
+        (encode({**GOOD_INVESTMENT, "reported_at": "2026-03-03T10:00:00"}), "timestamp_without_offset"),
+        (encode({**GOOD_INVESTMENT, "reported_at": "3 March"}), "wrong_type"),
+    ],
+)
+def test_bad_records_are_rejected_with_a_declared_reason(raw, reason):
+    outcome = decode_record(raw)
+    assert isinstance(outcome, Rejection), outcome
+    assert outcome.reason == reason, outcome.detail
+    assert outcome.reason in REJECTION_REASONS and REJECTION_REASONS[reason]
+
+
+def test_every_reason_has_a_chinese_explanation_for_the_data_owner():
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in REJECTION_REASONS.values())
