@@ -30,6 +30,10 @@ command="${1:-}"
 shift || true
 case "$command" in
   demo) setup; exec .venv/bin/sitepulse demo "$@" ;;
-  test) setup; exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    setup
+    # The tests validate docker-compose.yml with Debian's docker-compose.
+    command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+    exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: ./run.sh demo|test [options]" >&2; exit 2 ;;
 esac

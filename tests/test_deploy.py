@@ -1,0 +1,49 @@
+"""The production stack file: valid for docker-compose, and no secret written in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def compose_config(env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose (Debian package) is installed by ./run.sh test"
+    return subprocess.run(
+        [binary, "-f", str(REPO / "docker-compose.yml"), "config", *options],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+
+
+SECRETS = {"SITEPULSE_INFLUX_TOKEN": "tok-123", "INFLUXDB_ADMIN_PASSWORD": "pw-456", "GRAFANA_ADMIN_PASSWORD": "pw-789"}
+
+
+def test_the_stack_validates_and_takes_its_secrets_from_the_environment():
+    result = compose_config(SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert set(compose_config(SECRETS, "--services").stdout.split()) == {"kafka", "influxdb", "grafana", "worker"}
+    for secret in SECRETS.values():
+        assert secret in result.stdout  # interpolated from the environment ...
+        assert secret not in (REPO / "docker-compose.yml").read_text()  # ... never written down
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_a_missing_secret_stops_the_stack_with_its_name(missing):
+    result = compose_config({k: v for k, v in SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_the_worker_runs_the_production_profile_on_kafka_and_influxdb2():
+    text = compose_config(SECRETS).stdout
+    worker = text.split("  worker:", 1)[1]
+    for setting in ("SITEPULSE_PROFILE: production", "SITEPULSE_BROKER: kafka://kafka:9092", "SITEPULSE_INFLUX_API: v2"):
+        assert setting in worker
