@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -111,19 +112,16 @@ def build_app(settings: Settings) -> faust.App:
 
     # An agent that raised would leave the worker running and processing nothing, so any
     # unexpected error (a refused write included) stops the whole worker instead.
-    @app.agent(topic(POWER_TOPIC), name="power", supervisor_strategy=CrashingSupervisor)
-    async def power_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            readings, rejected = await split(events, PowerReading)
-            await power.handle(readings)
-            counters.record_batch("power", len(readings), rejected)
+    def validated_records_agent(topic_name: str, kind: str, record_type: type, handle: Callable) -> None:
+        @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
+        async def agent(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+                records, rejected = await split(events, record_type)
+                await handle(records)
+                counters.record_batch(kind, len(records), rejected)
 
-    @app.agent(topic(INVESTMENT_TOPIC), name="investment", supervisor_strategy=CrashingSupervisor)
-    async def investment_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            reports, rejected = await split(events, InvestmentReport)
-            await investment.handle(reports)
-            counters.record_batch("investment", len(reports), rejected)
+    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle)
+    validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
 
     @app.agent(topic(REGISTRY_TOPIC), name="registry", supervisor_strategy=CrashingSupervisor)
     async def registry_agent(stream: faust.StreamT) -> None:
