@@ -1,0 +1,68 @@
+"""Working days: China's statutory holidays and adjusted working days (调休), from the
+``chinese-calendar`` package, plus local overrides (years the package does not know yet)
+and per-project approved stoppages (force majeure, ordered halts)."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import chinese_calendar
+
+
+@dataclass(frozen=True, slots=True)
+class Stoppage:
+    """An approved halt: its days are neither stalls nor part of the baseline."""
+
+    project_id: str
+    first: date
+    last: date
+    reason: str
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+class WorkCalendar:
+    def __init__(self, overrides: Mapping[date, bool] | None = None, stoppages: Iterable[Stoppage] = ()) -> None:
+        self._overrides = dict(overrides or {})
+        self._stoppages: dict[str, list[Stoppage]] = defaultdict(list)
+        for stoppage in stoppages:
+            self.add_stoppage(stoppage)
+
+    def add_stoppage(self, stoppage: Stoppage) -> None:
+        if stoppage.last < stoppage.first:
+            raise ValueError(f"stoppage ends ({stoppage.last}) before it starts ({stoppage.first})")
+        if stoppage not in self._stoppages[stoppage.project_id]:
+            self._stoppages[stoppage.project_id].append(stoppage)
+
+    def is_workday(self, day: date) -> bool:
+        """A working day for everyone: not a weekend or statutory holiday, or a 调休 day."""
+        if day in self._overrides:
+            return self._overrides[day]
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            # A year the package does not cover yet: weekdays work until an override says otherwise.
+            return day.weekday() < 5
+
+    def stoppage(self, project_id: str, day: date) -> Stoppage | None:
+        return next((s for s in self._stoppages.get(project_id, ()) if s.covers(day)), None)
+
+    def is_working_day(self, project_id: str, day: date) -> bool:
+        """A day on which this project is expected to work."""
+        return self.is_workday(day) and self.stoppage(project_id, day) is None
+
+    @classmethod
+    def with_override_file(cls, path: Path | None, stoppages: Iterable[Stoppage] = ()) -> WorkCalendar:
+        """Overrides from a CSV with columns ``date,workday`` (workday: 1 or 0)."""
+        overrides = {}
+        if path is not None:
+            with path.open(newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    overrides[date.fromisoformat(row["date"].strip())] = row["workday"].strip() in {"1", "true", "yes"}
+        return cls(overrides, stoppages)

@@ -1,0 +1,247 @@
+"""Activity indicators of one project, day by day: baseline, activity index and the
+state machine with hysteresis. Definitions and their reasons: docs/indicators.md.
+
+Everything is a pure function of the days' inputs and the calendar, evaluated in day
+order from an anchor state, so live processing, a replay of history and a rebuild after
+a restart all give the same result.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from enum import StrEnum
+
+from .calendar import WorkCalendar
+
+STARTED_ABOVE = 0.3  # index above which a site counts as working (Guangyuan, Shanghai 2020)
+STALLED_BELOW = 0.2  # index below which a working day counts as idle (Zhejiang 2021)
+STALL_AFTER = 3  # consecutive idle working days that open a stall
+RESUME_AFTER = 2  # consecutive working days above STARTED_ABOVE that close it
+STABLE_AT = 0.9  # 稳产 (Zhejiang 2024)
+INDEX_DISPLAY_CAP = 1.5
+BASELINE_SAME_WEEKDAYS = 4
+BASELINE_LOOKBACK_WEEKS = 8
+BASELINE_MIN_HISTORY = 10  # working days of history before the median replaces capacity
+# A working site draws about 30 % of its contracted capacity in working hours and little
+# at night: about 15 % over 24 h.
+DAILY_LOAD_FACTOR = 0.15
+GAP_TOLERANCE_INTERVALS = 2  # offline: no reading for more than this many intervals
+RETAINED_DAYS = BASELINE_LOOKBACK_WEEKS * 7 + 7
+
+
+class State(StrEnum):
+    NOT_STARTED = "not_started"
+    STARTED = "started"
+    STALLED = "stalled"
+
+
+class DayLabel(StrEnum):
+    """What ``export daily`` shows for a day: the state, or why it was not judged."""
+
+    NOT_STARTED = "not_started"
+    STARTED = "started"
+    STALLED = "stalled"
+    OFFLINE = "offline"
+    STOPPAGE = "stoppage"
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """The state machine after a day: its state and the runs that drive hysteresis."""
+
+    state: State = State.NOT_STARTED
+    idle_run: int = 0
+    busy_run: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DayInput:
+    """What the meters said about one complete local day."""
+
+    day: date
+    kwh: float
+    meters: int
+    max_gap_s: int  # longest stretch of the day without a reading, any meter
+    interval_s: int
+    flat_load: bool  # a meter reported the same non-zero energy every interval for 24 h
+
+
+@dataclass(frozen=True, slots=True)
+class DayIndicators:
+    project_id: str
+    day: date
+    kwh: float
+    baseline_kwh: float | None
+    activity_index: float | None
+    label: DayLabel
+    machine: Machine
+    working_day: bool
+    offline: bool
+    stable: bool
+    suspicious: bool
+
+    @property
+    def counts_for_baseline(self) -> bool:
+        """A normal working day: the baseline is what a site draws when it works."""
+        return self.working_day and self.label == DayLabel.STARTED
+
+
+def step(machine: Machine, index: float | None, working_day: bool, judged: bool) -> Machine:
+    """One day of the state machine. Days that are not judged (offline, no baseline) and,
+    once started, non-working days (weekends, holidays, stoppages) change nothing."""
+    if not judged or index is None:
+        return machine
+    if machine.state == State.NOT_STARTED:
+        return Machine(State.STARTED) if index > STARTED_ABOVE else machine
+    if not working_day:
+        return machine
+    if machine.state == State.STARTED:
+        if index >= STALLED_BELOW:
+            return replace(machine, idle_run=0)
+        idle = machine.idle_run + 1
+        return Machine(State.STALLED) if idle >= STALL_AFTER else replace(machine, idle_run=idle)
+    if index <= STARTED_ABOVE:
+        return replace(machine, busy_run=0)
+    busy = machine.busy_run + 1
+    return Machine(State.STARTED) if busy >= RESUME_AFTER else replace(machine, busy_run=busy)
+
+
+def baseline_kwh(
+    day: date, evaluated: dict[date, DayIndicators], normal_days: list[DayIndicators], capacity_kva: float
+) -> float | None:
+    """Median kWh of the same weekday over the last 4 normal working days of that weekday
+    (within 8 weeks); before 10 normal working days exist, capacity x load factor x 24 h.
+    ``normal_days`` are the days before ``day`` that count for the baseline, in order."""
+    if len(normal_days) >= BASELINE_MIN_HISTORY:
+        same_weekday = [
+            evaluated[d].kwh
+            for weeks_back in range(1, BASELINE_LOOKBACK_WEEKS + 1)
+            if (d := day - timedelta(weeks=weeks_back)) in evaluated and evaluated[d].counts_for_baseline
+        ][:BASELINE_SAME_WEEKDAYS]
+        if same_weekday:
+            return statistics.median(same_weekday)
+        return statistics.median(d.kwh for d in normal_days[-BASELINE_MIN_HISTORY:])
+    return capacity_kva * DAILY_LOAD_FACTOR * 24 if capacity_kva > 0 else None
+
+
+class ProjectTimeline:
+    """The retained days of one project and their indicators.
+
+    Days are set (and corrected, by late readings) in any order; ``evaluate`` runs the
+    state machine over them in day order from the anchor, the machine state of the day
+    before the first retained one.
+    """
+
+    def __init__(self, project_id: str, capacity_kva: float, calendar: WorkCalendar, anchor: Machine = Machine()) -> None:
+        self.project_id = project_id
+        self.capacity_kva = capacity_kva
+        self.calendar = calendar
+        self.anchor = anchor
+        self.inputs: dict[date, DayInput] = {}
+        self.history: dict[date, DayIndicators] = {}  # before the first input, for baselines
+
+    def set_day(self, day_input: DayInput) -> None:
+        self.inputs[day_input.day] = day_input
+
+    def evaluate(self) -> list[DayIndicators]:
+        if not self.inputs:
+            return []
+        first, last = min(self.inputs), max(self.inputs)
+        usual_meters = max(i.meters for i in self.inputs.values())
+        evaluated = dict(self.history)
+        normal_days = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
+        machine = self.anchor
+        results = []
+        day = first
+        while day <= last:
+            indicators = self._judge(day, self.inputs.get(day), usual_meters, machine, evaluated, normal_days)
+            evaluated[day] = indicators
+            if indicators.counts_for_baseline:
+                normal_days.append(indicators)
+            machine = indicators.machine
+            results.append(indicators)
+            day += timedelta(days=1)
+        return results
+
+    def _judge(
+        self,
+        day: date,
+        day_input: DayInput | None,
+        usual_meters: int,
+        machine: Machine,
+        evaluated: dict[date, DayIndicators],
+        normal_days: list[DayIndicators],
+    ) -> DayIndicators:
+        kwh = day_input.kwh if day_input else 0.0
+        offline = (
+            day_input is None
+            or day_input.meters < usual_meters
+            or day_input.max_gap_s > GAP_TOLERANCE_INTERVALS * day_input.interval_s
+        )
+        stoppage = self.calendar.stoppage(self.project_id, day) is not None
+        working_day = self.calendar.is_working_day(self.project_id, day)
+        baseline = baseline_kwh(day, evaluated, normal_days, self.capacity_kva)
+        index = kwh / baseline if baseline and not offline else None
+        after = step(machine, index, working_day, judged=not offline)
+        if offline:
+            label = DayLabel.OFFLINE
+        elif stoppage:
+            label = DayLabel.STOPPAGE
+        else:
+            label = DayLabel(after.state.value)
+        return DayIndicators(
+            project_id=self.project_id,
+            day=day,
+            kwh=kwh,
+            baseline_kwh=baseline,
+            activity_index=index,
+            label=label,
+            machine=after,
+            working_day=working_day,
+            offline=offline,
+            stable=index is not None and index >= STABLE_AT,
+            suspicious=bool(day_input and day_input.flat_load and not offline),
+        )
+
+    def forget_before(self, keep_from: date) -> None:
+        """Fold days before ``keep_from`` into the anchor; keep enough evaluated days
+        behind it for baselines."""
+        if not self.inputs or min(self.inputs) >= keep_from:
+            return
+        evaluated = {d.day: d for d in self.evaluate()}
+        older = [day for day in evaluated if day < keep_from]
+        self.anchor = evaluated[max(older)].machine
+        self.history.update({day: evaluated[day] for day in older})
+        for day in older:
+            self.inputs.pop(day, None)
+        horizon = keep_from - timedelta(days=RETAINED_DAYS)
+        self.history = {day: value for day, value in self.history.items() if day >= horizon}
+
+
+def day_inputs_from_readings(
+    readings: Iterable[tuple[str, int, float, int]], day_start_ms: int, day_end_ms: int
+) -> tuple[int, bool]:
+    """(max_gap_s, flat_load) of one day from (meter_id, ts_ms, kwh, interval_s) readings.
+
+    A reading covers (ts - interval, ts]; a gap is any stretch of the day that no reading
+    of a meter covers. Flat load: one meter, a full day of readings, all the same energy.
+    """
+    by_meter: dict[str, list[tuple[int, float, int]]] = {}
+    for meter, ts_ms, kwh, interval_s in readings:
+        by_meter.setdefault(meter, []).append((ts_ms, kwh, interval_s))
+    max_gap_ms, flat = 0, False
+    for series in by_meter.values():
+        series.sort()
+        covered_until = day_start_ms
+        for ts_ms, _kwh, interval_s in series:
+            max_gap_ms = max(max_gap_ms, ts_ms - interval_s * 1000 - covered_until)
+            covered_until = max(covered_until, ts_ms)
+        max_gap_ms = max(max_gap_ms, day_end_ms - covered_until)
+        energies = {kwh for _ts, kwh, _i in series}
+        covered_s = sum(interval_s for _ts, _kwh, interval_s in series)
+        if len(energies) == 1 and next(iter(energies)) > 0 and covered_s >= 86_400:
+            flat = True
+    return max_gap_ms // 1000, flat

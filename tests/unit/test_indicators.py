@@ -1,0 +1,238 @@
+"""The indicator core on hand-made series, as a supervisor would check them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
+from sitepulse.agents.core.daily import DailyEnergyBook, MeterReading, epoch_ms
+from sitepulse.agents.core.indicators import (
+    DAILY_LOAD_FACTOR,
+    DayInput,
+    DayLabel,
+    ProjectTimeline,
+    State,
+    day_inputs_from_readings,
+)
+from sitepulse.agents.core.offline import EventClock, MeterWatch
+
+CALENDAR = WorkCalendar()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NORMAL = 1000.0
+NORMAL_CAPACITY_KVA = NORMAL / (DAILY_LOAD_FACTOR * 24)  # whose default baseline is NORMAL
+
+
+def day_input(day: date, kwh: float, *, meters: int = 1, gap_s: int = 0, flat: bool = False) -> DayInput:
+    return DayInput(day, kwh, meters, gap_s, 900, flat)
+
+
+def run(
+    series: dict[date, float],
+    capacity_kva: float = NORMAL_CAPACITY_KVA,
+    calendar: WorkCalendar = CALENDAR,
+    overrides: dict[date, DayInput] | None = None,
+) -> dict[date, object]:
+    timeline = ProjectTimeline("P", capacity_kva, calendar)
+    for day, kwh in series.items():
+        timeline.set_day((overrides or {}).get(day) or day_input(day, kwh))
+    return {d.day: d for d in timeline.evaluate()}
+
+
+def working_history(first: date, last: date, kwh_on=lambda day: NORMAL) -> dict[date, float]:
+    """Every day from first to last: NORMAL on working days, a tenth of it on days off."""
+    days, day = {}, first
+    while day <= last:
+        days[day] = kwh_on(day) if CALENDAR.is_workday(day) else NORMAL * 0.1
+        day += timedelta(days=1)
+    return days
+
+
+def labels(result, first: date, last: date) -> list[str]:
+    return [result[first + timedelta(days=n)].label.value for n in range((last - first).days + 1)]
+
+
+def test_spring_festival_week_with_tiaoxiu_saturdays_is_no_stall():
+    series = working_history(date(2026, 1, 5), date(2026, 3, 6))
+    result = run(series)
+    assert result[date(2026, 2, 14)].working_day and result[date(2026, 2, 28)].working_day  # 调休 Saturdays
+    assert not result[date(2026, 2, 18)].working_day
+    assert all(d.label != DayLabel.STALLED for d in result.values())
+    assert result[date(2026, 3, 6)].label == DayLabel.STARTED
+
+
+def test_a_three_day_dip_opens_a_stall_on_its_third_working_day_not_before():
+    dip = {date(2026, 3, 19), date(2026, 3, 20), date(2026, 3, 23)}  # Thu, Fri, (weekend), Mon
+    series = working_history(date(2026, 2, 24), date(2026, 3, 25), lambda d: NORMAL * 0.1 if d in dip else NORMAL)
+    result = run(series)
+    assert result[date(2026, 3, 19)].label == DayLabel.STARTED
+    assert result[date(2026, 3, 20)].label == DayLabel.STARTED
+    assert result[date(2026, 3, 23)].label == DayLabel.STALLED
+    assert result[date(2026, 3, 23)].activity_index < 0.2
+
+
+def test_a_one_day_dip_changes_nothing():
+    series = working_history(date(2026, 2, 24), date(2026, 3, 25), lambda d: NORMAL * 0.05 if d == date(2026, 3, 18) else NORMAL)
+    assert all(d.label == DayLabel.STARTED for d in run(series).values())
+
+
+def test_a_stall_closes_only_after_two_working_days_above_the_started_threshold():
+    low = {date(2026, 3, 16), date(2026, 3, 17), date(2026, 3, 18), date(2026, 3, 19)}
+    series = working_history(
+        date(2026, 2, 24), date(2026, 3, 25),
+        lambda d: NORMAL * 0.1 if d in low else (NORMAL * 0.25 if d == date(2026, 3, 20) else NORMAL),
+    )
+    result = run(series)
+    # Stall from the 18th; the 20th (0.25) is not enough; Mon 23rd is one good day; Tue 24th closes it.
+    assert labels(result, date(2026, 3, 17), date(2026, 3, 24)) == [
+        "started", "stalled", "stalled", "stalled", "stalled", "stalled", "stalled", "started"
+    ]
+
+
+def test_a_silent_meter_makes_offline_days_not_a_stall():
+    silent = {date(2026, 3, 18), date(2026, 3, 19), date(2026, 3, 20), date(2026, 3, 23)}
+    series = working_history(date(2026, 2, 24), date(2026, 3, 24))
+    overrides = {d: day_input(d, 0.0, gap_s=86_400) for d in silent}
+    result = run(series, overrides=overrides)
+    assert {result[d].label for d in silent} == {DayLabel.OFFLINE}
+    assert all(result[d].activity_index is None for d in silent)
+    assert result[date(2026, 3, 24)].label == DayLabel.STARTED
+
+
+def test_the_offline_timer_fires_in_event_time_and_when_the_whole_stream_is_quiet():
+    watch, clock = MeterWatch(), EventClock(quiet_after_s=60)
+    t0 = epoch_ms(datetime(2026, 3, 2, 8, 0, tzinfo=SHANGHAI))
+    watch.seen("A", "M1", t0, 900)
+    watch.seen("B", "M1", t0, 900)
+    clock.observe(t0, wall_s=0)
+    # B keeps reporting for 45 minutes; A is silent: after 2 missed intervals, A is offline.
+    for quarter in (1, 2, 3):
+        watch.seen("B", "M1", t0 + quarter * 900_000, 900)
+        clock.observe(t0 + quarter * 900_000, wall_s=quarter)
+        changes = watch.overdue(clock.now_ms(wall_s=quarter))
+        assert [c.project_id for c in changes] == (["A"] if quarter == 3 else [])
+    # Then everything goes quiet: wall time moves the clock, and B goes offline too.
+    assert watch.overdue(clock.now_ms(wall_s=30)) == []
+    assert [c.project_id for c in watch.overdue(clock.now_ms(wall_s=3 + 60 + 1801))] == ["B"]
+    back = watch.seen("A", "M1", t0 + 4 * 900_000, 900)
+    assert back is not None and back.offline is False and not watch.is_offline("A", "M1")
+
+
+def test_a_flat_24_hour_load_is_suspicious():
+    day = date(2026, 3, 18)
+    start = epoch_ms(datetime(2026, 3, 18, tzinfo=SHANGHAI))
+    readings = [("M1", start + q * 900_000, 50.0, 900) for q in range(1, 97)]
+    gap_s, flat = day_inputs_from_readings(readings, start, start + 86_400_000)
+    assert (gap_s, flat) == (0, True)
+    varied = [(m, ts, kwh + (ts % 7) * 0.1, i) for m, ts, kwh, i in readings]
+    assert day_inputs_from_readings(varied, start, start + 86_400_000) == (0, False)
+    series = working_history(date(2026, 2, 24), date(2026, 3, 19))
+    result = run(series, overrides={day: day_input(day, NORMAL, flat=True)})
+    assert result[day].suspicious and result[day].label == DayLabel.STARTED
+    assert not result[date(2026, 3, 17)].suspicious
+
+
+def test_gaps_are_measured_per_meter_across_the_day():
+    start = epoch_ms(datetime(2026, 3, 18, tzinfo=SHANGHAI))
+    readings = [("M1", start + q * 900_000, 5.0 + q, 900) for q in range(1, 97) if not 40 <= q <= 43]
+    assert day_inputs_from_readings(readings, start, start + 86_400_000)[0] == 4 * 900
+    silent_from_noon = [r for r in readings if r[1] <= start + 12 * 3_600_000]
+    assert day_inputs_from_readings(silent_from_noon, start, start + 86_400_000)[0] == 12 * 3600
+
+
+def test_a_meter_reset_never_makes_negative_energy():
+    # The register falls to 0 at 08:30; daily energy is the sum of interval energies.
+    book = DailyEnergyBook(SHANGHAI, 3)
+    key = ("P", date(2026, 3, 18))
+    book.load(key, [])
+    registers = [90_000.0, 90_010.0, 10.0, 20.0]
+    for q, register in enumerate(registers, start=1):
+        ts = epoch_ms(datetime(2026, 3, 18, 8, 0, tzinfo=SHANGHAI)) + q * 900_000
+        book.add(MeterReading("P", "M1", ts, 900, 10.0))
+    assert book.total(key).kwh == 40.0
+
+
+def test_a_new_project_uses_its_capacity_until_ten_working_days_of_history():
+    first = date(2026, 3, 2)
+    series = working_history(first, first + timedelta(days=20), lambda d: 630 * DAILY_LOAD_FACTOR * 24)
+    result = run(series, capacity_kva=630)
+    capacity_baseline = 630 * DAILY_LOAD_FACTOR * 24
+    assert result[first].baseline_kwh == capacity_baseline
+    assert result[first].machine.state == State.STARTED
+    tenth_working_day = [d for d in sorted(result) if result[d].working_day][9]
+    assert result[tenth_working_day].baseline_kwh == capacity_baseline
+    later = [d for d in sorted(result) if result[d].working_day][11]
+    assert result[later].baseline_kwh == capacity_baseline  # median of the same weekdays: the same energy
+
+
+def test_an_approved_stoppage_is_not_a_stall_and_not_in_the_baseline():
+    halt = Stoppage("P", date(2026, 3, 16), date(2026, 3, 20), "防汛停工令")
+    calendar = WorkCalendar(stoppages=[halt])
+    series = working_history(date(2026, 2, 24), date(2026, 3, 27), lambda d: NORMAL * 0.05 if halt.covers(d) else NORMAL)
+    result = run(series, calendar=calendar)
+    assert {result[d].label for d in result if halt.covers(d)} == {DayLabel.STOPPAGE}
+    assert result[date(2026, 3, 23)].label == DayLabel.STARTED
+    assert result[date(2026, 3, 23)].baseline_kwh == NORMAL
+
+
+def test_a_project_that_never_draws_power_stays_not_started():
+    series = working_history(date(2026, 3, 2), date(2026, 3, 27), lambda d: 10.0)
+    result = run(series, capacity_kva=630)
+    assert {d.label for d in result.values()} == {DayLabel.NOT_STARTED}
+
+
+daily_energy = st.lists(st.floats(min_value=0, max_value=2 * NORMAL, allow_nan=False), min_size=30, max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(daily_energy)
+def test_states_never_flap_faster_than_the_hysteresis_allows(energies):
+    first = date(2026, 3, 2)
+    series = {first + timedelta(days=n): kwh for n, kwh in enumerate(energies)}
+    evaluated = run(series, capacity_kva=500)
+    previous, working_days_since_change = State.NOT_STARTED, 0
+    for day in sorted(series):
+        indicators = evaluated[day]
+        if indicators.working_day:
+            working_days_since_change += 1
+        state = indicators.machine.state
+        if state != previous:
+            if (previous, state) == (State.STARTED, State.STALLED):
+                assert working_days_since_change >= 3, day
+            elif (previous, state) == (State.STALLED, State.STARTED):
+                assert working_days_since_change >= 2, day
+            else:
+                assert (previous, state) == (State.NOT_STARTED, State.STARTED)
+            working_days_since_change = 0
+        previous = state
+
+
+@settings(max_examples=100, deadline=None)
+@given(daily_energy, st.randoms(use_true_random=False))
+def test_the_same_days_in_any_order_give_the_same_indicators(energies, rng):
+    first = date(2026, 3, 2)
+    inputs = [day_input(first + timedelta(days=n), kwh) for n, kwh in enumerate(energies)]
+    shuffled = list(inputs)
+    rng.shuffle(shuffled)
+    timelines = []
+    for order in (inputs, shuffled, inputs):
+        timeline = ProjectTimeline("P", 500, CALENDAR)
+        for day in order:
+            timeline.set_day(day)
+        timelines.append(timeline.evaluate())
+    assert timelines[0] == timelines[1] == timelines[2]
+
+
+def test_folding_old_days_into_the_anchor_changes_no_later_indicator():
+    series = working_history(date(2026, 1, 5), date(2026, 5, 29), lambda d: NORMAL * (0.1 if d.day in (11, 12, 13, 14, 15) else 1))
+    full = run(series)
+    timeline = ProjectTimeline("P", NORMAL_CAPACITY_KVA, CALENDAR)
+    for day, kwh in series.items():
+        timeline.set_day(day_input(day, kwh))
+        if day.day == 1:
+            timeline.forget_before(day - timedelta(days=10))
+    folded = {d.day: d for d in timeline.evaluate()}
+    assert folded and all(folded[day] == full[day] for day in folded)
