@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +22,19 @@ from mode import CrashingSupervisor
 from ..settings import Settings
 from ..streams.contract import (
     DLQ_TOPIC,
+    EVENTS_TOPIC,
     INVESTMENT_TOPIC,
     POWER_TOPIC,
     REGISTRY_TOPIC,
     InvestmentReport,
     PowerReading,
+    ProjectEvent,
     RegistryEntry,
 )
 from ..streams.publisher import dead_letter_headers
 from ..streams.validation import Rejection
+from .activity import ActivityTracker
+from .core.calendar import WorkCalendar
 from .influx import InfluxClient, RetryingInflux
 from .pipeline import InvestmentHandler, PowerHandler, decode_for
 from .points import project_point
@@ -46,6 +51,11 @@ EMBEDDED_KAFKA_TIMEOUTS: dict[str, Any] = {
 }
 
 _registry_decoder = msgspec.json.Decoder(RegistryEntry)
+_encode = msgspec.json.Encoder().encode
+# A day is judged once the stream's clock is one reporting interval past its end, so the
+# reading that closes the day (stamped at midnight) is in.
+DAY_SETTLE = timedelta(minutes=15)
+TOO_LATE_DETAIL = "older than the grace period behind the stream's clock; the day is final"
 
 
 class WorkerCounters:
@@ -81,7 +91,11 @@ def build_app(settings: Settings) -> faust.App:
         **timeouts,
     )
     influx = RetryingInflux(InfluxClient(settings))
-    power = PowerHandler(influx, settings.tz, settings.day_cache_days)
+    calendar = WorkCalendar.with_override_file(settings.calendar_overrides)
+    tracker = ActivityTracker(
+        influx, settings.tz, calendar, grace=timedelta(hours=settings.late_grace_hours), settle=DAY_SETTLE
+    )
+    power = PowerHandler(influx, settings.tz, settings.day_cache_days, tracker)
     investment = InvestmentHandler(influx, settings.tz)
     counters = WorkerCounters()
 
@@ -89,26 +103,27 @@ def build_app(settings: Settings) -> faust.App:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     dlq = topic(DLQ_TOPIC)
+    events_topic = topic(EVENTS_TOPIC)
+
+    async def publish(events: list[ProjectEvent]) -> None:
+        deliveries = [await events_topic.send(key=e.project_id.encode(), value=_encode(e)) for e in events]
+        for delivery in deliveries:
+            await delivery
 
     async def dead_letter(event: faust.EventT, rejection: Rejection) -> Any:
         message = event.message
         source = f"{message.topic}/{message.partition}/{message.offset}"
         return await dlq.send(key=message.key, value=message.value, headers=dead_letter_headers(rejection, source))
 
-    async def split(events: list[faust.EventT], expected: type) -> tuple[list[Any], Counter[str]]:
-        """Decode a batch; rejected records go to the dead-letter topic before the batch
-        is acknowledged, so none is lost."""
-        records, rejected, deliveries = [], Counter(), []
-        for event in events:
-            outcome = decode_for(event.message.value or b"", expected)
-            if outcome.rejection is not None:
-                rejected[outcome.rejection.reason] += 1
-                deliveries.append(await dead_letter(event, outcome.rejection))
-            else:
-                records.append(outcome.record)
+    async def dead_letter_all(rejections: list[tuple[faust.EventT, Rejection]], counts: Counter[str]) -> None:
+        """Rejected records reach the dead-letter topic before the batch is acknowledged,
+        so none is lost."""
+        deliveries = []
+        for event, rejection in rejections:
+            counts[rejection.reason] += 1
+            deliveries.append(await dead_letter(event, rejection))
         for delivery in deliveries:
             await delivery
-        return records, rejected
 
     # An agent that raised would leave the worker running and processing nothing, so any
     # unexpected error (a refused write included) stops the whole worker instead.
@@ -116,9 +131,21 @@ def build_app(settings: Settings) -> faust.App:
         @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-                records, rejected = await split(events, record_type)
-                await handle(records)
-                counters.record_batch(kind, len(records), rejected)
+                accepted, rejections = [], []
+                for event in events:
+                    decoded = decode_for(event.message.value or b"", record_type)
+                    if decoded.rejection is None:
+                        accepted.append((event, decoded.record))
+                    else:
+                        rejections.append((event, decoded.rejection))
+                outcome = await handle(
+                    [record for _, record in accepted], [event.message.partition for event, _ in accepted], time.time()
+                )
+                rejections += [(accepted[i][0], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
+                counts: Counter[str] = Counter()
+                await dead_letter_all(rejections, counts)
+                await publish(outcome.events)
+                counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
 
     validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
@@ -133,18 +160,26 @@ def build_app(settings: Settings) -> faust.App:
                 try:
                     entry = _registry_decoder.decode(event.message.value)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    rejected["wrong_type"] += 1
-                    await (await dead_letter(event, Rejection("wrong_type", str(exc))))
+                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
                     continue
+                tracker.set_project(entry)
                 # The message time keeps a re-delivered row on the same point.
                 lines.append(project_point(entry, int(event.message.timestamp * 1000)))
             await influx.write(lines)
             counters.record_batch("registry", len(lines), rejected)
 
     @app.on_partitions_assigned.connect
-    async def forget_days_of_moved_partitions(app: faust.App, *args: Any, **kwargs: Any) -> None:
+    async def forget_days_of_moved_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
         # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
         power.forget_open_days()
+        tracker.clock.expect({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
+
+    @app.timer(interval=5.0)
+    async def judge_as_time_passes() -> None:
+        # Silent meters send nothing: the clock, not a record, must raise their alarm.
+        async with tracker.lock:
+            events = await tracker.advance(time.time())
+        await publish(events)
 
     @app.timer(interval=30.0)
     async def report_progress() -> None:

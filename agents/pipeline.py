@@ -1,6 +1,7 @@
 """What the worker does with one batch, apart from Kafka: decode, count each reading
-once per local day, write raw readings then daily totals. The Faust agents in
-``app.py`` only feed batches in and send rejections to the dead-letter topic."""
+once per local day, write raw readings then daily totals, then let the activity tracker
+judge the days that are complete. The Faust agents in ``app.py`` only feed batches in,
+send rejections to the dead-letter topic and publish the events."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, Measurement, PowerReading
+from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
 from ..streams.validation import Rejection, decode_record
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
+from .activity import ActivityTracker
 from .influx import RetryingInflux, quote_literal
 from .points import daily_point, investment_point, reading_point
 
@@ -42,26 +44,48 @@ def to_meter_reading(reading: PowerReading) -> MeterReading:
     return MeterReading(reading.project_id, reading.meter_id, epoch_ms(reading.ts), reading.interval_s, float(reading.kwh))
 
 
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    too_late: list[int]  # positions in the batch of records beyond the grace period
+    events: list[ProjectEvent]
+
+    @classmethod
+    def nothing(cls) -> BatchOutcome:
+        return cls([], [])
+
+
 class PowerHandler:
-    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, keep_days: int) -> None:
+    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, keep_days: int, tracker: ActivityTracker) -> None:
         self.influx = influx
         self.tz = tz
         self.book = DailyEnergyBook(tz, keep_days)
+        self.tracker = tracker
 
-    async def handle(self, readings: Sequence[PowerReading]) -> int:
-        """Store a batch of valid readings; returns how many daily totals it updated."""
-        if not readings:
-            return 0
-        meter_readings = [to_meter_reading(reading) for reading in readings]
-        touched = {self.book.day_of(reading) for reading in meter_readings}
-        await self._open_days(self.book.missing(touched))
-        for reading in meter_readings:
-            self.book.add(reading)
-        # Raw readings first: they are what a restarted worker rebuilds its days from.
-        await self.influx.write([reading_point(reading) for reading in readings])
-        await self.influx.write([daily_point(self.book.total(key), self.tz) for key in sorted(touched)])
-        self.book.evict_old_days()
-        return len(touched)
+    async def handle(self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float) -> BatchOutcome:
+        """Store a batch of valid readings (``sources``: each one's partition) and judge
+        the days it completes."""
+        async with self.tracker.lock:
+            too_late, fresh, meter_readings, observed = [], [], [], []
+            converted = [to_meter_reading(reading) for reading in readings]
+            late = self.tracker.too_late(converted, sources)
+            for position, (reading, meter_reading, source) in enumerate(zip(readings, converted, sources)):
+                if late[position]:
+                    too_late.append(position)
+                else:
+                    fresh.append(reading)
+                    meter_readings.append(meter_reading)
+                    observed.append((meter_reading, source))
+            touched = sorted({self.book.day_of(reading) for reading in meter_readings})
+            await self._open_days(self.book.missing(touched))
+            for reading in meter_readings:
+                self.book.add(reading)
+            energies = [self.book.total(key) for key in touched]
+            # Raw readings first: they are what a restarted worker rebuilds its days from.
+            await self.influx.write([reading_point(reading) for reading in fresh])
+            await self.influx.write([daily_point(energy, self.tz) for energy in energies])
+            self.book.evict_old_days()
+            events = await self.tracker.observe(observed, energies, wall_s)
+        return BatchOutcome(too_late, events)
 
     async def _open_days(self, keys: Iterable[DayKey]) -> None:
         """Load what is already stored for days not in memory, one statement per day."""
@@ -96,6 +120,7 @@ class PowerHandler:
 
     def forget_open_days(self) -> None:
         self.book.forget_all()
+        self.tracker.forget_all()
 
 
 class InvestmentHandler:
@@ -103,6 +128,6 @@ class InvestmentHandler:
         self.influx = influx
         self.tz = tz
 
-    async def handle(self, reports: Sequence[InvestmentReport]) -> None:
-        if reports:
-            await self.influx.write([investment_point(report, self.tz) for report in reports])
+    async def handle(self, reports: Sequence[InvestmentReport], sources: Sequence[object], wall_s: float) -> BatchOutcome:
+        await self.influx.write([investment_point(report, self.tz) for report in reports])
+        return BatchOutcome.nothing()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, RegistryEntry
 from .core.daily import DailyEnergy, day_start, epoch_ms
+from .core.indicators import DayIndicators
 from .lineprotocol import encode_point
 
 
@@ -34,9 +35,34 @@ def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
             "kwh": energy.kwh,
             "readings": energy.readings,
             "meters": energy.meters,
+            "max_gap_s": energy.max_gap_s,
+            "interval_s": energy.interval_s,
+            "flat_load": energy.flat_load,
             "date": energy.day.isoformat(),
         },
         epoch_ms(day_start(energy.day, tz)),
+    )
+
+
+def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
+    """The day's indicators, on the same point as its energy (InfluxDB merges the fields).
+    ``activity_index`` is left out where it is undefined (offline day, no baseline)."""
+    return encode_point(
+        Measurement.POWER_DAILY,
+        {Measurement.TAG_PROJECT: day.project_id},
+        {
+            "baseline_kwh": day.baseline_kwh,
+            "activity_index": day.activity_index,
+            "state": day.label.value,
+            "machine_state": day.machine.state.value,
+            "idle_run": day.machine.idle_run,
+            "busy_run": day.machine.busy_run,
+            "stable": day.stable,
+            "suspicious": day.suspicious,
+            "offline": day.offline,
+            "working_day": day.working_day,
+        },
+        epoch_ms(day_start(day.day, tz)),
     )
 
 

@@ -15,11 +15,12 @@ DAILY_COLUMNS = ("date", "project_id", "kwh", "baseline_kwh", "activity_index", 
 
 
 async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[str, object]]:
-    """One row per project and local day in [start, end], ordered by day then project."""
+    """One row per project and local day in [start, end], ordered by day then project.
+    Baseline, index and state stay empty until the day is complete and judged."""
     first = epoch_ms(day_start(start, settings.tz))
     after_last = epoch_ms(day_start(end + timedelta(days=1), settings.tz))
     query = (
-        f"SELECT kwh, {quote_identifier('date')} FROM {Measurement.POWER_DAILY} "
+        f"SELECT kwh, {quote_identifier('date')}, baseline_kwh, activity_index, state FROM {Measurement.POWER_DAILY} "
         f"WHERE time >= {first}ms AND time < {after_last}ms GROUP BY {Measurement.TAG_PROJECT}"
     )
     async with InfluxClient(settings) as client:
@@ -32,13 +33,18 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
                     "date": point["date"],
                     "project_id": series.tags[Measurement.TAG_PROJECT],
                     "kwh": point["kwh"],
-                    "baseline_kwh": "",
-                    "activity_index": "",
-                    "state": "",
+                    "baseline_kwh": _number(point.get("baseline_kwh")),
+                    # A day judged offline has no index, even if an earlier judgement wrote one.
+                    "activity_index": _number(point.get("activity_index")) if point.get("state") != "offline" else "",
+                    "state": point.get("state") or "",
                 }
             )
     rows.sort(key=lambda row: (row["date"], row["project_id"]))
     return rows
+
+
+def _number(value: object) -> object:
+    return "" if value is None else round(float(value), 4)
 
 
 def write_daily_csv(rows: list[dict[str, object]], out: TextIO) -> None:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     day_cache_days: int = Field(
         3, ge=1, description="open days per project kept in worker memory, behind the newest"
     )
+    late_grace_hours: float = Field(
+        48, gt=0, description="readings older than this behind the stream's clock go to the DLQ as too_late"
+    )
+    calendar_overrides: Path | None = Field(
+        None, description="CSV date,workday: days the holiday calendar does not know yet"
+    )
     log_level: str = "info"
 
     @field_validator("timezone")

@@ -14,6 +14,7 @@ POWER_TOPIC = "sitepulse.power"
 INVESTMENT_TOPIC = "sitepulse.investment"
 REGISTRY_TOPIC = "sitepulse.registry"
 DLQ_TOPIC = "sitepulse.dlq"
+EVENTS_TOPIC = "sitepulse.events"
 
 # Kafka headers on a dead-letter record; its key and value are the original bytes.
 DLQ_HEADER_REASON = "sitepulse.reason"
@@ -93,7 +94,36 @@ REJECTION_REASONS: dict[str, str] = {
     "bad_period": "投资期间(period)不是 YYYY-MM 格式",
     "negative_amount": "投资额为负数",
     "wrong_topic": "记录类型与所在主题不符",
+    "too_late": "数据迟到超过宽限期, 当日指标已定稿",
 }
+
+
+# --- Events (state changes) for alerting and the report ----------------------------
+
+EVENT_KINDS: dict[str, str] = {
+    "started": "开工",
+    "stalled": "停工",
+    "resumed": "复工",
+    "offline": "电表离线",
+    "online": "电表恢复上报",
+    "suspicious": "用电异常(疑似空转或数据造假)",
+}
+
+
+class ProjectEvent(msgspec.Struct, frozen=True):
+    """A change worth telling someone about; ``event_id`` is the same every time the
+    same change is found again (after a restart or a replay), so receivers can dedupe."""
+
+    event_id: str
+    kind: str
+    project_id: str
+    at: datetime  # event time: the stream's clock when the change was found
+    day: date | None = None  # the local day it concerns (day-level changes)
+    meter_id: str | None = None
+    detail: str = ""
+    leader: str | None = None
+    district: str | None = None
+    data_owner: str | None = None
 
 
 # --- InfluxDB measurements ------------------------------------------------------------
@@ -103,7 +133,11 @@ class Measurement:
     """Measurement and tag names in InfluxDB; boards, export and sink use these."""
 
     POWER_READING = "power_reading"  # tags: project_id, meter_id; one point per reading
-    POWER_DAILY = "power_daily"  # tag: project_id; one point per project and local day
+    # tag: project_id; one point per project and local day: energy fields (kwh, readings,
+    # meters, max_gap_s, interval_s, flat_load, date) and, once the day is complete,
+    # indicator fields (baseline_kwh, activity_index, state, machine_state, idle_run,
+    # busy_run, stable, suspicious, offline, working_day)
+    POWER_DAILY = "power_daily"
     INVESTMENT = "investment"  # tag: project_id; one point per project and month
     PROJECT = "project"  # tag: project_id; the registry row
 

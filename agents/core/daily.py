@@ -54,11 +54,41 @@ class MeterReading:
 
 @dataclass(frozen=True, slots=True)
 class DailyEnergy:
+    """What the meters said about one project's local day."""
+
     project_id: str
     day: date
     kwh: float
     readings: int
     meters: int
+    max_gap_s: int  # longest stretch of the day that no reading covers, any meter
+    interval_s: int  # the shortest reporting interval among the meters
+    flat_load: bool  # a meter reported the same non-zero energy every interval for 24 h
+
+
+def gaps_and_flatness(readings: Iterable[tuple[str, int, float, int]], day_start_ms: int, day_end_ms: int) -> tuple[int, bool]:
+    """(max_gap_s, flat_load) of one day from (meter_id, ts_ms, kwh, interval_s) readings.
+
+    A reading covers (ts - interval, ts]; a gap is any stretch of the day that no reading
+    of a meter covers. Flat load: one meter, a full day of readings, all the same energy
+    (idle machines run to fake activity draw a constant load).
+    """
+    by_meter: dict[str, list[tuple[int, float, int]]] = {}
+    for meter, ts_ms, kwh, interval_s in readings:
+        by_meter.setdefault(meter, []).append((ts_ms, kwh, interval_s))
+    max_gap_ms, flat = 0, False
+    for series in by_meter.values():
+        series.sort()
+        covered_until = day_start_ms
+        for ts_ms, _kwh, interval_s in series:
+            max_gap_ms = max(max_gap_ms, ts_ms - interval_s * 1000 - covered_until)
+            covered_until = max(covered_until, ts_ms)
+        max_gap_ms = max(max_gap_ms, day_end_ms - covered_until)
+        energies = {kwh for _ts, kwh, _interval in series}
+        covered_s = sum(interval_s for _ts, _kwh, interval_s in series)
+        if len(energies) == 1 and next(iter(energies)) > 0 and covered_s >= 86_400:
+            flat = True
+    return max_gap_ms // 1000, flat
 
 
 class DailyEnergyBook:
@@ -72,7 +102,7 @@ class DailyEnergyBook:
     def __init__(self, tz: ZoneInfo, keep_days: int) -> None:
         self.tz = tz
         self.keep_days = keep_days
-        self._days: dict[DayKey, dict[ReadingKey, float]] = {}
+        self._days: dict[DayKey, dict[ReadingKey, tuple[float, int]]] = {}  # -> (kwh, interval_s)
         self._newest_day: date | None = None
         self._evicted_before: date | None = None
 
@@ -87,26 +117,34 @@ class DailyEnergyBook:
         day = self._days.setdefault(key, {})
         for reading in stored:
             if self.day_of(reading) == key:
-                day[(reading.meter_id, reading.ts_ms)] = reading.kwh
+                day[(reading.meter_id, reading.ts_ms)] = (reading.kwh, reading.interval_s)
 
     def add(self, reading: MeterReading) -> DayKey:
         key = self.day_of(reading)
         day = self._days.get(key)
         if day is None:
             raise KeyError(f"day {key} must be loaded before readings are added")
-        day[(reading.meter_id, reading.ts_ms)] = reading.kwh
+        day[(reading.meter_id, reading.ts_ms)] = (reading.kwh, reading.interval_s)
         if self._newest_day is None or key[1] > self._newest_day:
             self._newest_day = key[1]
         return key
 
     def total(self, key: DayKey) -> DailyEnergy:
         day = self._days[key]
+        start_ms = epoch_ms(day_start(key[1], self.tz))
+        end_ms = epoch_ms(day_start(key[1] + timedelta(days=1), self.tz))
+        max_gap_s, flat_load = gaps_and_flatness(
+            ((meter, ts_ms, kwh, interval_s) for (meter, ts_ms), (kwh, interval_s) in day.items()), start_ms, end_ms
+        )
         return DailyEnergy(
             project_id=key[0],
             day=key[1],
-            kwh=math.fsum(day.values()),
+            kwh=math.fsum(kwh for kwh, _ in day.values()),
             readings=len(day),
             meters=len({meter for meter, _ in day}),
+            max_gap_s=max_gap_s,
+            interval_s=min((interval_s for _, interval_s in day.values()), default=0),
+            flat_load=flat_load,
         )
 
     def evict_old_days(self) -> int:

@@ -9,12 +9,12 @@ a restart all give the same result.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
 from .calendar import WorkCalendar
+from .daily import DailyEnergy
 
 STARTED_ABOVE = 0.3  # index above which a site counts as working (Guangyuan, Shanghai 2020)
 STALLED_BELOW = 0.2  # index below which a working day counts as idle (Zhejiang 2021)
@@ -55,18 +55,6 @@ class Machine:
     state: State = State.NOT_STARTED
     idle_run: int = 0
     busy_run: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DayInput:
-    """What the meters said about one complete local day."""
-
-    day: date
-    kwh: float
-    meters: int
-    max_gap_s: int  # longest stretch of the day without a reading, any meter
-    interval_s: int
-    flat_load: bool  # a meter reported the same non-zero energy every interval for 24 h
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +128,10 @@ class ProjectTimeline:
         self.capacity_kva = capacity_kva
         self.calendar = calendar
         self.anchor = anchor
-        self.inputs: dict[date, DayInput] = {}
+        self.inputs: dict[date, DailyEnergy] = {}
         self.history: dict[date, DayIndicators] = {}  # before the first input, for baselines
 
-    def set_day(self, day_input: DayInput) -> None:
+    def set_day(self, day_input: DailyEnergy) -> None:
         self.inputs[day_input.day] = day_input
 
     def evaluate(self) -> list[DayIndicators]:
@@ -169,7 +157,7 @@ class ProjectTimeline:
     def _judge(
         self,
         day: date,
-        day_input: DayInput | None,
+        day_input: DailyEnergy | None,
         usual_meters: int,
         machine: Machine,
         evaluated: dict[date, DayIndicators],
@@ -219,29 +207,3 @@ class ProjectTimeline:
             self.inputs.pop(day, None)
         horizon = keep_from - timedelta(days=RETAINED_DAYS)
         self.history = {day: value for day, value in self.history.items() if day >= horizon}
-
-
-def day_inputs_from_readings(
-    readings: Iterable[tuple[str, int, float, int]], day_start_ms: int, day_end_ms: int
-) -> tuple[int, bool]:
-    """(max_gap_s, flat_load) of one day from (meter_id, ts_ms, kwh, interval_s) readings.
-
-    A reading covers (ts - interval, ts]; a gap is any stretch of the day that no reading
-    of a meter covers. Flat load: one meter, a full day of readings, all the same energy.
-    """
-    by_meter: dict[str, list[tuple[int, float, int]]] = {}
-    for meter, ts_ms, kwh, interval_s in readings:
-        by_meter.setdefault(meter, []).append((ts_ms, kwh, interval_s))
-    max_gap_ms, flat = 0, False
-    for series in by_meter.values():
-        series.sort()
-        covered_until = day_start_ms
-        for ts_ms, _kwh, interval_s in series:
-            max_gap_ms = max(max_gap_ms, ts_ms - interval_s * 1000 - covered_until)
-            covered_until = max(covered_until, ts_ms)
-        max_gap_ms = max(max_gap_ms, day_end_ms - covered_until)
-        energies = {kwh for _ts, kwh, _i in series}
-        covered_s = sum(interval_s for _ts, _kwh, interval_s in series)
-        if len(energies) == 1 and next(iter(energies)) > 0 and covered_s >= 86_400:
-            flat = True
-    return max_gap_ms // 1000, flat

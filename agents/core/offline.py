@@ -1,6 +1,6 @@
 """Offline meters, judged in event time.
 
-The stream's own clock is the newest reading time seen (other projects' readings move it
+The stream's own clock is a watermark of reading times (other projects' readings move it
 on), so a replay of history raises the same offline alarms as live processing did. When
 the whole stream goes quiet, wall-clock time moves the clock on instead, so a silent
 network is noticed too.
@@ -16,21 +16,49 @@ MeterKey = tuple[str, str]  # (project_id, meter_id)
 
 
 class EventClock:
-    def __init__(self, quiet_after_s: float = 60.0) -> None:
-        self.quiet_after_s = quiet_after_s
-        self.newest_ms: int | None = None
-        self._wall_at_newest: float = 0.0
+    """The stream's event-time clock: a watermark over the input partitions.
 
-    def observe(self, ts_ms: int, wall_s: float) -> None:
-        if self.newest_ms is None or ts_ms > self.newest_ms:
-            self.newest_ms = ts_ms
-            self._wall_at_newest = wall_s
+    Each partition is read in order, but one may run days ahead of another (a consumer
+    fetches a large chunk of one partition at a time), so the clock is the slowest
+    active partition's newest reading. A partition that has sent nothing for
+    ``idle_after_s`` (wall time) stops holding the clock back; when all are idle, wall
+    time moves the clock on. The clock never goes back.
+    """
+
+    def __init__(self, idle_after_s: float = 30.0) -> None:
+        self.idle_after_s = idle_after_s
+        self._newest: dict[object, int] = {}
+        self._last_wall: dict[object, float] = {}
+        self._expected: dict[object, float] = {}  # assigned partition -> wall time assigned
+        self._watermark: int | None = None
+
+    def expect(self, sources: set[object], wall_s: float) -> None:
+        """The partitions this worker reads now; others no longer count."""
+        self._expected = {source: self._expected.get(source, wall_s) for source in sources}
+        for source in list(self._newest):
+            if source not in sources:
+                del self._newest[source], self._last_wall[source]
+
+    def observe(self, ts_ms: int, wall_s: float, source: object = None) -> None:
+        if ts_ms > self._newest.get(source, ts_ms - 1):
+            self._newest[source] = ts_ms
+        self._last_wall[source] = wall_s
+
+    def newest_of(self, source: object = None) -> int | None:
+        return self._newest.get(source)
 
     def now_ms(self, wall_s: float) -> int | None:
-        if self.newest_ms is None:
-            return None
-        quiet_s = wall_s - self._wall_at_newest
-        return self.newest_ms + int(quiet_s * 1000) if quiet_s > self.quiet_after_s else self.newest_ms
+        waiting = [s for s, since in self._expected.items() if s not in self._newest and wall_s - since <= self.idle_after_s]
+        if waiting or not self._newest:
+            return self._watermark
+        active = [self._newest[s] for s in self._newest if wall_s - self._last_wall[s] <= self.idle_after_s]
+        if active:
+            candidate = min(active)
+        else:
+            candidate = max(self._newest.values()) + int((wall_s - max(self._last_wall.values())) * 1000)
+        if self._watermark is None or candidate > self._watermark:
+            self._watermark = candidate
+        return self._watermark
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,15 +51,17 @@ def test_replayed_history_lands_in_influxdb_as_daily_kwh(sitepulse, tmp_path):
     scenario = tmp_path / "scenario.jsonl"
     sitepulse.run("simulate", "--projects", "12", "--days", "10", "--seed", "7", "--start", "2026-02-10", "--out", str(scenario))
     lines = read_lines(scenario)
-    # A site re-sends a reading and one sends garbage: neither may change the totals.
+    # Sites re-send recent readings, one re-sends a reading of 9 days ago (beyond the 2-day
+    # grace: dead-lettered as too late) and some send garbage: none may change the totals.
     replay = tmp_path / "replay.jsonl"
-    replay.write_bytes(b"\n".join([*lines, lines[100], lines[5000], BAD_LINE, NOT_JSON]) + b"\n")
+    stale = lines[100]
+    replay.write_bytes(b"\n".join([*lines, lines[-5], lines[-200], stale, BAD_LINE, NOT_JSON]) + b"\n")
     expected = expected_daily_kwh(lines)
     assert len(expected) == 12 * 10, "the scenario covers every project-day"
 
     sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")))
     summary = sitepulse.run("replay", str(replay))
-    assert f"已发布 {len(lines) + 2} 条" in summary and "拒收 2 条" in summary
+    assert f"已发布 {len(lines) + 3} 条" in summary and "拒收 2 条" in summary
     sitepulse.start_worker()
 
     poll(export_matches(sitepulse, expected, "2026-02-10", "2026-02-19"), 90, "daily kWh of every project-day")
@@ -67,8 +69,8 @@ def test_replayed_history_lands_in_influxdb_as_daily_kwh(sitepulse, tmp_path):
     got = parse_daily_csv(sitepulse.run("export", "daily", "--start", "2026-02-12", "--end", "2026-02-18"))
     assert sum(v for (d, _), v in got.items() if d == "2026-02-17") < 0.3 * sum(v for (d, _), v in got.items() if d == "2026-02-12")
 
-    reasons = {m.value: dict(m.headers)[DLQ_HEADER_REASON].decode() for m in dead_letters(sitepulse.settings, 2)}
-    assert reasons == {BAD_LINE: "timestamp_without_offset", NOT_JSON: "malformed_json"}
+    reasons = {m.value: dict(m.headers)[DLQ_HEADER_REASON].decode() for m in dead_letters(sitepulse.settings, 3)}
+    assert reasons == {BAD_LINE: "timestamp_without_offset", NOT_JSON: "malformed_json", stale: "too_late"}
 
     projects = sitepulse.query("SELECT project_name, district, leader FROM project GROUP BY project_id")
     assert len(projects) == 12 and all(row["project_name"] and row["leader"] for row in projects)
@@ -110,28 +112,34 @@ def test_first_record_is_handled_within_ten_seconds_of_worker_start(sitepulse):
     assert elapsed < 10
 
 
-def test_restarted_worker_rebuilds_days_and_counts_late_and_resent_readings_once(sitepulse, tmp_path):
+def test_restarted_worker_rebuilds_days_and_counts_resent_readings_once(sitepulse, tmp_path):
     scenario = tmp_path / "scenario.jsonl"
     sitepulse.run("simulate", "--projects", "4", "--days", "8", "--seed", "3", "--start", "2026-03-02", "--out", str(scenario))
     lines = read_lines(scenario)
     power = [line for line in lines if b'"power"' in line]
-    first_half, second_half = lines[: len(lines) // 2], lines[len(lines) // 2 :]
+    # The worker stops in the middle of a day: the day after the restart must be rebuilt
+    # from what the first worker stored, not start again from zero.
+    split = len(lines) // 2 + 7
+    first_half, second_half = lines[:split], lines[split:]
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(first_half))
     sitepulse.run("replay", str(tmp_path / "a.jsonl"))
     worker = sitepulse.start_worker()
     poll(export_matches(sitepulse, expected_daily_kwh(first_half), "2026-03-02", "2026-03-10"), 60, "the first half")
     assert sitepulse.stop_worker(worker) == 0
 
-    # After the restart: the rest, plus readings of the first days again (re-sent) and a
-    # corrected value for one early reading, all far older than the worker keeps in memory.
-    corrected = json.loads(power[10])
+    # After the restart: the rest, then re-sent readings of the last day and a corrected
+    # value (within the grace period), and a week-old reading (beyond it: dead-lettered).
+    corrected = json.loads(power[-40])
     corrected["kwh"] = 99.5
-    late = [*power[:300], json.dumps(corrected).encode()]
-    (tmp_path / "b.jsonl").write_bytes(b"\n".join([*second_half, *late]))
+    stale = json.loads(power[10])
+    stale["kwh"] = 55.5
+    (tmp_path / "b.jsonl").write_bytes(b"\n".join([*second_half, *power[-300:], json.dumps(corrected).encode(), json.dumps(stale).encode()]))
     sitepulse.run("replay", str(tmp_path / "b.jsonl"))
     sitepulse.start_worker()
-    expected = expected_daily_kwh([*lines, *late])
+    expected = expected_daily_kwh([*lines, *power[-300:], json.dumps(corrected).encode()])
     poll(export_matches(sitepulse, expected, "2026-03-02", "2026-03-10"), 60, "every day after the restart")
+    letters = dead_letters(sitepulse.settings, 1)
+    assert [dict(m.headers)[DLQ_HEADER_REASON] for m in letters] == [b"too_late"]
 
 
 def test_refused_write_stops_the_worker_instead_of_leaving_a_dead_agent(sitepulse):

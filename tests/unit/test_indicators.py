@@ -9,14 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
-from sitepulse.agents.core.daily import DailyEnergyBook, MeterReading, epoch_ms
+from sitepulse.agents.core.daily import DailyEnergy, DailyEnergyBook, MeterReading, epoch_ms, gaps_and_flatness
 from sitepulse.agents.core.indicators import (
     DAILY_LOAD_FACTOR,
-    DayInput,
     DayLabel,
     ProjectTimeline,
     State,
-    day_inputs_from_readings,
 )
 from sitepulse.agents.core.offline import EventClock, MeterWatch
 
@@ -26,15 +24,15 @@ NORMAL = 1000.0
 NORMAL_CAPACITY_KVA = NORMAL / (DAILY_LOAD_FACTOR * 24)  # whose default baseline is NORMAL
 
 
-def day_input(day: date, kwh: float, *, meters: int = 1, gap_s: int = 0, flat: bool = False) -> DayInput:
-    return DayInput(day, kwh, meters, gap_s, 900, flat)
+def day_input(day: date, kwh: float, *, meters: int = 1, gap_s: int = 0, flat: bool = False) -> DailyEnergy:
+    return DailyEnergy("P", day, kwh, 96 * meters, meters, gap_s, 900, flat)
 
 
 def run(
     series: dict[date, float],
     capacity_kva: float = NORMAL_CAPACITY_KVA,
     calendar: WorkCalendar = CALENDAR,
-    overrides: dict[date, DayInput] | None = None,
+    overrides: dict[date, DailyEnergy] | None = None,
 ) -> dict[date, object]:
     timeline = ProjectTimeline("P", capacity_kva, calendar)
     for day, kwh in series.items():
@@ -103,7 +101,7 @@ def test_a_silent_meter_makes_offline_days_not_a_stall():
 
 
 def test_the_offline_timer_fires_in_event_time_and_when_the_whole_stream_is_quiet():
-    watch, clock = MeterWatch(), EventClock(quiet_after_s=60)
+    watch, clock = MeterWatch(), EventClock(idle_after_s=60)
     t0 = epoch_ms(datetime(2026, 3, 2, 8, 0, tzinfo=SHANGHAI))
     watch.seen("A", "M1", t0, 900)
     watch.seen("B", "M1", t0, 900)
@@ -114,21 +112,38 @@ def test_the_offline_timer_fires_in_event_time_and_when_the_whole_stream_is_quie
         clock.observe(t0 + quarter * 900_000, wall_s=quarter)
         changes = watch.overdue(clock.now_ms(wall_s=quarter))
         assert [c.project_id for c in changes] == (["A"] if quarter == 3 else [])
-    # Then everything goes quiet: wall time moves the clock, and B goes offline too.
+    # Then everything goes quiet: after a minute, wall time moves the clock, and B goes offline too.
     assert watch.overdue(clock.now_ms(wall_s=30)) == []
-    assert [c.project_id for c in watch.overdue(clock.now_ms(wall_s=3 + 60 + 1801))] == ["B"]
+    assert [c.project_id for c in watch.overdue(clock.now_ms(wall_s=3 + 1801))] == ["B"]
     back = watch.seen("A", "M1", t0 + 4 * 900_000, 900)
     assert back is not None and back.offline is False and not watch.is_offline("A", "M1")
+
+
+def test_the_clock_waits_for_the_slowest_partition_until_it_goes_idle():
+    clock = EventClock(idle_after_s=30)
+    clock.expect({0, 1, 2}, wall_s=0)
+    clock.observe(1_000_000, wall_s=1, source=0)
+    assert clock.now_ms(wall_s=1) is None  # partitions 1 and 2 have said nothing yet
+    clock.observe(500_000, wall_s=2, source=1)
+    clock.observe(9_000_000, wall_s=2, source=0)  # partition 0 runs ahead
+    assert clock.now_ms(wall_s=10) is None
+    assert clock.now_ms(wall_s=31) == 500_000  # partition 2 is idle (nothing for 30 s): the slowest active one counts
+    clock.observe(700_000, wall_s=31, source=1)
+    assert clock.now_ms(wall_s=32) == 700_000
+    assert clock.now_ms(wall_s=33) == 700_000 and clock.newest_of(0) == 9_000_000
+    assert clock.now_ms(wall_s=70) == 9_000_000 + (70 - 31) * 1000  # all quiet: wall time moves it
+    clock.observe(800_000, wall_s=71, source=1)
+    assert clock.now_ms(wall_s=71) == 9_000_000 + 39_000  # never goes back
 
 
 def test_a_flat_24_hour_load_is_suspicious():
     day = date(2026, 3, 18)
     start = epoch_ms(datetime(2026, 3, 18, tzinfo=SHANGHAI))
     readings = [("M1", start + q * 900_000, 50.0, 900) for q in range(1, 97)]
-    gap_s, flat = day_inputs_from_readings(readings, start, start + 86_400_000)
+    gap_s, flat = gaps_and_flatness(readings, start, start + 86_400_000)
     assert (gap_s, flat) == (0, True)
     varied = [(m, ts, kwh + (ts % 7) * 0.1, i) for m, ts, kwh, i in readings]
-    assert day_inputs_from_readings(varied, start, start + 86_400_000) == (0, False)
+    assert gaps_and_flatness(varied, start, start + 86_400_000) == (0, False)
     series = working_history(date(2026, 2, 24), date(2026, 3, 19))
     result = run(series, overrides={day: day_input(day, NORMAL, flat=True)})
     assert result[day].suspicious and result[day].label == DayLabel.STARTED
@@ -138,9 +153,9 @@ def test_a_flat_24_hour_load_is_suspicious():
 def test_gaps_are_measured_per_meter_across_the_day():
     start = epoch_ms(datetime(2026, 3, 18, tzinfo=SHANGHAI))
     readings = [("M1", start + q * 900_000, 5.0 + q, 900) for q in range(1, 97) if not 40 <= q <= 43]
-    assert day_inputs_from_readings(readings, start, start + 86_400_000)[0] == 4 * 900
+    assert gaps_and_flatness(readings, start, start + 86_400_000)[0] == 4 * 900
     silent_from_noon = [r for r in readings if r[1] <= start + 12 * 3_600_000]
-    assert day_inputs_from_readings(silent_from_noon, start, start + 86_400_000)[0] == 12 * 3600
+    assert gaps_and_flatness(silent_from_noon, start, start + 86_400_000)[0] == 12 * 3600
 
 
 def test_a_meter_reset_never_makes_negative_energy():

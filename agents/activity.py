@@ -1,0 +1,258 @@
+"""Activity indicators in the stream: the adapter around the pure core.
+
+It keeps each project's timeline (``core.indicators``), judges a day once the stream's
+clock has passed its end, writes the indicators next to the day's energy in InfluxDB and
+returns the events to publish. A timeline that is not in memory (first sight, restart,
+rebalance) is rebuilt from the daily points already in InfluxDB, so no changelog topic is
+needed and a rebuilt worker judges exactly as the one before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
+from .core.calendar import WorkCalendar
+from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, epoch_ms
+from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
+from .core.offline import EventClock, MeterWatch, OfflineChange
+from .influx import RetryingInflux, quote_literal
+from .points import daily_point, indicator_point
+
+_TRANSITIONS = {
+    (State.NOT_STARTED, State.STARTED): "started",
+    (State.STARTED, State.STALLED): "stalled",
+    (State.STALLED, State.STARTED): "resumed",
+}
+
+
+class ActivityTracker:
+    def __init__(
+        self,
+        influx: RetryingInflux,
+        tz: ZoneInfo,
+        calendar: WorkCalendar,
+        grace: timedelta,
+        settle: timedelta,
+        clock: EventClock | None = None,
+    ) -> None:
+        self.influx = influx
+        self.tz = tz
+        self.calendar = calendar
+        self.grace_ms = int(grace.total_seconds() * 1000)
+        self.settle_ms = int(settle.total_seconds() * 1000)
+        self.clock = clock or EventClock()
+        self.watch = MeterWatch()
+        self.registry: dict[str, RegistryEntry] = {}
+        self.lock = asyncio.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.timelines: dict[str, ProjectTimeline] = {}
+        self.pending: dict[DayKey, DailyEnergy] = {}
+        self.published: dict[DayKey, DayIndicators] = {}
+        self._dirty: set[str] = set()
+
+    def forget_all(self) -> None:
+        """Partitions moved: rebuild from InfluxDB what this worker owns now."""
+        self._reset_state()
+
+    def too_late(self, readings: Sequence[MeterReading], sources: Sequence[object]) -> list[bool]:
+        """Which readings are older than the grace period behind the newest reading that
+        came before them in their own partition (batch order is partition order), so the
+        answer does not depend on where batch boundaries fall."""
+        newest = {source: self.clock.newest_of(source) for source in set(sources)}
+        late = []
+        for reading, source in zip(readings, sources):
+            before = newest[source]
+            is_late = before is not None and reading.ts_ms < before - self.grace_ms
+            if not is_late and (before is None or reading.ts_ms > before):
+                newest[source] = reading.ts_ms
+            late.append(is_late)
+        return late
+
+    def set_project(self, entry: RegistryEntry) -> None:
+        self.registry[entry.project_id] = entry
+        timeline = self.timelines.get(entry.project_id)
+        if timeline is not None and timeline.capacity_kva != entry.capacity_kva:
+            timeline.capacity_kva = entry.capacity_kva
+            self._dirty.add(entry.project_id)
+
+    async def observe(
+        self, readings: Iterable[tuple[MeterReading, object]], energies: Iterable[DailyEnergy], wall_s: float
+    ) -> list[ProjectEvent]:
+        """Take a batch of (reading, source partition) and the day totals it changed."""
+        events = []
+        for reading, source in readings:
+            change = self.watch.seen(reading.project_id, reading.meter_id, reading.ts_ms, reading.interval_s)
+            if change is not None:
+                events.append(self._meter_event(change, reading.ts_ms))
+            self.clock.observe(reading.ts_ms, wall_s, source)
+        for energy in energies:
+            self.pending[(energy.project_id, energy.day)] = energy
+        return events + await self.advance(wall_s)
+
+    async def advance(self, wall_s: float) -> list[ProjectEvent]:
+        """Judge the days the clock has passed; raise offline alarms."""
+        now_ms = self.clock.now_ms(wall_s)
+        if now_ms is None:
+            return []
+        events = [self._meter_event(change, now_ms) for change in self.watch.overdue(now_ms)]
+        complete = [key for key in self.pending if self._day_end_ms(key[1]) + self.settle_ms <= now_ms]
+        await self._load_timelines({project_id for project_id, _ in complete})
+        for key in complete:
+            self.timelines[key[0]].set_day(self.pending.pop(key))
+            self._dirty.add(key[0])
+        silent_days = self._fill_silent_days(now_ms)
+        points = [daily_point(energy, self.tz) for energy in silent_days]
+        for project_id in sorted(self._dirty):
+            day_points, day_events = self._judge(project_id, now_ms)
+            points.extend(day_points)
+            events.extend(day_events)
+        self._dirty.clear()
+        await self.influx.write(points)
+        return events
+
+    def _day_end_ms(self, day: date) -> int:
+        return epoch_ms(day_start(day + timedelta(days=1), self.tz))
+
+    def _fill_silent_days(self, now_ms: int) -> list[DailyEnergy]:
+        """A project whose meters said nothing for whole days: those days are offline."""
+        filled = []
+        for project_id, timeline in self.timelines.items():
+            if not timeline.inputs:
+                continue
+            day = max(timeline.inputs) + timedelta(days=1)
+            while self._day_end_ms(day) + self.settle_ms <= now_ms and (project_id, day) not in self.pending:
+                energy = DailyEnergy(project_id, day, 0.0, 0, 0, 86_400, timeline.inputs[max(timeline.inputs)].interval_s, False)
+                timeline.set_day(energy)
+                filled.append(energy)
+                self._dirty.add(project_id)
+                day += timedelta(days=1)
+        return filled
+
+    def _judge(self, project_id: str, now_ms: int) -> tuple[list[str], list[ProjectEvent]]:
+        timeline = self.timelines[project_id]
+        evaluated = timeline.evaluate()
+        points, events = [], []
+        previous = timeline.anchor
+        for day in evaluated:
+            key = (project_id, day.day)
+            if self.published.get(key) != day:
+                points.append(indicator_point(day, self.tz))
+                events.extend(self._day_events(day, previous, now_ms))
+                self.published[key] = day
+            previous = day.machine
+        newest = max(timeline.inputs)
+        timeline.forget_before(newest - timedelta(days=RETAINED_DAYS))
+        for key in [k for k in self.published if k[0] == project_id and k[1] < newest - timedelta(days=RETAINED_DAYS)]:
+            del self.published[key]
+        return points, events
+
+    def _day_events(self, day: DayIndicators, before: Machine, now_ms: int) -> list[ProjectEvent]:
+        kinds = []
+        transition = _TRANSITIONS.get((before.state, day.machine.state))
+        if transition:
+            kinds.append(transition)
+        if day.suspicious:
+            kinds.append("suspicious")
+        detail = f"{day.day.isoformat()} 用电 {day.kwh:.1f} kWh"
+        if day.activity_index is not None:
+            detail += f", 活跃指数 {day.activity_index:.2f}"
+        return [self._event(kind, day.project_id, now_ms, day=day.day, detail=f"{EVENT_KINDS[kind]}: {detail}") for kind in kinds]
+
+    def _meter_event(self, change: OfflineChange, now_ms: int) -> ProjectEvent:
+        kind = "offline" if change.offline else "online"
+        last = datetime.fromtimestamp(change.last_reading_ms / 1000, timezone.utc).astimezone(self.tz)
+        detail = f"{EVENT_KINDS[kind]}: 电表 {change.meter_id} 最后读数 {last:%Y-%m-%d %H:%M}"
+        return self._event(kind, change.project_id, now_ms, meter_id=change.meter_id, detail=detail, since_ms=change.last_reading_ms)
+
+    def _event(self, kind: str, project_id: str, now_ms: int, *, since_ms: int | None = None, **fields) -> ProjectEvent:
+        entry = self.registry.get(project_id)
+        anchor = fields.get("day") or since_ms
+        return ProjectEvent(
+            event_id=f"{kind}:{project_id}:{fields.get('meter_id') or ''}:{anchor}",
+            kind=kind,
+            project_id=project_id,
+            at=datetime.fromtimestamp(now_ms / 1000, timezone.utc).astimezone(self.tz),
+            leader=entry.leader if entry else None,
+            district=entry.district if entry else None,
+            data_owner=entry.data_owner if entry else None,
+            **fields,
+        )
+
+    async def _load_timelines(self, project_ids: set[str]) -> None:
+        """Rebuild timelines not in memory from their stored daily points: judged days
+        before the window become history and anchor, as in a timeline that never left
+        memory; unjudged days wait in ``pending``."""
+        missing = sorted(p for p in project_ids if p not in self.timelines)
+        if not missing:
+            return
+        newest_day = max((e.day for k, e in self.pending.items() if k[0] in project_ids), default=date.today())
+        since_ms = epoch_ms(day_start(newest_day - timedelta(days=2 * RETAINED_DAYS + 3), self.tz))
+        projects = " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in missing)
+        (series_list,) = await self.influx.query(
+            f"SELECT * FROM {Measurement.POWER_DAILY} WHERE ({projects}) AND time >= {since_ms}ms "
+            f"GROUP BY {Measurement.TAG_PROJECT}"
+        )
+        stored: dict[str, list[dict]] = defaultdict(list)
+        for series in series_list:
+            stored[series.tags[Measurement.TAG_PROJECT]].extend(series.rows())
+        for project_id in missing:
+            entry = self.registry.get(project_id)
+            timeline = ProjectTimeline(project_id, entry.capacity_kva if entry else 0.0, self.calendar)
+            self.timelines[project_id] = timeline
+            rows = sorted((r for r in stored.get(project_id, ()) if r.get("date")), key=lambda r: r["date"])
+            judged = [r for r in rows if r.get("machine_state")]
+            if judged:
+                window_start = date.fromisoformat(judged[-1]["date"]) - timedelta(days=RETAINED_DAYS)
+                before = [_stored_indicators(project_id, r) for r in judged if r["date"] < window_start.isoformat()]
+                if before:
+                    timeline.anchor = before[-1].machine
+                    timeline.history = {d.day: d for d in before if d.day >= window_start - timedelta(days=RETAINED_DAYS)}
+            else:
+                window_start = date.min
+            for row in rows:
+                energy = _stored_energy(project_id, row)
+                if energy.day < window_start:
+                    continue
+                if row.get("machine_state"):
+                    timeline.set_day(energy)
+                else:
+                    self.pending.setdefault((project_id, energy.day), energy)
+            # What was judged before the restart is not news: no events for it again.
+            for day in timeline.evaluate():
+                self.published[(project_id, day.day)] = day
+
+
+def _stored_energy(project_id: str, row: dict) -> DailyEnergy:
+    return DailyEnergy(
+        project_id,
+        date.fromisoformat(row["date"]),
+        float(row.get("kwh") or 0.0),
+        int(row.get("readings") or 0),
+        int(row.get("meters") or 0),
+        int(row.get("max_gap_s") or 0),
+        int(row.get("interval_s") or 0),
+        bool(row.get("flat_load")),
+    )
+
+
+def _stored_indicators(project_id: str, row: dict) -> DayIndicators:
+    return DayIndicators(
+        project_id=project_id,
+        day=date.fromisoformat(row["date"]),
+        kwh=float(row.get("kwh") or 0.0),
+        baseline_kwh=row.get("baseline_kwh"),
+        activity_index=row.get("activity_index"),
+        label=DayLabel(row["state"]),
+        machine=Machine(State(row["machine_state"]), int(row.get("idle_run") or 0), int(row.get("busy_run") or 0)),
+        working_day=bool(row.get("working_day")),
+        offline=bool(row.get("offline")),
+        stable=bool(row.get("stable")),
+        suspicious=bool(row.get("suspicious")),
+    )
