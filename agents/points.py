@@ -61,6 +61,7 @@ def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
             "suspicious": day.suspicious,
             "offline": day.offline,
             "working_day": day.working_day,
+            "date": day.day.isoformat(),
         },
         epoch_ms(day_start(day.day, tz)),
     )

@@ -32,7 +32,8 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
                 {
                     "date": point["date"],
                     "project_id": series.tags[Measurement.TAG_PROJECT],
-                    "kwh": point["kwh"],
+                    # A day judged with no reading at all has no energy point: it drew nothing we know of.
+                    "kwh": point["kwh"] if point["kwh"] is not None else 0.0,
                     "baseline_kwh": _number(point.get("baseline_kwh")),
                     # A day judged offline has no index, even if an earlier judgement wrote one.
                     "activity_index": _number(point.get("activity_index")) if point.get("state") != "offline" else "",
