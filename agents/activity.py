@@ -54,7 +54,7 @@ class ActivityTracker:
     def _reset_state(self) -> None:
         self.timelines: dict[str, ProjectTimeline] = {}
         self.pending: dict[DayKey, DailyEnergy] = {}
-        self.published: dict[DayKey, DayIndicators] = {}
+        self.published: dict[str, dict[date, DayIndicators]] = defaultdict(dict)  # project -> day -> last written
         self._dirty: set[str] = set()
 
     def forget_all(self) -> None:
@@ -138,19 +138,19 @@ class ActivityTracker:
     def _judge(self, project_id: str, now_ms: int) -> tuple[list[str], list[ProjectEvent]]:
         timeline = self.timelines[project_id]
         evaluated = timeline.evaluate()
+        published = self.published[project_id]
         points, events = [], []
         previous = timeline.anchor
         for day in evaluated:
-            key = (project_id, day.day)
-            if self.published.get(key) != day:
+            if published.get(day.day) != day:
                 points.append(indicator_point(day, self.tz))
                 events.extend(self._day_events(day, previous, now_ms))
-                self.published[key] = day
+                published[day.day] = day
             previous = day.machine
-        newest = max(timeline.inputs)
-        timeline.forget_before(newest - timedelta(days=RETAINED_DAYS))
-        for key in [k for k in self.published if k[0] == project_id and k[1] < newest - timedelta(days=RETAINED_DAYS)]:
-            del self.published[key]
+        keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
+        timeline.forget_before(keep_from)
+        for old_day in [d for d in published if d < keep_from]:
+            del published[old_day]
         return points, events
 
     def _day_events(self, day: DayIndicators, before: Machine, now_ms: int) -> list[ProjectEvent]:
@@ -225,8 +225,7 @@ class ActivityTracker:
                 else:
                     self.pending.setdefault((project_id, energy.day), energy)
             # What was judged before the restart is not news: no events for it again.
-            for day in timeline.evaluate():
-                self.published[(project_id, day.day)] = day
+            self.published[project_id] = {day.day: day for day in timeline.evaluate()}
 
 
 def _stored_energy(project_id: str, row: dict) -> DailyEnergy:

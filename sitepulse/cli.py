@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
