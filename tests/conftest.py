@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from kafka import KafkaConsumer
 
 from sitepulse.cli import cli
 from sitepulse.embedded import EmbeddedBroker, EmbeddedInflux
@@ -37,6 +38,22 @@ def poll(check: Callable[[], object], timeout_s: float, what: str, interval_s: f
             return last
         time.sleep(interval_s)
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}; last value: {last!r}")
+
+
+def read_topic(settings: Settings, topic: str, expected: int = 1, timeout_s: float = 20) -> list:
+    """Records of a topic from the start: at least ``expected`` of them, or what came by
+    the deadline (then read on until a second passes without a record)."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", consumer_timeout_ms=1000, enable_auto_commit=False
+    )
+    found = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            found.extend(consumer)
+    finally:
+        consumer.close()
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,15 @@ that ``export daily`` shows must agree with the scenario's ground truth on every
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
 import pytest
 
-from tests.conftest import poll
+from sitepulse.streams.contract import EVENTS_TOPIC
+from tests.conftest import poll, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +84,16 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path):
     print(f"\nstall days: {len(true_stall)} true, {len(found_stall)} found; precision {precision:.3f}, recall {recall:.3f}")
     disagreements = sorted((k, compared[k], states[k]) for k in compared if compared[k] != states[k])
     assert disagreements == [], disagreements[:20]
+
+    # Every stall that opened is an event for the project's leader; the silent meter is
+    # one for its data owner.
+    events = [json.loads(m.value) for m in read_topic(sitepulse.settings, EVENTS_TOPIC)]
+    registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
+    opened = {(k[1], k[0]) for k in true_stall if (k[1], (date.fromisoformat(k[0]) - timedelta(days=1)).isoformat()) not in {(p, d) for d, p in true_stall}}
+    stall_events = {(e["project_id"], e["day"]) for e in events if e["kind"] == "stalled"}
+    assert stall_events == opened
+    assert all(e["leader"] == registry[e["project_id"]]["leader"] for e in events if e["kind"] == "stalled")
+    silent = next(pid for pid, p in truth["projects"].items() if p["silent_meter"])
+    offline = [e for e in events if e["kind"] == "offline"]
+    assert [(e["project_id"], e["meter_id"]) for e in offline] == [(silent, truth["projects"][silent]["silent_meter"])]
+    assert offline[0]["data_owner"] == registry[silent]["data_owner"] and "电表离线" in offline[0]["detail"]

@@ -7,10 +7,10 @@ import json
 import time
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from sitepulse.streams.contract import DLQ_HEADER_REASON, DLQ_HEADER_SOURCE, DLQ_TOPIC, POWER_TOPIC
-from tests.conftest import poll
+from tests.conftest import poll, read_topic
 from tests.expected import expected_daily_kwh, parse_daily_csv, read_lines
 
 pytestmark = pytest.mark.integration
@@ -20,21 +20,7 @@ NOT_JSON = b"{this is not json"
 
 
 def dead_letters(settings, expected: int, timeout_s: float = 20) -> list:
-    consumer = KafkaConsumer(
-        DLQ_TOPIC,
-        bootstrap_servers=settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-        enable_auto_commit=False,
-    )
-    found = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(found) < expected and time.monotonic() < deadline:
-            found.extend(consumer)
-    finally:
-        consumer.close()
-    return found
+    return read_topic(settings, DLQ_TOPIC, expected, timeout_s)
 
 
 def export_matches(sitepulse, expected, start: str, end: str):
