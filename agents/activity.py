@@ -38,14 +38,13 @@ class ActivityTracker:
         calendar: WorkCalendar,
         grace: timedelta,
         settle: timedelta,
-        clock: EventClock | None = None,
     ) -> None:
         self.influx = influx
         self.tz = tz
         self.calendar = calendar
         self.grace_ms = int(grace.total_seconds() * 1000)
         self.settle_ms = int(settle.total_seconds() * 1000)
-        self.clock = clock or EventClock()
+        self.clock = EventClock()
         self.watch = MeterWatch()
         self.registry: dict[str, RegistryEntry] = {}
         self.lock = asyncio.Lock()
@@ -148,7 +147,7 @@ class ActivityTracker:
                 published[day.day] = day
             previous = day.machine
         keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
-        timeline.forget_before(keep_from)
+        timeline.forget_before(keep_from, evaluated)
         for old_day in [d for d in published if d < keep_from]:
             del published[old_day]
         return points, events

@@ -21,7 +21,6 @@ STALLED_BELOW = 0.2  # index below which a working day counts as idle (Zhejiang 
 STALL_AFTER = 3  # consecutive idle working days that open a stall
 RESUME_AFTER = 2  # consecutive working days above STARTED_ABOVE that close it
 STABLE_AT = 0.9  # 稳产 (Zhejiang 2024)
-INDEX_DISPLAY_CAP = 1.5
 BASELINE_SAME_WEEKDAYS = 4
 BASELINE_LOOKBACK_WEEKS = 8
 BASELINE_MIN_HISTORY = 10  # working days of history before the median replaces capacity
@@ -194,12 +193,13 @@ class ProjectTimeline:
             suspicious=bool(day_input and day_input.flat_load and not offline),
         )
 
-    def forget_before(self, keep_from: date) -> None:
+    def forget_before(self, keep_from: date, evaluation: list[DayIndicators] | None = None) -> None:
         """Fold days before ``keep_from`` into the anchor; keep enough evaluated days
-        behind it for baselines."""
+        behind it for baselines. ``evaluation``: this timeline's current ``evaluate()``
+        result, when the caller has it already."""
         if not self.inputs or min(self.inputs) >= keep_from:
             return
-        evaluated = {d.day: d for d in self.evaluate()}
+        evaluated = {d.day: d for d in (evaluation if evaluation is not None else self.evaluate())}
         older = [day for day in evaluated if day < keep_from]
         self.anchor = evaluated[max(older)].machine
         self.history.update({day: evaluated[day] for day in older})
