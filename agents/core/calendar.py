@@ -37,8 +37,12 @@ class WorkCalendar:
     def add_stoppage(self, stoppage: Stoppage) -> None:
         if stoppage.last < stoppage.first:
             raise ValueError(f"stoppage ends ({stoppage.last}) before it starts ({stoppage.first})")
-        if stoppage not in self._stoppages[stoppage.project_id]:
-            self._stoppages[stoppage.project_id].append(stoppage)
+        # One stoppage per project and first day: adding it again amends it (new end, reason).
+        kept = [s for s in self._stoppages[stoppage.project_id] if s.first != stoppage.first]
+        self._stoppages[stoppage.project_id] = kept + [stoppage]
+
+    def stoppages_of(self, project_id: str) -> list[Stoppage]:
+        return list(self._stoppages.get(project_id, ()))
 
     def is_workday(self, day: date) -> bool:
         """A working day for everyone: not a weekend or statutory holiday, or a 调休 day."""

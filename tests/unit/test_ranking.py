@@ -1,0 +1,178 @@
+"""Plan completion, start rate, rankings and 金蜗牛 on hand-made projects, checked against
+the figures the seed articles quote and against what a supervisor would work out."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from sitepulse.agents.core.calendar import Stoppage
+from sitepulse.agents.core.indicators import DayLabel, State
+from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_period
+from sitepulse.agents.core.ranking import (
+    JudgedDay,
+    MonthReport,
+    Profile,
+    ProjectFacts,
+    completion_by,
+    investment_without_power,
+    rank_units,
+    start_rate,
+    time_elapsed_pct,
+)
+
+STARTED = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.0)
+STALLED = JudgedDay(DayLabel.STALLED, State.STALLED, True, 0.05)
+
+
+def project(pid: str, district: str = "海曙区", *, kind: str = "continuing", plan: float = 1000.0, planned_start=date(2025, 1, 1), zone="前湾新区", level="city") -> ProjectFacts:
+    return ProjectFacts(Profile(pid, district, zone, "市发改委", level, kind, plan, planned_start))
+
+
+def fill(fact: ProjectFacts, first: date, last: date, judged: JudgedDay) -> ProjectFacts:
+    day = first
+    while day <= last:
+        fact.days[day] = judged
+        day += timedelta(days=1)
+    return fact
+
+
+def test_periods_half_month_month_and_range():
+    assert parse_period("2026-03-H1").days[0] == date(2026, 3, 1) and parse_period("2026-03-H1").last == date(2026, 3, 15)
+    assert parse_period("2026-02-H2").last == date(2026, 2, 28)
+    assert parse_period("2026-03-H1").previous().label == "2026-02-H2"
+    assert parse_period("2026-01-H1").previous().label == "2025-12-H2"
+    assert parse_period("2026-03").previous().label == "2026-02"
+    custom = parse_period("2026-03-01..2026-03-10")
+    assert (custom.previous().first, custom.previous().last) == (date(2026, 2, 19), date(2026, 2, 28))
+    assert half_month_of(date(2026, 3, 16)).label == "2026-03-H2"
+    for bad in ("2026-13-H1", "2026-03-H3", "March", "2026-03-10..2026-03-01"):
+        with pytest.raises(PeriodError):
+            parse_period(bad)
+
+
+def test_ningbo_end_of_february_completion_is_15_4_percent():
+    # Ningbo, end of Feb 2022: 253亿 done = 15.4 % of the year's plan (seed 001).
+    plan_wan = 2_530_000 / 0.154
+    facts = [project(f"P{n}", plan=plan_wan / 4) for n in range(4)]
+    for fact in facts:
+        fact.investment["2022-01"] = MonthReport(300_000, date(2022, 2, 3))
+        fact.investment["2022-02"] = MonthReport(332_500, date(2022, 3, 2))
+    (city,) = completion_by(facts, date(2022, 3, 2), "city")
+    assert round(city.pct, 1) == 15.4 and city.completed_wan == 2_530_000
+    # On Feb 28 the February report has not been received: only January counts.
+    (earlier,) = completion_by(facts, date(2022, 2, 28), "city")
+    assert earlier.completed_wan == 1_200_000
+    # Reports of another year never count.
+    facts[0].investment["2021-12"] = MonthReport(999_999, date(2022, 1, 3))
+    assert completion_by(facts, date(2022, 3, 2), "city")[0].completed_wan == 2_530_000
+
+
+def test_ganzhou_mid_year_completion_and_start_rate():
+    # Ganzhou, end of June 2017: 53.6亿 = 54.76 %, 41 of 44 projects started (seed 000).
+    plan_wan = 536_000 / 0.5476
+    facts = [project(f"G{n}", "章贡区" if n % 2 else "南康区", kind="new", plan=plan_wan / 44, planned_start=date(2017, 3, 1)) for n in range(44)]
+    for n, fact in enumerate(facts):
+        fact.investment["2017-06"] = MonthReport(536_000 / 44, date(2017, 6, 30))
+        if n >= 3:
+            fill(fact, date(2017, 6, 1), date(2017, 6, 30), STARTED)
+    (city,) = completion_by(facts, date(2017, 6, 30), "city")
+    assert round(city.pct, 2) == 54.76
+    rate = start_rate(facts, date(2017, 6, 30))
+    assert (rate.new_started, rate.new_due) == (41, 44) and rate.new_rate == pytest.approx(41 / 44)
+    by_district = {c.unit: c for c in completion_by(facts, date(2017, 6, 30), "district")}
+    assert set(by_district) == {"章贡区", "南康区"} and by_district["章贡区"].projects == 22
+
+
+def test_start_rate_counts_only_new_projects_that_are_due_and_active_continuing_ones():
+    not_yet_due = project("N1", kind="new", planned_start=date(2026, 3, 20))
+    due_started = fill(project("N2", kind="new", planned_start=date(2026, 3, 1)), date(2026, 3, 2), date(2026, 3, 15), STARTED)
+    due_idle = project("N3", kind="new", planned_start=date(2026, 3, 5))
+    active = fill(project("C1"), date(2026, 3, 1), date(2026, 3, 15), STARTED)
+    stalled = fill(fill(project("C2"), date(2026, 3, 1), date(2026, 3, 10), STARTED), date(2026, 3, 11), date(2026, 3, 15), STALLED)
+    rate = start_rate([not_yet_due, due_started, due_idle, active, stalled], date(2026, 3, 15))
+    assert (rate.new_due, rate.new_started, rate.continuing, rate.continuing_active) == (2, 1, 2, 1)
+    assert rate.rate == pytest.approx(0.5)
+
+
+def three_districts(period_first: date, period_last: date) -> list[ProjectFacts]:
+    """A works well, B stalls from March 8, C stalls all the time."""
+    facts = []
+    for district, stalled_from in (("A区", None), ("B区", date(2026, 3, 8)), ("C区", period_first)):
+        for n in range(2):
+            fact = project(f"{district}{n}", district, plan=1200.0)
+            fact.investment["2026-01"] = MonthReport(100.0, date(2026, 2, 3))
+            fill(fact, period_first, period_last, STARTED)
+            if stalled_from is not None:
+                fill(fact, stalled_from, period_last, STALLED)
+            facts.append(fact)
+    return facts
+
+
+def test_ranking_orders_units_by_score_and_marks_the_snail_only_after_two_periods_at_the_bottom():
+    h1 = parse_period("2026-03-H1")
+    facts = three_districts(date(2026, 2, 16), date(2026, 3, 15))
+    rows = {r.unit: r for r in rank_units(facts, h1, "district")}
+    assert [rows[u].rank for u in ("A区", "B区", "C区")] == [1, 2, 3]
+    assert rows["A区"].stalled_share == 0 and rows["C区"].stalled_share == 1
+    assert rows["C区"].golden_snail and not rows["B区"].golden_snail
+    # In the period before, C was not at the bottom (nobody stalled): no snail yet.
+    for fact in facts:
+        fill(fact, date(2026, 2, 16), date(2026, 2, 28), STARTED)
+    rows = {r.unit: r for r in rank_units(facts, h1, "district")}
+    assert rows["C区"].rank == 3 and not rows["C区"].golden_snail
+
+
+def test_bottom_n_is_configurable_and_a_single_unit_is_never_a_snail():
+    h1 = parse_period("2026-03-H1")
+    facts = three_districts(date(2026, 2, 16), date(2026, 3, 15))
+    snails = {r.unit for r in rank_units(facts, h1, "district", bottom=2) if r.golden_snail}
+    assert snails == {"C区"}, "B is in the bottom two now, but was level with A before"
+    for fact in facts:
+        if fact.profile.district == "B区":
+            fill(fact, date(2026, 2, 25), date(2026, 2, 28), STALLED)
+    snails = {r.unit for r in rank_units(facts, h1, "district", bottom=2) if r.golden_snail}
+    assert snails == {"B区", "C区"}
+    lone = [f for f in facts if f.profile.district == "C区"]
+    assert not any(r.golden_snail for r in rank_units(lone, h1, "district"))
+
+
+def test_a_project_in_approved_stoppage_is_exempt_from_its_units_ranking():
+    h1 = parse_period("2026-03-H1")
+    facts = three_districts(date(2026, 2, 16), date(2026, 3, 15))
+    for fact in facts:
+        if fact.profile.district == "C区":
+            fact.stoppages.append(Stoppage(fact.profile.project_id, date(2026, 2, 20), date(2026, 3, 31), "防汛停工令"))
+    rows = {r.unit: r for r in rank_units(facts, h1, "district")}
+    assert rows["C区"].exempt == 2 and rows["C区"].score is None and rows["C区"].rank is None
+    assert not rows["C区"].golden_snail
+    assert rows["B区"].rank == 2 and not rows["B区"].golden_snail, "two ranked units: B is last but needs two periods"
+
+
+def test_score_uses_completion_against_time_elapsed():
+    assert time_elapsed_pct(date(2026, 12, 31)) == pytest.approx(100.0)
+    h1 = parse_period("2026-03-H1")
+    ahead, behind = project("A1", "甲区", plan=1200.0), project("B1", "乙区", plan=1200.0)
+    ahead.investment["2026-02"] = MonthReport(400.0, date(2026, 3, 3))
+    behind.investment["2026-02"] = MonthReport(10.0, date(2026, 3, 3))
+    rows = {r.unit: r for r in rank_units([ahead, behind], h1, "district")}
+    assert rows["甲区"].completion_pct == pytest.approx(400 / 12)
+    # Ahead of 序时进度 scores the full completion weight; start rate 0 (nothing active); no judged day.
+    assert rows["甲区"].score == pytest.approx(100 * 0.4 / 0.7)
+    assert rows["甲区"].rank == 1 and rows["乙区"].rank == 2
+
+
+def test_investment_reported_for_a_month_of_idle_power_is_suspicious():
+    idle = JudgedDay(DayLabel.STARTED, State.STARTED, True, 0.1)
+    fact = fill(project("P"), date(2026, 3, 1), date(2026, 3, 31), idle)
+    fact.investment["2026-03"] = MonthReport(500.0, date(2026, 4, 3))
+    assert investment_without_power(fact, "2026-03")
+    fact.days[date(2026, 3, 20)] = STARTED
+    assert not investment_without_power(fact, "2026-03")
+    quiet = fill(project("Q"), date(2026, 3, 1), date(2026, 3, 3), idle)
+    quiet.investment["2026-03"] = MonthReport(500.0, date(2026, 4, 3))
+    assert not investment_without_power(quiet, "2026-03"), "three judged days are too few to say"
+    nothing = fill(project("R"), date(2026, 3, 1), date(2026, 3, 31), idle)
+    nothing.investment["2026-03"] = MonthReport(0.0, date(2026, 4, 3))
+    assert not investment_without_power(nothing, "2026-03")
