@@ -16,10 +16,11 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
-from .core.calendar import WorkCalendar
+from .core.calendar import Stoppage, WorkCalendar
 from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, epoch_ms
 from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
 from .core.offline import EventClock, MeterWatch, OfflineChange
+from .facts import load_reference
 from .influx import RetryingInflux, quote_literal
 from .points import daily_point, indicator_point
 
@@ -48,6 +49,7 @@ class ActivityTracker:
         self.watch = MeterWatch()
         self.registry: dict[str, RegistryEntry] = {}
         self.lock = asyncio.Lock()
+        self._reference_loaded = False
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -95,8 +97,22 @@ class ActivityTracker:
             self.pending[(energy.project_id, energy.day)] = energy
         return events + await self.advance(wall_s)
 
+    async def _ensure_reference(self) -> None:
+        """Registry rows and stoppages stored before this worker started: its consumer
+        goes on from committed offsets and will not see those records again."""
+        if self._reference_loaded:
+            return
+        registry, stoppages = await load_reference(self.influx.query)
+        for project_id, entry in registry.items():
+            self.registry.setdefault(project_id, entry)
+        for stoppage in stoppages:
+            if stoppage not in self.calendar.stoppages_of(stoppage.project_id):
+                self.calendar.add_stoppage(stoppage)
+        self._reference_loaded = True
+
     async def advance(self, wall_s: float) -> list[ProjectEvent]:
         """Judge the days the clock has passed; raise offline alarms."""
+        await self._ensure_reference()
         now_ms = self.clock.now_ms(wall_s)
         if now_ms is None:
             return []
@@ -177,21 +193,40 @@ class ActivityTracker:
             event_id=f"{kind}:{project_id}:{fields.get('meter_id') or ''}:{anchor}",
             kind=kind,
             project_id=project_id,
-            at=datetime.fromtimestamp(now_ms / 1000, timezone.utc).astimezone(self.tz),
+            at=self._local(now_ms),
+            since=self._local(since_ms) if since_ms is not None else None,
             leader=entry.leader if entry else None,
             district=entry.district if entry else None,
             data_owner=entry.data_owner if entry else None,
             **fields,
         )
 
-    async def _load_timelines(self, project_ids: set[str]) -> None:
+    def _local(self, ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(self.tz)
+
+    async def add_stoppage(self, stoppage: Stoppage, wall_s: float) -> list[ProjectEvent]:
+        """An approved stoppage, possibly for days already judged: judge the project's
+        retained days again and rewrite every one of them (days folded into the anchor,
+        older than the retained window, keep their judgement)."""
+        await self._ensure_reference()
+        self.calendar.add_stoppage(stoppage)
+        project_id = stoppage.project_id
+        await self._load_timelines({project_id}, around=stoppage.last)
+        if self.timelines[project_id].inputs:
+            self.published[project_id] = {}
+            self._dirty.add(project_id)
+        else:
+            del self.timelines[project_id]  # nothing judged yet: the calendar is enough
+        return await self.advance(wall_s)
+
+    async def _load_timelines(self, project_ids: set[str], around: date | None = None) -> None:
         """Rebuild timelines not in memory from their stored daily points: judged days
         before the window become history and anchor, as in a timeline that never left
         memory; unjudged days wait in ``pending``."""
         missing = sorted(p for p in project_ids if p not in self.timelines)
         if not missing:
             return
-        newest_day = max((e.day for k, e in self.pending.items() if k[0] in project_ids), default=date.today())
+        newest_day = max((e.day for k, e in self.pending.items() if k[0] in project_ids), default=around or date.today())
         since_ms = epoch_ms(day_start(newest_day - timedelta(days=2 * RETAINED_DAYS + 3), self.tz))
         projects = " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in missing)
         (series_list,) = await self.influx.query(

@@ -26,18 +26,22 @@ from ..streams.contract import (
     INVESTMENT_TOPIC,
     POWER_TOPIC,
     REGISTRY_TOPIC,
+    STOPPAGES_TOPIC,
     InvestmentReport,
     PowerReading,
     ProjectEvent,
     RegistryEntry,
+    StoppageRecord,
 )
 from ..streams.publisher import dead_letter_headers
 from ..streams.validation import Rejection
 from .activity import ActivityTracker
-from .core.calendar import WorkCalendar
+from .core.calendar import Stoppage, WorkCalendar
 from .influx import InfluxClient, RetryingInflux
+from .ledger import LedgerHandler
 from .pipeline import InvestmentHandler, PowerHandler, decode_for
-from .points import project_point
+from .points import project_point, stoppage_point
+from .review import PeriodReview
 
 log = logging.getLogger("sitepulse.worker")
 
@@ -51,6 +55,8 @@ EMBEDDED_KAFKA_TIMEOUTS: dict[str, Any] = {
 }
 
 _registry_decoder = msgspec.json.Decoder(RegistryEntry)
+_stoppage_decoder = msgspec.json.Decoder(StoppageRecord)
+_event_decoder = msgspec.json.Decoder(ProjectEvent)
 _encode = msgspec.json.Encoder().encode
 # A day is judged once the stream's clock is one reporting interval past its end, so the
 # reading that closes the day (stamped at midnight) is in.
@@ -97,6 +103,8 @@ def build_app(settings: Settings) -> faust.App:
     )
     power = PowerHandler(influx, settings.tz, settings.day_cache_days, tracker)
     investment = InvestmentHandler(influx, settings.tz)
+    ledger = LedgerHandler(influx, settings.tz)
+    review = PeriodReview(influx, settings.tz, settings.snail_bottom, grace=timedelta(hours=settings.late_grace_hours))
     counters = WorkerCounters()
 
     def topic(name: str) -> faust.TopicT:
@@ -167,6 +175,45 @@ def build_app(settings: Settings) -> faust.App:
                 lines.append(project_point(entry, int(event.message.timestamp * 1000)))
             await influx.write(lines)
             counters.record_batch("registry", len(lines), rejected)
+
+    @app.agent(topic(STOPPAGES_TOPIC), name="stoppages", supervisor_strategy=CrashingSupervisor)
+    async def stoppage_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(1000, within=settings.batch_within_s):
+            accepted, rejected = 0, Counter()
+            for event in events:
+                if event.message.value is None:
+                    continue  # a tombstone: withdrawing a stoppage is done by amending it
+                try:
+                    record = _stoppage_decoder.decode(event.message.value)
+                    stoppage = Stoppage(record.project_id, record.from_day, record.to_day, record.reason)
+                    if stoppage.last < stoppage.first:
+                        raise ValueError(f"to_day {stoppage.last} is before from_day {stoppage.first}")
+                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
+                    continue
+                await influx.write([stoppage_point(stoppage, settings.tz)])
+                async with tracker.lock:
+                    found = await tracker.add_stoppage(stoppage, time.time())
+                await publish(found)
+                accepted += 1
+            counters.record_batch("stoppages", accepted, rejected)
+
+    @app.agent(events_topic, name="ledger", supervisor_strategy=CrashingSupervisor)
+    async def ledger_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(1000, within=settings.batch_within_s):
+            decoded, rejected = [], Counter()
+            for event in events:
+                try:
+                    decoded.append(_event_decoder.decode(event.message.value or b""))
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
+            await ledger.handle(decoded)
+            counters.record_batch("events", len(decoded), rejected)
+
+    @app.timer(interval=settings.review_interval_s, on_leader=True)
+    async def review_periods() -> None:
+        # Rankings and checks across projects read every partition's data from InfluxDB.
+        await publish(await review.run())
 
     @app.on_partitions_assigned.connect
     async def forget_days_of_moved_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:

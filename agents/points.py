@@ -6,9 +6,13 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, Measurement, PowerReading, RegistryEntry
+from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
+from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, day_start, epoch_ms
 from .core.indicators import DayIndicators
+from .core.periods import Period
+from .core.problems import Problem
+from .core.ranking import UnitScore
 from .lineprotocol import encode_point
 
 
@@ -104,6 +108,86 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
             "lon": _float_or_none(entry.lon),
         },
         ts_ms,
+    )
+
+
+def stoppage_point(stoppage: Stoppage, tz: ZoneInfo) -> str:
+    """One point per project and first day: an amended stoppage replaces its fields."""
+    return encode_point(
+        Measurement.STOPPAGE,
+        {Measurement.TAG_PROJECT: stoppage.project_id},
+        {"from_day": stoppage.first.isoformat(), "to_day": stoppage.last.isoformat(), "reason": stoppage.reason},
+        epoch_ms(day_start(stoppage.first, tz)),
+    )
+
+
+def problem_point(problem: Problem, tz: ZoneInfo) -> str:
+    """Stamped at the opening day; closing it overwrites the fields of the same point."""
+    return encode_point(
+        Measurement.PROBLEM,
+        {Measurement.TAG_PROJECT: problem.project_id, "problem_id": problem.problem_id},
+        {
+            "kind": problem.kind,
+            "status": "open" if problem.is_open else "closed",
+            "open": problem.is_open,
+            "opened_day": problem.opened_day.isoformat(),
+            "opened_at": problem.opened_at.isoformat(),
+            "detail": problem.detail,
+            "leader": problem.leader,
+            "district": problem.district,
+            "closed_at": problem.closed_at.isoformat() if problem.closed_at else None,
+            "closed_by": problem.closed_by,
+            "note": problem.note or None,
+        },
+        epoch_ms(day_start(problem.opened_day, tz)),
+    )
+
+
+def event_point(event: ProjectEvent, tz: ZoneInfo) -> str:
+    """Every event, for board annotations and the report. Stamped at what the event is
+    about (its day, the meter's last reading, or when it was found), so finding the same
+    change again overwrites the same point."""
+    moment = event.since or (day_start(event.day, tz) if event.day else event.at)
+    tags = {"kind": event.kind, Measurement.TAG_PROJECT: event.project_id or "-"}
+    if event.meter_id:
+        tags[Measurement.TAG_METER] = event.meter_id
+    if event.unit:
+        tags["unit"] = event.unit
+    return encode_point(
+        Measurement.EVENT,
+        tags,
+        {
+            "event_id": event.event_id,
+            "detail": event.detail,
+            "at": event.at.isoformat(),
+            "day": event.day.isoformat() if event.day else None,
+            "leader": event.leader,
+            "district": event.district,
+            "data_owner": event.data_owner,
+            "problem_id": event.problem_id,
+            "unit_type": event.unit_type,
+            "period": event.period,
+        },
+        epoch_ms(moment),
+    )
+
+
+def ranking_point(score: UnitScore, period: Period, tz: ZoneInfo, final: bool) -> str:
+    return encode_point(
+        Measurement.RANKING,
+        {"period": period.label, "unit_type": score.unit_type, "unit": score.unit},
+        {
+            "rank": score.rank,
+            "score": score.score,
+            "completion_pct": score.completion_pct,
+            "start_rate": score.start_rate,
+            "stalled_share": score.stalled_share,
+            "projects": score.projects,
+            "exempt": score.exempt,
+            "golden_snail": score.golden_snail,
+            "final": final,
+        },
+        epoch_ms(day_start(period.first, tz)),
     )
 
 

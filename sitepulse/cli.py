@@ -15,6 +15,7 @@ import click
 import msgspec
 from tqdm import tqdm
 
+from .agents.core.ranking import ROLLUP_TYPES
 from .settings import Settings
 
 
@@ -105,6 +106,37 @@ def export_daily(ctx: click.Context, start: datetime, end: datetime) -> None:
     write_daily_csv(rows, sys.stdout)
 
 
+@export.command("ranking")
+@click.option("--period", required=True, help="2026-03-H1, 2026-03-H2, 2026-03 or 2026-03-01..2026-03-10")
+@click.option("--bottom", type=int, help="金蜗牛: the last N places in two consecutive periods [default: SITEPULSE_SNAIL_BOTTOM]")
+@click.pass_context
+def export_ranking(ctx: click.Context, period: str, bottom: int | None) -> None:
+    """Districts, zones and departments ranked for a period, with the 金蜗牛 marks."""
+    from .agents.core.periods import PeriodError, parse_period
+    from .reports import ranking, write_ranking_csv
+
+    try:
+        parsed = parse_period(period)
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    settings = _settings(ctx)
+    if bottom is not None and bottom < 1:
+        raise click.BadParameter("应为正整数", param_hint="--bottom")
+    write_ranking_csv(asyncio.run(ranking(settings, parsed, bottom or settings.snail_bottom)), sys.stdout)
+
+
+@export.command("investment")
+@click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="completion as known on this day")
+@click.option("--by", "unit_types", multiple=True, type=click.Choice(ROLLUP_TYPES), help="roll-up (repeatable) [default: all]")
+@click.pass_context
+def export_investment(ctx: click.Context, as_of: datetime, unit_types: tuple[str, ...]) -> None:
+    """Annual-plan completion per city, district, zone, department, level and kind."""
+    from .reports import INVESTMENT_COLUMNS, investment_rollup, write_rows_csv
+
+    rows = asyncio.run(investment_rollup(_settings(ctx), as_of.date(), unit_types or ROLLUP_TYPES))
+    write_rows_csv(rows, INVESTMENT_COLUMNS, sys.stdout)
+
+
 @cli.group()
 def registry() -> None:
     """The project registry (登记表)."""
@@ -112,22 +144,143 @@ def registry() -> None:
 
 @registry.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--stoppages",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of approved stoppages: project_id,from_day,to_day,reason",
+)
 @click.pass_context
-def registry_load(ctx: click.Context, file: Path) -> None:
-    """Check a registry CSV and publish it to the compacted registry topic."""
+def registry_load(ctx: click.Context, file: Path, stoppages: Path | None) -> None:
+    """Check a registry CSV (and stoppages) and publish them to their compacted topics."""
     from .streams.publisher import SitePublisher
-    from .streams.registry import RegistryError, publish_registry, read_registry_csv
+    from .streams.registry import RegistryError, publish_registry, publish_stoppages, read_registry_csv, read_stoppages_csv
     from .streams.topics import ensure_topics
 
     try:
         entries = read_registry_csv(file)
+        stoppage_records = read_stoppages_csv(stoppages) if stoppages else []
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from None
+    unknown = sorted({r.project_id for r in stoppage_records} - {e.project_id for e in entries})
+    if unknown:
+        raise click.ClickException(f"停工备案表中的项目不在登记表中: {', '.join(unknown)}")
     settings = _settings(ctx)
     ensure_topics(settings)
     with SitePublisher(settings) as publisher:
         count = publish_registry(entries, publisher)
-    click.echo(f"已加载 {count} 个项目到登记表")
+        stopped = publish_stoppages(stoppage_records, publisher)
+    click.echo(f"已加载 {count} 个项目到登记表" + (f", 停工备案 {stopped} 条" if stoppages else ""))
+
+
+@cli.group()
+def stoppage() -> None:
+    """Approved stoppages (停工备案): days that are neither stalls nor ranked."""
+
+
+@stoppage.command("add")
+@click.argument("project")
+@click.argument("from_day", metavar="FROM")
+@click.argument("to_day", metavar="TO")
+@click.option("--reason", required=True, help="why the halt was approved (force majeure, ordered halt ...)")
+@click.pass_context
+def stoppage_add(ctx: click.Context, project: str, from_day: str, to_day: str, reason: str) -> None:
+    """Record an approved stoppage of PROJECT from FROM to TO (YYYY-MM-DD, inclusive).
+    Adding one with the same FROM again amends it."""
+    from .streams.publisher import SitePublisher
+    from .streams.registry import publish_stoppages, stoppage_record
+    from .streams.topics import ensure_topics
+
+    try:
+        record = stoppage_record(project, from_day, to_day, reason)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    settings = _settings(ctx)
+    ensure_topics(settings)
+    with SitePublisher(settings) as publisher:
+        publish_stoppages([record], publisher)
+    click.echo(f"已备案停工: {record.project_id} {record.from_day} 至 {record.to_day} ({record.reason})")
+
+
+@cli.group()
+def problem() -> None:
+    """The problem ledger (问题销号)."""
+
+
+@problem.command("close")
+@click.argument("problem_id")
+@click.option("--note", required=True, help="how it was resolved (销号说明)")
+@click.pass_context
+def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
+    """Close a problem by hand, with a note saying how it was resolved."""
+    from .reports import all_problems
+    from .streams.contract import EVENTS_TOPIC, ProjectEvent
+    from .streams.publisher import SitePublisher
+
+    settings = _settings(ctx)
+    if not note.strip():
+        raise click.ClickException("销号说明(--note)不能为空")
+    found = asyncio.run(all_problems(settings, problem_id=problem_id))
+    if not found:
+        raise click.ClickException(f"没有编号为 {problem_id} 的问题")
+    target = found[0]
+    if not target.is_open:
+        raise click.ClickException(f"问题 {problem_id} 已于 {target.closed_at:%Y-%m-%d %H:%M} 销号: {target.note}")
+    event = ProjectEvent(
+        event_id=f"problem_closed:{problem_id}",
+        kind="problem_closed",
+        project_id=target.project_id,
+        at=datetime.now(settings.tz),
+        detail=note.strip(),
+        leader=target.leader,
+        district=target.district,
+        problem_id=problem_id,
+    )
+    with SitePublisher(settings) as publisher:
+        publisher.send_keyed(EVENTS_TOPIC, target.project_id.encode(), msgspec.json.encode(event))
+        publisher.flush()
+    click.echo(f"已提交销号: {problem_id} ({note.strip()})")
+
+
+@problem.command("list")
+@click.option("--all", "show_all", is_flag=True, help="closed problems too")
+@click.pass_context
+def problem_list(ctx: click.Context, show_all: bool) -> None:
+    """The problems of the ledger, oldest first (open ones only unless --all)."""
+    from .reports import all_problems
+    from .terminal import problems_table
+
+    problems = asyncio.run(all_problems(_settings(ctx)))
+    problems_table([p for p in problems if show_all or p.is_open])
+
+
+@problem.command("rates")
+@click.option("--by", type=click.Choice(["district", "leader"]), default="district", show_default=True)
+@click.option("--period", help="only problems opened in this period (e.g. 2026-03-H1)")
+@click.pass_context
+def problem_rates(ctx: click.Context, by: str, period: str | None) -> None:
+    """Resolution rate (销号率) per district or leader, as CSV."""
+    from .agents.core.periods import PeriodError, parse_period
+    from .agents.core.problems import resolution_rates
+    from .reports import all_problems, write_rows_csv
+
+    try:
+        window = parse_period(period) if period else None
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    problems = asyncio.run(all_problems(_settings(ctx)))
+    rates = resolution_rates(problems, by, window.first if window else None, window.last if window else None)
+    rows = [{by: r.group, "opened": r.opened, "closed": r.closed, "rate": "" if r.rate is None else round(r.rate, 4)} for r in rates]
+    write_rows_csv(rows, (by, "opened", "closed", "rate"), sys.stdout)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """The projects that need attention now: stalled, offline, or with open problems."""
+    from .reports import attention
+    from .terminal import attention_table
+
+    attention_table(asyncio.run(attention(_settings(ctx))))
 
 
 @cli.command()

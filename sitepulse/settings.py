@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     calendar_overrides: Path | None = Field(
         None, description="CSV date,workday: days the holiday calendar does not know yet"
     )
+    snail_bottom: int = Field(
+        1, ge=1, description="金蜗牛: units in the last N places of two consecutive rankings"
+    )
+    review_interval_s: float = Field(
+        30, gt=0, description="how often the leader worker recomputes rankings and cross-project checks"
+    )
     log_level: str = "info"
 
     @field_validator("timezone")

@@ -15,6 +15,7 @@ INVESTMENT_TOPIC = "sitepulse.investment"
 REGISTRY_TOPIC = "sitepulse.registry"
 DLQ_TOPIC = "sitepulse.dlq"
 EVENTS_TOPIC = "sitepulse.events"
+STOPPAGES_TOPIC = "sitepulse.stoppages"  # compacted, key "project_id/from_day"
 
 # Kafka headers on a dead-letter record; its key and value are the original bytes.
 DLQ_HEADER_REASON = "sitepulse.reason"
@@ -79,6 +80,23 @@ class RegistryEntry(msgspec.Struct, frozen=True):
 REGISTRY_COLUMNS: tuple[str, ...] = RegistryEntry.__struct_fields__
 
 
+class StoppageRecord(msgspec.Struct, frozen=True):
+    """An approved stoppage (force majeure, ordered halt), days ``from_day``..``to_day``
+    inclusive. Sent again with the same ``from_day`` it amends the earlier one."""
+
+    project_id: str
+    from_day: date
+    to_day: date
+    reason: str
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.project_id}/{self.from_day.isoformat()}".encode()
+
+
+STOPPAGE_COLUMNS: tuple[str, ...] = StoppageRecord.__struct_fields__
+
+
 # --- Dead-letter reasons (code -> what the data owner reads) -------------------------
 
 REJECTION_REASONS: dict[str, str] = {
@@ -107,6 +125,8 @@ EVENT_KINDS: dict[str, str] = {
     "offline": "电表离线",
     "online": "电表恢复上报",
     "suspicious": "用电异常(疑似空转或数据造假)",
+    "golden_snail": "金蜗牛(连续两期排名末位)",
+    "problem_closed": "问题已销号",
 }
 
 
@@ -124,6 +144,11 @@ class ProjectEvent(msgspec.Struct, frozen=True):
     leader: str | None = None
     district: str | None = None
     data_owner: str | None = None
+    since: datetime | None = None  # meter events: the last reading before the change
+    problem_id: str | None = None  # problem_closed: the problem closed by hand
+    unit_type: str | None = None  # golden_snail: the ranked unit (district/zone/department)
+    unit: str | None = None
+    period: str | None = None  # golden_snail: the period label, e.g. 2026-03-H1
 
 
 # --- InfluxDB measurements ------------------------------------------------------------
@@ -140,6 +165,11 @@ class Measurement:
     POWER_DAILY = "power_daily"
     INVESTMENT = "investment"  # tag: project_id; one point per project and month
     PROJECT = "project"  # tag: project_id; the registry row
+    STOPPAGE = "stoppage"  # tag: project_id; one point per stoppage, stamped at from_day
+    # tags: project_id, problem_id; one point per problem, stamped at its opening day
+    PROBLEM = "problem"
+    EVENT = "event"  # tags: project_id, kind; every published event, for boards and reports
+    RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
 
     TAG_PROJECT = "project_id"
     TAG_METER = "meter_id"

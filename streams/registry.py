@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import msgspec
 
-from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, RegistryEntry
+from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, STOPPAGE_COLUMNS, STOPPAGES_TOPIC, RegistryEntry, StoppageRecord
 from .publisher import SitePublisher
 
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon"}
@@ -73,3 +74,44 @@ def write_registry_csv(entries: list[RegistryEntry], path: Path) -> None:
         writer.writerow(REGISTRY_COLUMNS)
         for entry in entries:
             writer.writerow(["" if (value := getattr(entry, column)) is None else value for column in REGISTRY_COLUMNS])
+
+
+def read_stoppages_csv(path: Path) -> list[StoppageRecord]:
+    """Approved stoppages (columns project_id,from_day,to_day,reason), all or none."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in STOPPAGE_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise RegistryError(f"停工备案表缺少列: {', '.join(missing)}")
+        records, problems = [], []
+        for line_number, row in enumerate(reader, start=2):
+            try:
+                records.append(stoppage_record(row["project_id"], row["from_day"], row["to_day"], row["reason"]))
+            except ValueError as exc:
+                problems.append(f"第 {line_number} 行: {exc}")
+    if problems:
+        raise RegistryError("停工备案表有误, 未加载:\n" + "\n".join(problems))
+    return records
+
+
+def stoppage_record(project_id: str, from_day: str, to_day: str, reason: str) -> StoppageRecord:
+    """A checked stoppage; ValueError in Chinese when a field is wrong."""
+    project_id, reason = (project_id or "").strip(), (reason or "").strip()
+    if not project_id:
+        raise ValueError("project_id 不能为空")
+    if not reason:
+        raise ValueError("停工原因(reason)不能为空: 备案须写明依据")
+    try:
+        first, last = date.fromisoformat((from_day or "").strip()), date.fromisoformat((to_day or "").strip())
+    except ValueError:
+        raise ValueError(f"日期应为 YYYY-MM-DD, 实为 {from_day!r} / {to_day!r}") from None
+    if last < first:
+        raise ValueError(f"结束日 {last} 早于开始日 {first}")
+    return StoppageRecord(project_id, first, last, reason)
+
+
+def publish_stoppages(records: list[StoppageRecord], publisher: SitePublisher) -> int:
+    for record in records:
+        publisher.send_keyed(STOPPAGES_TOPIC, record.key, msgspec.json.encode(record))
+    publisher.flush()
+    return len(records)

@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from ..settings import Settings
-from .contract import DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, POWER_TOPIC, REGISTRY_TOPIC
+from .contract import DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, POWER_TOPIC, REGISTRY_TOPIC, STOPPAGES_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(INVESTMENT_TOPIC, partitions, 1),
         # One value per project_id: compaction keeps the latest registry row forever.
         NewTopic(REGISTRY_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
+        # One value per stoppage (project and first day): amendments replace it.
+        NewTopic(STOPPAGES_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(DLQ_TOPIC, partitions, 1),
         NewTopic(EVENTS_TOPIC, partitions, 1),
     ]

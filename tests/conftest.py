@@ -99,9 +99,13 @@ class Sitepulse:
         self.workers: list[subprocess.Popen] = []
 
     def run(self, *args: str) -> str:
-        result = CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+        result = self.attempt(*args)
         assert result.exit_code == 0, f"sitepulse {' '.join(args)} failed:\n{result.output}"
         return result.stdout
+
+    def attempt(self, *args: str):
+        """Run a command that may fail; the click Result (exit_code, stdout, stderr)."""
+        return CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
 
     def start_worker(self, **overrides: str) -> subprocess.Popen:
         log = (self.tmp_path / f"worker-{len(self.workers)}.log").open("wb")

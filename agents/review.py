@@ -1,0 +1,93 @@
+"""The periodic review that needs every project at once, run by one worker (the group
+leader): rankings of the current and the previous period, the 金蜗牛 label once a period
+is final, and investment reported for a month of idle power. It reads what the workers
+stored in InfluxDB, so it covers every partition whichever worker runs it, and it judges
+by the newest judged day (event time), so a replay of history gives the same result."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ..streams.contract import EVENT_KINDS, ProjectEvent
+from .core.daily import day_start
+from .core.periods import Period, half_month_of
+from .core.ranking import UnitScore, investment_without_power, month_days, rank_all
+from .facts import load_facts, newest_judged_day
+from .influx import RetryingInflux
+from .points import ranking_point
+
+UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
+
+
+class PeriodReview:
+    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, bottom: int, grace: timedelta) -> None:
+        self.influx = influx
+        self.tz = tz
+        self.bottom = bottom
+        self.grace_days = max(1, -(-int(grace.total_seconds()) // 86_400))
+        self.announced: set[str] = set()  # event ids published by this worker
+
+    async def run(self) -> list[ProjectEvent]:
+        newest = await newest_judged_day(self.influx.query)
+        if newest is None:
+            return []
+        current = half_month_of(newest)
+        previous = current.previous()
+        entries, facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz)
+        if not facts:
+            return []
+        points, events = [], []
+        for period in (previous, current):
+            # Late readings may still change a period for the grace period after it ends.
+            final = newest >= period.last + timedelta(days=self.grace_days)
+            ranking = rank_all(facts, period, self.bottom)
+            points.extend(ranking_point(score, period, self.tz, final) for score in ranking)
+            if final:
+                events.extend(self._snail_event(score, period, newest) for score in ranking if score.golden_snail)
+        for fact in facts:
+            for month in sorted(fact.investment):
+                if month_days(month).last <= newest and investment_without_power(fact, month):
+                    events.append(self._idle_investment_event(fact.profile.project_id, entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
+        await self.influx.write(points)
+        fresh = [e for e in events if e.event_id not in self.announced]
+        self.announced.update(e.event_id for e in fresh)
+        return fresh
+
+    def _at(self, newest: date) -> datetime:
+        """When the review found it, in event time: the end of the newest judged day."""
+        return day_start(newest + timedelta(days=1), self.tz)
+
+    def _snail_event(self, score: UnitScore, period: Period, newest: date) -> ProjectEvent:
+        unit_name = UNIT_NAMES.get(score.unit_type, score.unit_type)
+        detail = (
+            f"{EVENT_KINDS['golden_snail']}: {unit_name} {score.unit} 在 {period.label} 排名第 {score.rank} 位"
+            f" (得分 {score.score:.1f}), 连续两期处于末位"
+        )
+        return ProjectEvent(
+            event_id=f"golden_snail:{score.unit_type}:{score.unit}:{period.label}",
+            kind="golden_snail",
+            project_id="",
+            at=self._at(newest),
+            day=period.last,
+            detail=detail,
+            district=score.unit if score.unit_type == "district" else None,
+            unit_type=score.unit_type,
+            unit=score.unit,
+            period=period.label,
+        )
+
+    def _idle_investment_event(self, project_id: str, entry, month: str, amount_wan: float, newest: date) -> ProjectEvent:
+        last = month_days(month).last
+        detail = f"{EVENT_KINDS['suspicious']}: {month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
+        return ProjectEvent(
+            event_id=f"suspicious:{project_id}::{month}",
+            kind="suspicious",
+            project_id=project_id,
+            at=self._at(newest),
+            day=last,
+            detail=detail,
+            leader=entry.leader or None,
+            district=entry.district or None,
+            data_owner=entry.data_owner or None,
+        )

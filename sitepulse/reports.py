@@ -1,0 +1,135 @@
+"""What the operator commands read and print: rankings, investment roll-ups, problems and
+the projects that need attention now. All of it is computed by the core from facts read
+back from InfluxDB, the same way the worker's review computes it."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TextIO
+
+from .agents.core.periods import Period
+from .agents.core.problems import Problem
+from .agents.core.ranking import ROLLUP_TYPES, UnitScore, completion_by, rank_all
+from .agents.facts import REGISTRY_QUERY, load_facts, problem_query, problems_from, registry_from
+from .agents.influx import InfluxClient, quote_identifier
+from .settings import Settings
+from .streams.contract import Measurement
+
+RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
+INVESTMENT_COLUMNS = ("date", "unit_type", "unit", "projects", "completed_wan", "plan_wan", "completion_pct")
+
+
+def _round(value: float | None, digits: int) -> object:
+    return "" if value is None else round(value, digits)
+
+
+async def ranking(settings: Settings, period: Period, bottom: int) -> list[UnitScore]:
+    async with InfluxClient(settings) as client:
+        _, facts = await load_facts(client.query, period.previous().first, period.last, settings.tz)
+    return rank_all(facts, period, bottom)
+
+
+def write_ranking_csv(scores: Sequence[UnitScore], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RANKING_COLUMNS)
+    for s in scores:
+        writer.writerow(
+            [s.period, s.unit_type, s.unit, "" if s.rank is None else s.rank, _round(s.score, 2), _round(s.completion_pct, 2), _round(s.start_rate, 4), "true" if s.golden_snail else "false"]
+        )
+
+
+async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequence[str]) -> list[dict[str, object]]:
+    async with InfluxClient(settings) as client:
+        _, facts = await load_facts(client.query, as_of, as_of, settings.tz)
+    rows = []
+    for unit_type in unit_types:
+        for c in completion_by(facts, as_of, unit_type):
+            rows.append(
+                {
+                    "date": as_of.isoformat(),
+                    "unit_type": unit_type,
+                    "unit": c.unit,
+                    "projects": c.projects,
+                    "completed_wan": round(c.completed_wan, 1),
+                    "plan_wan": round(c.plan_wan, 1),
+                    "completion_pct": _round(c.pct, 2),
+                }
+            )
+    return rows
+
+
+def write_rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], out: TextIO) -> None:
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+async def all_problems(settings: Settings, problem_id: str | None = None) -> list[Problem]:
+    async with InfluxClient(settings) as client:
+        (series_list,) = await client.query(problem_query(problem_id=problem_id))
+    return sorted(problems_from(series_list), key=lambda p: (p.opened_day, p.problem_id))
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A project that needs attention now, and why."""
+
+    project_id: str
+    name: str
+    district: str
+    leader: str
+    state: str
+    day: str
+    activity_index: float | None
+    reasons: list[str]
+
+
+_STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已批准)"}
+
+
+async def attention(settings: Settings) -> list[Attention]:
+    """Projects whose latest judged day is stalled or offline, whose meter is offline
+    now, or that have open problems; worst first."""
+    latest_day = (
+        f"SELECT last(state) AS state, {quote_identifier('date')}, activity_index FROM {Measurement.POWER_DAILY} "
+        f"WHERE machine_state =~ /./ GROUP BY {Measurement.TAG_PROJECT}"
+    )
+    meters = f"SELECT last(event_id) AS event_id FROM {Measurement.EVENT} WHERE kind = 'offline' OR kind = 'online' GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
+    async with InfluxClient(settings) as client:
+        registry_series, day_series, meter_series, problem_series = await client.query(
+            ";".join([REGISTRY_QUERY, latest_day, meters, problem_query()])
+        )
+    registry = registry_from(registry_series)
+    latest = {s.tags[Measurement.TAG_PROJECT]: s.rows()[0] for s in day_series if s.values}
+    reasons: dict[str, list[str]] = {}
+    for project_id, row in latest.items():
+        if row.get("state") in ("stalled", "offline"):
+            reasons.setdefault(project_id, []).append(f"{row['date']} {_STATE_NAMES[row['state']]}")
+    for series in meter_series:
+        for row in series.rows():
+            if str(row.get("event_id", "")).startswith("offline:"):
+                reasons.setdefault(series.tags[Measurement.TAG_PROJECT], []).append(f"电表 {series.tags.get(Measurement.TAG_METER)} 离线")
+    for problem in problems_from(problem_series):
+        if problem.is_open:
+            reasons.setdefault(problem.project_id, []).append(f"未销号问题 {problem.problem_id}")
+    found = []
+    for project_id, why in reasons.items():
+        entry = registry.get(project_id)
+        row = latest.get(project_id, {})
+        found.append(
+            Attention(
+                project_id,
+                entry.name if entry else "",
+                entry.district if entry else "",
+                entry.leader if entry else "",
+                _STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
+                row.get("date") or "",
+                row.get("activity_index"),
+                why,
+            )
+        )
+    severity = {"停工": 0, "离线": 1}
+    return sorted(found, key=lambda a: (severity.get(a.state, 2), a.district, a.project_id))

@@ -1,0 +1,48 @@
+"""Tables for the terminal, drawn with ``rich`` (it measures Chinese characters as two
+columns wide, so the columns line up)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .agents.core.problems import Problem
+from .reports import Attention
+
+_CLOSED_BY = {"auto": "复工自动销号", "manual": "人工销号"}
+_KINDS = {"stalled": "停工", "suspicious": "用电异常"}
+
+
+def _console() -> Console:
+    # Wide enough for a table of Chinese names when stdout is a pipe, not a terminal.
+    return Console(width=200, soft_wrap=False) if not Console().is_terminal else Console()
+
+
+def attention_table(rows: Sequence[Attention]) -> None:
+    console = _console()
+    if not rows:
+        console.print("当前没有需要关注的项目。")
+        return
+    table = Table(title=f"需要关注的项目 ({len(rows)} 个)")
+    for column in ("项目编号", "项目名称", "区县", "责任领导", "最新状态", "日期", "活跃指数", "原因"):
+        table.add_column(column)
+    for row in rows:
+        index = "" if row.activity_index is None else f"{min(row.activity_index, 1.5):.2f}"
+        table.add_row(row.project_id, row.name, row.district, row.leader, row.state, row.day, index, "; ".join(row.reasons))
+    console.print(table)
+
+
+def problems_table(problems: Sequence[Problem]) -> None:
+    console = _console()
+    if not problems:
+        console.print("问题台账为空。")
+        return
+    table = Table(title=f"问题台账 ({len(problems)} 条)")
+    for column in ("问题编号", "项目编号", "类型", "区县", "责任领导", "发现日期", "状态", "说明"):
+        table.add_column(column)
+    for p in problems:
+        state = "未销号" if p.is_open else f"{_CLOSED_BY.get(p.closed_by or '', '已销号')} {p.closed_at:%m-%d}"
+        table.add_row(p.problem_id, p.project_id, _KINDS.get(p.kind, p.kind), p.district or "", p.leader or "", p.opened_day.isoformat(), state, p.note or p.detail)
+    console.print(table)

@@ -1,0 +1,94 @@
+"""Stoppages, the problem ledger and the cross-project review end to end, through the
+real broker, the worker and influxd: a stall opens a problem that closes itself on
+resumption; an approved stoppage filed afterwards turns the stall days into stoppage
+days and exempts the project from its district's ranking; investment reported for a
+month without power opens a problem that only a note closes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from sitepulse.streams.contract import EVENTS_TOPIC
+from tests.conftest import poll, read_topic
+
+pytestmark = pytest.mark.integration
+
+# Seed 21: NB-0005 idles Jan 22-29 (a stall), NB-0008 is a new project due Feb 2 that
+# reports January investment while its site drew almost nothing.
+START, DAYS, SEED, PROJECTS = date(2026, 1, 19), 20, 21, 8
+STALLED_PROJECT, IDLE_PROJECT = "NB-0005", "NB-0008"
+
+
+def daily_states(sitepulse, project_id: str) -> dict[str, str]:
+    text = sitepulse.run("export", "daily", "--start", START.isoformat(), "--end", (START + timedelta(days=DAYS - 2)).isoformat())
+    return {row["date"]: row["state"] for row in csv.DictReader(io.StringIO(text)) if row["project_id"] == project_id}
+
+
+def problems(sitepulse) -> dict[str, dict]:
+    return {row["problem_id"]: row for row in sitepulse.query("SELECT * FROM problem GROUP BY problem_id")}
+
+
+def test_stoppage_ledger_and_review(sitepulse, tmp_path):
+    scenario = tmp_path / "jan.jsonl"
+    sitepulse.run("simulate", "--projects", str(PROJECTS), "--days", str(DAYS), "--seed", str(SEED), "--start", START.isoformat(), "--out", str(scenario))
+    truth = json.loads(scenario.with_suffix(".truth.json").read_text())
+    assert truth["projects"][STALLED_PROJECT]["stalls"] == [["2026-01-22", "2026-01-29"]]
+    assert truth["projects"][IDLE_PROJECT]["kind"] == "new" and truth["projects"][IDLE_PROJECT]["planned_start"] == "2026-02-02"
+    registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
+
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")))
+    sitepulse.run("replay", str(scenario))
+    sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
+    last_complete = (START + timedelta(days=DAYS - 2)).isoformat()
+
+    # The stall opens on its third idle working day (Jan 22, 23, 26) and a problem with it.
+    states = poll(lambda: (s := daily_states(sitepulse, STALLED_PROJECT)).get(last_complete) and s, 90, "the month to be judged")
+    assert [d for d, s in sorted(states.items()) if s == "stalled"][0] == "2026-01-26"
+    stall_problem = f"{STALLED_PROJECT}-20260126-stalled"
+    ledger = poll(lambda: (p := problems(sitepulse)).get(stall_problem, {}).get("status") == "closed" and p, 30, "the stall's problem to close on resumption")
+    assert ledger[stall_problem]["closed_by"] == "auto" and ledger[stall_problem]["leader"] == registry[STALLED_PROJECT]["leader"]
+
+    # Investment for January while the site was idle: the review flags it, the ledger opens a problem.
+    idle_problem = f"{IDLE_PROJECT}-20260131-suspicious"
+    ledger = poll(lambda: (p := problems(sitepulse)).get(idle_problem) and p, 30, "the idle-investment problem")
+    assert ledger[idle_problem]["status"] == "open" and "投资" in ledger[idle_problem]["detail"]
+    status = sitepulse.run("status")
+    assert IDLE_PROJECT in status and idle_problem in status and registry[IDLE_PROJECT]["leader"] in status
+
+    # Only a note closes it; closing it twice is refused with the first note.
+    sitepulse.run("problem", "close", idle_problem, "--note", "现场核查: 前期临电施工, 投资为设备预付款")
+    closed = poll(lambda: (p := problems(sitepulse))[idle_problem]["status"] == "closed" and p[idle_problem], 30, "the hand closure")
+    assert closed["closed_by"] == "manual" and closed["note"] == "现场核查: 前期临电施工, 投资为设备预付款"
+    again = sitepulse.attempt("problem", "close", idle_problem, "--note", "再次销号")
+    assert again.exit_code != 0 and "已于" in again.output and "前期临电施工" in again.output
+    missing = sitepulse.attempt("problem", "close", "NB-9999-20260101-stalled", "--note", "x")
+    assert missing.exit_code != 0 and "没有编号为" in missing.output
+    rates = {row["district"]: row for row in csv.DictReader(io.StringIO(sitepulse.run("problem", "rates", "--by", "district")))}
+    district = registry[IDLE_PROJECT]["district"]
+    assert rates[district]["opened"] == "2" and rates[district]["rate"] == "1.0", "the stall and the idle month, both closed"
+
+    # The halt was approved after all: filed now, it turns the stall days into stoppage days.
+    bad = sitepulse.attempt("stoppage", "add", STALLED_PROJECT, "2026-01-29", "2026-01-22", "--reason", "防汛")
+    assert bad.exit_code != 0 and "早于" in bad.output
+    sitepulse.run("stoppage", "add", STALLED_PROJECT, "2026-01-22", "2026-01-29", "--reason", "防汛停工令")
+    states = poll(lambda: (s := daily_states(sitepulse, STALLED_PROJECT)).get("2026-01-26") == "stoppage" and s, 30, "the stall days to be re-judged")
+    assert "stalled" not in states.values()
+    assert all(states[(date(2026, 1, 22) + timedelta(days=n)).isoformat()] == "stoppage" for n in range(8))
+
+    # Exempt from its district's ranking of the periods the stoppage touches.
+    def exempt():
+        rows = sitepulse.query(f"SELECT exempt, projects FROM ranking WHERE period = '2026-01-H2' AND unit_type = 'district' AND unit = '{registry[STALLED_PROJECT]['district']}'")
+        return rows and rows[0]["exempt"] == 1 and rows[0]
+    poll(exempt, 30, "the review to exempt the stopped project")
+
+    events = [json.loads(m.value) for m in read_topic(sitepulse.settings, EVENTS_TOPIC, expected=3)]
+    kinds = {(e["kind"], e["project_id"]) for e in events}
+    assert ("stalled", STALLED_PROJECT) in kinds and ("resumed", STALLED_PROJECT) in kinds
+    assert ("suspicious", IDLE_PROJECT) in kinds and ("problem_closed", IDLE_PROJECT) in kinds
+    idle = next(e for e in events if e["kind"] == "suspicious" and e["project_id"] == IDLE_PROJECT)
+    assert idle["leader"] == registry[IDLE_PROJECT]["leader"] and idle["day"] == "2026-01-31"
