@@ -22,12 +22,8 @@ class RegistryError(ValueError):
 def read_registry_csv(path: Path) -> list[RegistryEntry]:
     """All rows, or RegistryError naming every bad row: a registry loads whole or not at all."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in REGISTRY_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise RegistryError(f"登记表缺少列: {', '.join(missing)}")
         entries, problems, seen = [], [], {}
-        for line_number, row in enumerate(reader, start=2):
+        for line_number, row in _numbered_rows(handle, REGISTRY_COLUMNS, "登记表"):
             try:
                 entry = msgspec.convert(_typed_row(row), RegistryEntry)
             except (msgspec.ValidationError, ValueError) as exc:
@@ -41,6 +37,15 @@ def read_registry_csv(path: Path) -> list[RegistryEntry]:
     if problems:
         raise RegistryError("登记表有误, 未加载:\n" + "\n".join(problems))
     return entries
+
+
+def _numbered_rows(handle, columns: tuple[str, ...], table_name: str):
+    """(line number, row) of a CSV that has every column, else RegistryError."""
+    reader = csv.DictReader(handle)
+    missing = [column for column in columns if column not in (reader.fieldnames or [])]
+    if missing:
+        raise RegistryError(f"{table_name}缺少列: {', '.join(missing)}")
+    return enumerate(reader, start=2)
 
 
 def _typed_row(row: dict[str, str]) -> dict[str, object]:
@@ -79,12 +84,8 @@ def write_registry_csv(entries: list[RegistryEntry], path: Path) -> None:
 def read_stoppages_csv(path: Path) -> list[StoppageRecord]:
     """Approved stoppages (columns project_id,from_day,to_day,reason), all or none."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in STOPPAGE_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise RegistryError(f"停工备案表缺少列: {', '.join(missing)}")
         records, problems = [], []
-        for line_number, row in enumerate(reader, start=2):
+        for line_number, row in _numbered_rows(handle, STOPPAGE_COLUMNS, "停工备案表"):
             try:
                 records.append(stoppage_record(row["project_id"], row["from_day"], row["to_day"], row["reason"]))
             except ValueError as exc:
