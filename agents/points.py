@@ -12,7 +12,7 @@ from .core.daily import DailyEnergy, day_start, epoch_ms
 from .core.indicators import DayIndicators
 from .core.periods import Period
 from .core.problems import Problem
-from .core.ranking import UnitScore
+from .core.ranking import Completion, UnitScore
 from .lineprotocol import encode_point
 
 
@@ -91,10 +91,10 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
     """The registry row, without the leader's phone number (boards show this data)."""
     return encode_point(
         Measurement.PROJECT,
-        {Measurement.TAG_PROJECT: entry.project_id},
+        # district is a tag too: board variables list a district's projects with SHOW TAG VALUES.
+        {Measurement.TAG_PROJECT: entry.project_id, Measurement.TAG_DISTRICT: entry.district},
         {
             "project_name": entry.name,
-            "district": entry.district,
             "zone": entry.zone,
             "department": entry.department,
             "level": entry.level,
@@ -169,6 +169,21 @@ def event_point(event: ProjectEvent, tz: ZoneInfo) -> str:
             "period": event.period,
         },
         epoch_ms(moment),
+    )
+
+
+def completion_point(completion: Completion, as_of: date, tz: ZoneInfo) -> str:
+    return encode_point(
+        Measurement.COMPLETION,
+        {"unit_type": completion.unit_type, "unit": completion.unit},
+        {
+            "completed_wan": float(completion.completed_wan),
+            "plan_wan": float(completion.plan_wan),
+            "completion_pct": completion.pct,
+            "projects": completion.projects,
+            "date": as_of.isoformat(),
+        },
+        epoch_ms(day_start(as_of, tz)),
     )
 
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
-from .core.ranking import UnitScore, investment_without_power, month_days, rank_all
+from .core.ranking import ROLLUP_TYPES, UnitScore, completion_by, investment_without_power, month_days, rank_all
 from .facts import load_facts, newest_judged_day
 from .influx import RetryingInflux
-from .points import ranking_point
+from .points import completion_point, ranking_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
 
@@ -49,6 +49,11 @@ class PeriodReview:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
                     events.append(self._idle_investment_event(fact.profile.project_id, entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
+        points.extend(
+            completion_point(completion, newest, self.tz)
+            for unit_type in ROLLUP_TYPES
+            for completion in completion_by(facts, newest, unit_type)
+        )
         await self.influx.write(points)
         fresh = [e for e in events if e.event_id not in self.announced]
         self.announced.update(e.event_id for e in fresh)

@@ -364,5 +364,20 @@ def demo(ctx: click.Context, projects: int, days: int, speed: float, seed: int, 
     sys.exit(run_demo(_settings(ctx), projects=projects, days=days, speed=speed, seed=seed, duration=duration))
 
 
+@cli.group()
+def dashboards() -> None:
+    """Grafana boards as code."""
+
+
+@dashboards.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy/grafana/provisioning"))
+def dashboards_export(directory: Path) -> None:
+    """Write the boards as Grafana file provisioning under DIRECTORY."""
+    from .dashboards.export import export_provisioning
+
+    for path in export_provisioning(directory):
+        click.echo(f"已写入 {path}")
+
+
 def main() -> None:
     cli(prog_name="sitepulse")

@@ -164,7 +164,9 @@ class Measurement:
     # busy_run, stable, suspicious, offline, working_day)
     POWER_DAILY = "power_daily"
     INVESTMENT = "investment"  # tag: project_id; one point per project and month
-    PROJECT = "project"  # tag: project_id; the registry row
+    PROJECT = "project"  # tags: project_id, district; the registry row
+    # tags: unit_type, unit; plan completion of every roll-up, stamped at the newest judged day
+    COMPLETION = "completion"
     STOPPAGE = "stoppage"  # tag: project_id; one point per stoppage, stamped at from_day
     # tags: project_id, problem_id; one point per problem, stamped at its opening day
     PROBLEM = "problem"
@@ -173,3 +175,4 @@ class Measurement:
 
     TAG_PROJECT = "project_id"
     TAG_METER = "meter_id"
+    TAG_DISTRICT = "district"

@@ -9,12 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sitepulse.streams.contract import EVENTS_TOPIC
+from tests.board_queries import board_queries, run_influxql, substitute
 from tests.conftest import poll, read_topic
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +63,18 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert ledger[idle_problem]["status"] == "open" and "投资" in ledger[idle_problem]["detail"]
     status = sitepulse.run("status")
     assert IDLE_PROJECT in status and idle_problem in status and registry[IDLE_PROJECT]["leader"] in status
+
+    # Every board query returns rows on this data: in the window that ends in the stall
+    # (stalled counts), or in the whole scenario from its month's start, where monthly
+    # investment is stamped (offline meter, rankings, investment).
+    variables = {"district": registry[STALLED_PROJECT]["district"], "project": STALLED_PROJECT, "period": "2026-01-H2"}
+    windows = [(datetime(2026, 1, 19, tzinfo=SHANGHAI), datetime(2026, 1, 27, tzinfo=SHANGHAI)), (datetime(2026, 1, 1, tzinfo=SHANGHAI), datetime(2026, 2, 8, tzinfo=SHANGHAI))]
+    empty = [
+        (uid, title)
+        for uid, title, query in board_queries()
+        if not any(run_influxql(sitepulse.settings.influx_url, sitepulse.settings.influx_db, substitute(query, a, b, variables)) for a, b in windows)
+    ]
+    assert empty == [], f"board queries without rows: {empty}"
 
     # Only a note closes it; closing it twice is refused with the first note.
     sitepulse.run("problem", "close", idle_problem, "--note", "现场核查: 前期临电施工, 投资为设备预付款")

@@ -1,0 +1,301 @@
+"""The three Grafana boards, built with grafana-foundation-sdk. Every query is InfluxQL
+over the measurements declared in ``streams/contract.py`` (so one query serves InfluxDB
+1.x and 2.x), and every query is run against a real influxd in the tests."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, gauge, geomap, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardLinkType,
+    DynamicConfigValue,
+    Threshold,
+    ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
+    VariableRefresh,
+    VariableSort,
+)
+
+from ..agents.core.indicators import STABLE_AT, STALLED_BELOW, STARTED_ABOVE
+from ..streams.contract import Measurement as M
+from .influxql import DATASOURCE, InfluxQL
+
+OVERVIEW_UID = "sitepulse-overview"
+RANKING_UID = "sitepulse-ranking"
+PROJECT_UID = "sitepulse-project"
+FOLDER_TITLE = "重大项目动态监测"
+
+STATE_MAPPINGS = ValueMap(
+    {
+        "started": ValueMappingResult(text="在建", color="green", index=0),
+        "stalled": ValueMappingResult(text="停工", color="red", index=1),
+        "offline": ValueMappingResult(text="离线", color="purple", index=2),
+        "not_started": ValueMappingResult(text="未开工", color="blue", index=3),
+        "stoppage": ValueMappingResult(text="停工(已备案)", color="yellow", index=4),
+    }
+)
+SNAIL_MAPPINGS = ValueMap({"true": ValueMappingResult(text="🐌 金蜗牛", color="orange", index=0), "false": ValueMappingResult(text="", index=1)})
+
+# The state of every project on its newest judged day in the board's time range.
+_LATEST_STATES = f"SELECT last(state) AS state FROM {M.POWER_DAILY} WHERE $timeFilter AND machine_state =~ /./ GROUP BY {M.TAG_PROJECT}"
+
+
+def _thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
+    return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(value, color) for value, color in steps])
+
+
+def _state_count(title: str, state: str, color: str) -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(InfluxQL(f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'"))
+        .thresholds(_thresholds((None, color)))
+        .no_value("0")
+        .height(4)
+        .span(4)
+    )
+
+
+def overview() -> dashboard.Dashboard:
+    """一屏掌控: how many projects work, stall, are offline or suspicious; plan completion;
+    energy against baseline; the map; who must act."""
+    board = (
+        dashboard.Dashboard("一屏掌控 · 重大项目总览")
+        .uid(OVERVIEW_UID)
+        .tags(["sitepulse"])
+        .time("now-30d", "now")
+        .refresh("1m")
+        .timezone("browser")
+        .link(dashboard.DashboardLink("一屏晾晒 · 排名").type(DashboardLinkType.LINK).url(f"/d/{RANKING_UID}").icon("external link"))
+        .with_panel(
+            stat.Panel()
+            .title("项目总数")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT count(annual_plan_wan) FROM (SELECT last(annual_plan_wan) AS annual_plan_wan FROM {M.PROJECT} GROUP BY {M.TAG_PROJECT})"))
+            .height(4)
+            .span(4)
+        )
+        .with_panel(_state_count("在建", "started", "green"))
+        .with_panel(_state_count("停工", "stalled", "red"))
+        .with_panel(_state_count("离线", "offline", "purple"))
+        .with_panel(
+            stat.Panel()
+            .title("用电异常(未销号)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT count(kind) FROM {M.PROBLEM} WHERE kind = 'suspicious' AND status = 'open'"))
+            .thresholds(_thresholds((None, "green"), (1, "orange")))
+            .no_value("0")
+            .height(4)
+            .span(4)
+        )
+        .with_panel(
+            stat.Panel()
+            .title("未销号问题")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT count(kind) FROM {M.PROBLEM} WHERE status = 'open'"))
+            .thresholds(_thresholds((None, "green"), (1, "red")))
+            .no_value("0")
+            .height(4)
+            .span(4)
+        )
+        .with_panel(
+            gauge.Panel()
+            .title("年度计划完成率(全市)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(completion_pct) FROM {M.COMPLETION} WHERE unit_type = 'city'"))
+            .unit("percent")
+            .min(0)
+            .max(100)
+            .thresholds(_thresholds((None, "red"), (50, "orange"), (80, "green")))
+            .height(8)
+            .span(6)
+        )
+        .with_panel(
+            table.Panel()
+            .title("各区县计划完成率")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(completion_pct) AS \"完成率\", last(completed_wan) AS \"已完成(万元)\", last(plan_wan) AS \"年度计划(万元)\" FROM {M.COMPLETION} WHERE unit_type = 'district' GROUP BY unit").table())
+            .height(8)
+            .span(6)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("全部项目日用电量与基线 (kWh)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT sum(kwh) AS \"日用电量\", sum(baseline_kwh) AS \"基线\" FROM {M.POWER_DAILY} WHERE $timeFilter GROUP BY time(1d) fill(none)"))
+            .unit("kwatth")
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            geomap.Panel()
+            .title("项目分布(按最新状态着色)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(lat) AS latitude, last(lon) AS longitude, last(project_name) AS \"项目名称\" FROM {M.PROJECT} GROUP BY {M.TAG_PROJECT}").table().ref_id("A"))
+            .with_target(InfluxQL(_LATEST_STATES).table().ref_id("B"))
+            .mappings([STATE_MAPPINGS])
+            .height(12)
+            .span(12)
+        )
+        .with_panel(
+            table.Panel()
+            .title("需要关注的项目(未销号问题)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT opened_day AS \"发现日期\", kind AS \"类型\", district AS \"区县\", leader AS \"责任领导\", detail AS \"说明\" FROM {M.PROBLEM} WHERE status = 'open' GROUP BY {M.TAG_PROJECT}, problem_id").table())
+            .height(12)
+            .span(12)
+        )
+    )
+    return board
+
+
+def _ranking_table(unit_type: str, title: str) -> table.Panel:
+    return (
+        table.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(
+            InfluxQL(
+                f"SELECT last(rank) AS \"排名\", last(score) AS \"得分\", last(completion_pct) AS \"计划完成率%\", "
+                f"last(start_rate) AS \"开工率\", last(stalled_share) AS \"停工天数占比\", last(golden_snail) AS \"金蜗牛\" "
+                f"FROM {M.RANKING} WHERE unit_type = '{unit_type}' AND period = '$period' GROUP BY unit"
+            ).table()
+        )
+        .override_by_name("金蜗牛", [DynamicConfigValue("mappings", [SNAIL_MAPPINGS])])
+        .height(10)
+        .span(8)
+    )
+
+
+def ranking() -> dashboard.Dashboard:
+    """一屏晾晒: the period's ranking of districts, zones and departments, and the trend."""
+    period = (
+        dashboard.QueryVariable("period")
+        .label("期间")
+        .datasource(DATASOURCE)
+        .query(f"SHOW TAG VALUES FROM {M.RANKING} WITH KEY = period")
+        .sort(VariableSort.ALPHABETICAL_DESC)
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+    )
+    board = (
+        dashboard.Dashboard("一屏晾晒 · 区县/片区/部门排名")
+        .uid(RANKING_UID)
+        .tags(["sitepulse"])
+        .time("now-90d", "now")
+        .refresh("5m")
+        .with_variable(period)
+        .with_panel(_ranking_table("district", "区县排名"))
+        .with_panel(_ranking_table("zone", "片区排名"))
+        .with_panel(_ranking_table("department", "责任部门排名"))
+    )
+    for unit_type, title in (("district", "区县名次走势"), ("zone", "片区名次走势"), ("department", "部门名次走势")):
+        board = board.with_panel(
+            timeseries.Panel()
+            .title(title)
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(rank) FROM {M.RANKING} WHERE unit_type = '{unit_type}' AND $timeFilter GROUP BY time(1d), unit fill(none)").alias("$tag_unit"))
+            .decimals(0)
+            .height(8)
+            .span(8)
+        )
+    return board
+
+
+def project() -> dashboard.Dashboard:
+    """The drill-down: district, then project; power against baseline, the index with its
+    thresholds, the state timeline, investment, problems."""
+    district = (
+        dashboard.QueryVariable("district")
+        .label("区县")
+        .datasource(DATASOURCE)
+        .query(f"SHOW TAG VALUES FROM {M.PROJECT} WITH KEY = {M.TAG_DISTRICT}")
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+    )
+    project_id = (
+        dashboard.QueryVariable("project")
+        .label("项目")
+        .datasource(DATASOURCE)
+        .query(f"SHOW TAG VALUES FROM {M.PROJECT} WITH KEY = {M.TAG_PROJECT} WHERE {M.TAG_DISTRICT} = '$district'")
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+    )
+    where_project = f"{M.TAG_PROJECT} = '$project'"
+    index_thresholds = _thresholds((None, "red"), (STALLED_BELOW, "orange"), (STARTED_ABOVE, "green"), (STABLE_AT, "blue"))
+    return (
+        dashboard.Dashboard("项目详情 · 用电与进度")
+        .uid(PROJECT_UID)
+        .tags(["sitepulse"])
+        .time("now-60d", "now")
+        .refresh("1m")
+        .with_variable(district)
+        .with_variable(project_id)
+        .with_panel(
+            table.Panel()
+            .title("项目登记信息")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(project_name) AS \"项目名称\", last(leader) AS \"责任领导\", last(department) AS \"责任部门\", last(annual_plan_wan) AS \"年度计划(万元)\", last(planned_start) AS \"计划开工\" FROM {M.PROJECT} WHERE {where_project}").table())
+            .height(4)
+            .span(24)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("日用电量与基线 (kWh)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(kwh) AS \"日用电量\", last(baseline_kwh) AS \"基线\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
+            .unit("kwatth")
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("活跃指数 (停工线 0.2 / 开工线 0.3)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(activity_index) AS \"活跃指数\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
+            .thresholds(index_thresholds)
+            .thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
+            .min(0)
+            .max(1.5)
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            statetimeline.Panel()
+            .title("每日状态")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT state AS \"状态\" FROM {M.POWER_DAILY} WHERE {where_project} AND machine_state =~ /./ AND $timeFilter"))
+            .mappings([STATE_MAPPINGS])
+            .height(5)
+            .span(24)
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("完成投资 (万元)")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT amount_wan AS \"当月完成\" FROM {M.INVESTMENT} WHERE {where_project} AND $timeFilter").ref_id("A"))
+            .with_target(InfluxQL(f"SELECT cumulative_sum(amount_wan) AS \"区间累计完成\" FROM {M.INVESTMENT} WHERE {where_project} AND $timeFilter").ref_id("B"))
+            .unit("none")
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            table.Panel()
+            .title("问题台账")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT opened_day AS \"发现日期\", kind AS \"类型\", status AS \"状态\", detail AS \"说明\", note AS \"销号说明\" FROM {M.PROBLEM} WHERE {where_project} GROUP BY problem_id").table())
+            .height(8)
+            .span(12)
+        )
+    )
+
+
+def all_boards() -> list[dashboard.Dashboard]:
+    return [overview(), ranking(), project()]
+
+
+def board_json(board: dashboard.Dashboard) -> str:
+    return JSONEncoder(sort_keys=True, indent=2, ensure_ascii=False).encode(board.build())
