@@ -47,17 +47,13 @@ def _thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
     return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(value, color) for value, color in steps])
 
 
+def _count(title: str, query: str, thresholds: dashboard.ThresholdsConfig) -> stat.Panel:
+    """A count that shows 0, not "No data", when nothing matches."""
+    return stat.Panel().title(title).datasource(DATASOURCE).with_target(InfluxQL(query)).thresholds(thresholds).no_value("0").height(4).span(4)
+
+
 def _state_count(title: str, state: str, color: str) -> stat.Panel:
-    return (
-        stat.Panel()
-        .title(title)
-        .datasource(DATASOURCE)
-        .with_target(InfluxQL(f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'"))
-        .thresholds(_thresholds((None, color)))
-        .no_value("0")
-        .height(4)
-        .span(4)
-    )
+    return _count(title, f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'", _thresholds((None, color)))
 
 
 def overview() -> dashboard.Dashboard:
@@ -83,24 +79,14 @@ def overview() -> dashboard.Dashboard:
         .with_panel(_state_count("停工", "stalled", "red"))
         .with_panel(_state_count("离线", "offline", "purple"))
         .with_panel(
-            stat.Panel()
-            .title("用电异常(未销号)")
-            .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT count(kind) FROM {M.PROBLEM} WHERE kind = 'suspicious' AND status = 'open'"))
-            .thresholds(_thresholds((None, "green"), (1, "orange")))
-            .no_value("0")
-            .height(4)
-            .span(4)
+            _count(
+                "用电异常(未销号)",
+                f"SELECT count(kind) FROM {M.PROBLEM} WHERE kind = 'suspicious' AND status = 'open'",
+                _thresholds((None, "green"), (1, "orange")),
+            )
         )
         .with_panel(
-            stat.Panel()
-            .title("未销号问题")
-            .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT count(kind) FROM {M.PROBLEM} WHERE status = 'open'"))
-            .thresholds(_thresholds((None, "green"), (1, "red")))
-            .no_value("0")
-            .height(4)
-            .span(4)
+            _count("未销号问题", f"SELECT count(kind) FROM {M.PROBLEM} WHERE status = 'open'", _thresholds((None, "green"), (1, "red")))
         )
         .with_panel(
             gauge.Panel()
