@@ -364,6 +364,23 @@ def demo(ctx: click.Context, projects: int, days: int, speed: float, seed: int, 
     sys.exit(run_demo(_settings(ctx), projects=projects, days=days, speed=speed, seed=seed, duration=duration))
 
 
+@cli.command()
+@click.pass_context
+def notify(ctx: click.Context) -> None:
+    """Page leaders from sitepulse.events through a DingTalk / WeCom robot (Ctrl-C stops)."""
+    import signal
+
+    from .notify import run_notify
+
+    stopping = []
+    # SIGTERM (docker stop, systemd) ends the loop so the consumer leaves its group cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        run_notify(_settings(ctx), stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        pass
+
+
 @cli.group()
 def dashboards() -> None:
     """Grafana boards as code."""

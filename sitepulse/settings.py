@@ -5,6 +5,7 @@ Every command builds it once and passes it down; nothing deeper reads the enviro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -50,6 +51,15 @@ class Settings(BaseSettings):
     review_interval_s: float = Field(
         30, gt=0, description="how often the leader worker recomputes rankings and cross-project checks"
     )
+    notify_kind: Literal["dingtalk", "wecom", "webhook"] = Field(
+        "webhook", description="robot type of SITEPULSE_NOTIFY_URL"
+    )
+    notify_url: str | None = Field(None, description="group robot webhook that `sitepulse notify` posts to")
+    notify_secret: SecretStr | None = Field(None, description="DingTalk robot signing secret (加签)")
+    notify_kinds: list[str] = Field(
+        ["stalled", "resumed", "offline", "suspicious", "golden_snail"],
+        description="event kinds that page people",
+    )
     log_level: str = "info"
 
     @field_validator("timezone")
@@ -75,5 +85,6 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            env[f"SITEPULSE_{name.upper()}"] = str(value)
+            # Lists are read back from the environment as JSON.
+            env[f"SITEPULSE_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
         return env

@@ -108,9 +108,13 @@ class Sitepulse:
         return CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
 
     def start_worker(self, **overrides: str) -> subprocess.Popen:
-        log = (self.tmp_path / f"worker-{len(self.workers)}.log").open("wb")
+        return self.start_worker_command("worker", **overrides)
+
+    def start_worker_command(self, command: str, **overrides: str) -> subprocess.Popen:
+        """A long-running ``sitepulse COMMAND`` in a child process, stopped after the test."""
+        log = (self.tmp_path / f"{command}-{len(self.workers)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "sitepulse", "worker"],
+            [sys.executable, "-m", "sitepulse", command],
             env={**os.environ, **self.env, **overrides},
             stdout=log,
             stderr=subprocess.STDOUT,
