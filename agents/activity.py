@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage, WorkCalendar
 from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, epoch_ms
-from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
+from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
 from .influx import RetryingInflux, quote_literal
-from .points import daily_point, indicator_point
+from .points import daily_point, indicator_point, status_point
 
 _TRANSITIONS = {
     (State.NOT_STARTED, State.STARTED): "started",
@@ -162,6 +162,8 @@ class ActivityTracker:
                 events.extend(self._day_events(day, previous, now_ms))
                 published[day.day] = day
             previous = day.machine
+        if points:
+            points.append(status_point(self.registry.get(project_id), evaluated[-1], stalled_working_days(evaluated), self.tz))
         keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
         for old_day in [d for d in published if d < keep_from]:

@@ -15,6 +15,7 @@ from .core.indicators import DayLabel, State
 from .core.problems import Problem
 from .core.ranking import JudgedDay, MonthReport, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
+from .points import UNREGISTERED
 
 Query = Callable[[str], Awaitable[list[list[Series]]]]
 
@@ -148,11 +149,15 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
                     opened_day=date.fromisoformat(row["opened_day"]),
                     opened_at=datetime.fromisoformat(row["opened_at"]),
                     detail=row.get("detail") or "",
-                    leader=row.get("leader") or None,
-                    district=row.get("district") or None,
+                    leader=_registered(row.get("leader")),
+                    district=_registered(row.get("district")),
                     closed_at=datetime.fromisoformat(row["closed_at"]) if row.get("closed_at") else None,
                     closed_by=row.get("closed_by") or None,
                     note=row.get("note") or "",
                 )
             )
     return problems
+
+
+def _registered(value: str | None) -> str | None:
+    return None if not value or value == UNREGISTERED else value

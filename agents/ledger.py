@@ -12,7 +12,7 @@ from ..streams.contract import ProjectEvent
 from .core.problems import LedgerInput, ProblemLedger
 from .facts import problem_query, problems_from
 from .influx import RetryingInflux
-from .points import event_point, problem_point
+from .points import event_point, meter_status_point, problem_point
 
 
 def ledger_input(event: ProjectEvent) -> LedgerInput:
@@ -29,6 +29,7 @@ class LedgerHandler:
         if not events:
             return 0
         points = [event_point(event, self.tz) for event in events]
+        points.extend(meter_status_point(e) for e in events if e.kind in ("offline", "online") and e.meter_id)
         projects = {e.project_id for e in events if e.project_id}
         ledger = ProblemLedger()
         if projects:

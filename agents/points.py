@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, day_start, epoch_ms
-from .core.indicators import DayIndicators
+from .core.indicators import DayIndicators, State
 from .core.periods import Period
 from .core.problems import Problem
 from .core.ranking import Completion, UnitScore
@@ -111,6 +111,45 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
     )
 
 
+UNREGISTERED = "未登记"
+
+
+def status_point(entry: RegistryEntry | None, newest: DayIndicators, stalled_days: int, tz: ZoneInfo) -> str:
+    """A project's state on its newest judged day, tagged with who answers for it: alert
+    rules group by these tags, so every alert carries project, district and leader."""
+    return encode_point(
+        Measurement.PROJECT_STATUS,
+        {
+            Measurement.TAG_PROJECT: newest.project_id,
+            Measurement.TAG_DISTRICT: (entry.district if entry else "") or UNREGISTERED,
+            "leader": (entry.leader if entry else "") or UNREGISTERED,
+        },
+        {
+            "state": newest.label.value,
+            "stalled": int(newest.machine.state == State.STALLED),
+            "stalled_working_days": stalled_days,
+            "suspicious": int(newest.suspicious),
+            "offline": int(newest.offline),
+            "date": newest.day.isoformat(),
+        },
+        epoch_ms(day_start(newest.day, tz)),
+    )
+
+
+def meter_status_point(event: ProjectEvent) -> str:
+    """A meter's reporting state, from its offline / online events."""
+    return encode_point(
+        Measurement.METER_STATUS,
+        {
+            Measurement.TAG_PROJECT: event.project_id,
+            Measurement.TAG_METER: event.meter_id or "-",
+            "data_owner": event.data_owner or UNREGISTERED,
+        },
+        {"offline": int(event.kind == "offline"), "event_id": event.event_id},
+        epoch_ms(event.since or event.at),
+    )
+
+
 def stoppage_point(stoppage: Stoppage, tz: ZoneInfo) -> str:
     """One point per project and first day: an amended stoppage replaces its fields."""
     return encode_point(
@@ -125,7 +164,13 @@ def problem_point(problem: Problem, tz: ZoneInfo) -> str:
     """Stamped at the opening day; closing it overwrites the fields of the same point."""
     return encode_point(
         Measurement.PROBLEM,
-        {Measurement.TAG_PROJECT: problem.project_id, "problem_id": problem.problem_id},
+        # leader and district are tags: the suspicious-activity alert rule groups by them.
+        {
+            Measurement.TAG_PROJECT: problem.project_id,
+            "problem_id": problem.problem_id,
+            "leader": problem.leader or UNREGISTERED,
+            Measurement.TAG_DISTRICT: problem.district or UNREGISTERED,
+        },
         {
             "kind": problem.kind,
             "status": "open" if problem.is_open else "closed",
@@ -133,8 +178,6 @@ def problem_point(problem: Problem, tz: ZoneInfo) -> str:
             "opened_day": problem.opened_day.isoformat(),
             "opened_at": problem.opened_at.isoformat(),
             "detail": problem.detail,
-            "leader": problem.leader,
-            "district": problem.district,
             "closed_at": problem.closed_at.isoformat() if problem.closed_at else None,
             "closed_by": problem.closed_by,
             "note": problem.note or None,

@@ -3,8 +3,13 @@ Grafana started with ``deploy/grafana/provisioning`` shows them without any API 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import yaml
+
+from ..streams.contract import RegistryEntry
+from .alerting import routing_file, rule_group_file
 from .boards import FOLDER_TITLE, all_boards, board_json
 
 PROVIDER = f"""# Written by `sitepulse dashboards export`; the boards are code in dashboards/boards.py.
@@ -21,9 +26,19 @@ providers:
 """
 
 
-def export_provisioning(root: Path) -> list[Path]:
-    """Write ``dashboards/sitepulse.yaml`` and ``dashboards/sitepulse/<uid>.json`` under
-    ``root`` (a Grafana provisioning directory); returns the files written."""
+def _write_yaml(path: Path, content: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `sitepulse dashboards export`; the source is dashboards/alerting.py.\n"
+    path.write_text(header + yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def export_provisioning(
+    root: Path, registry: Sequence[RegistryEntry] | None = None, robot_kind: str = "webhook", years: Iterable[int] = ()
+) -> list[Path]:
+    """Write the boards (``dashboards/``) and the alert rules (``alerting/``) under
+    ``root``, a Grafana provisioning directory; with a registry, also its contact points,
+    policy tree and holiday mute timing. Returns the files written."""
     folder = root / "dashboards" / "sitepulse"
     folder.mkdir(parents=True, exist_ok=True)
     provider = root / "dashboards" / "sitepulse.yaml"
@@ -34,4 +49,7 @@ def export_provisioning(root: Path) -> list[Path]:
         path = folder / f"{uid}.json"
         path.write_text(board_json(board) + "\n", encoding="utf-8")
         written.append(path)
+    written.append(_write_yaml(root / "alerting" / "sitepulse-rules.yaml", rule_group_file()))
+    if registry is not None:
+        written.append(_write_yaml(root / "alerting" / "sitepulse-routing.yaml", routing_file(registry, robot_kind, years)))
     return written

@@ -388,11 +388,25 @@ def dashboards() -> None:
 
 @dashboards.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy/grafana/provisioning"))
-def dashboards_export(directory: Path) -> None:
-    """Write the boards as Grafana file provisioning under DIRECTORY."""
+@click.option(
+    "--registry",
+    "registry_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="also write contact points, policies and holiday mute timings for this registry (not committed: it names people)",
+)
+@click.pass_context
+def dashboards_export(ctx: click.Context, directory: Path, registry_csv: Path | None) -> None:
+    """Write the boards and alert rules as Grafana file provisioning under DIRECTORY."""
     from .dashboards.export import export_provisioning
+    from .streams.registry import RegistryError, read_registry_csv
 
-    for path in export_provisioning(directory):
+    settings = _settings(ctx)
+    try:
+        registry = read_registry_csv(registry_csv) if registry_csv else None
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    this_year = datetime.now(settings.tz).year
+    for path in export_provisioning(directory, registry, settings.notify_kind, (this_year, this_year + 1)):
         click.echo(f"已写入 {path}")
 
 

@@ -171,6 +171,9 @@ class Measurement:
     # tags: project_id, problem_id; one point per problem, stamped at its opening day
     PROBLEM = "problem"
     EVENT = "event"  # tags: project_id, kind; every published event, for boards and reports
+    # tags: project_id, district, leader; the newest judged day's state (alert rules)
+    PROJECT_STATUS = "project_status"
+    METER_STATUS = "meter_status"  # tags: project_id, meter_id, data_owner; offline 1/0
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
 
     TAG_PROJECT = "project_id"

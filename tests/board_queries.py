@@ -33,8 +33,20 @@ def substitute(query: str, first: datetime, last: datetime, variables: dict[str,
     return text
 
 
-def run_influxql(url: str, database: str, statement: str) -> list[list]:
-    """The rows of a statement; an InfluxQL error fails loudly with the statement."""
+def alert_queries() -> list[tuple[str, str]]:
+    """(rule uid, InfluxQL of its data query) of every alert rule."""
+    from sitepulse.dashboards.alerting import rule_group_file
+
+    return [
+        (rule["uid"], query["model"]["query"])
+        for rule in rule_group_file()["groups"][0]["rules"]
+        for query in rule["data"]
+        if query["datasourceUid"] != "__expr__"
+    ]
+
+
+def run_series(url: str, database: str, statement: str) -> list[dict]:
+    """The series of a statement (name, tags, columns, values)."""
     params = urllib.parse.urlencode({"db": database, "q": statement, "epoch": "ms"})
     try:
         with urllib.request.urlopen(f"{url}/query?{params}", timeout=10) as response:
@@ -43,4 +55,9 @@ def run_influxql(url: str, database: str, statement: str) -> list[list]:
         raise AssertionError(f"influxd refused ({exc.code}: {exc.read().decode()}): {statement}") from None
     result = payload["results"][0]
     assert "error" not in result, f"{result['error']}: {statement}"
-    return [row for series in result.get("series", []) for row in series.get("values", [])]
+    return result.get("series", [])
+
+
+def run_influxql(url: str, database: str, statement: str) -> list[list]:
+    """The rows of a statement; an InfluxQL error fails loudly with the statement."""
+    return [row for series in run_series(url, database, statement) for row in series.get("values", [])]

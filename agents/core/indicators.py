@@ -207,3 +207,14 @@ class ProjectTimeline:
             self.inputs.pop(day, None)
         horizon = keep_from - timedelta(days=RETAINED_DAYS)
         self.history = {day: value for day, value in self.history.items() if day >= horizon}
+
+
+def stalled_working_days(evaluated: list[DayIndicators]) -> int:
+    """How long the stall at the end of ``evaluated`` has lasted, in working days, from
+    the day it opened (0 when the project is not stalled on its newest day)."""
+    days = 0
+    for day in reversed(evaluated):
+        if day.machine.state != State.STALLED:
+            break
+        days += day.working_day and not day.offline
+    return days

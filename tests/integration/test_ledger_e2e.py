@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sitepulse.streams.contract import EVENTS_TOPIC
-from tests.board_queries import board_queries, run_influxql, substitute
+from tests.board_queries import alert_queries, board_queries, run_influxql, run_series, substitute
 from tests.conftest import poll, read_topic
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -75,6 +75,19 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
         if not any(run_influxql(sitepulse.settings.influx_url, sitepulse.settings.influx_db, substitute(query, a, b, variables)) for a, b in windows)
     ]
     assert empty == [], f"board queries without rows: {empty}"
+
+    # Every alert rule's query gives series labelled with who must act: project, district
+    # and leader (the data owner for meters), which the policy tree routes on.
+    influx = (sitepulse.settings.influx_url, sitepulse.settings.influx_db)
+    labelled = {}
+    for uid, query in alert_queries():
+        series = [s for a, b in windows for s in run_series(*influx, substitute(query, a, b, {}))]
+        labelled[uid] = {(s["tags"]["project_id"], s["tags"].get("leader") or s["tags"].get("data_owner")) for s in series}
+    assert (STALLED_PROJECT, registry[STALLED_PROJECT]["leader"]) in labelled["sp-stalled"]
+    assert (IDLE_PROJECT, registry[IDLE_PROJECT]["leader"]) in labelled["sp-suspicious"]
+    silent = next(pid for pid, p in truth["projects"].items() if p["silent_meter"])
+    assert (silent, registry[silent]["data_owner"]) in labelled["sp-meter-offline"]
+    assert labelled["sp-stall-escalation"], "stall length is there for every project"
 
     # Only a note closes it; closing it twice is refused with the first note.
     sitepulse.run("problem", "close", idle_problem, "--note", "现场核查: 前期临电施工, 投资为设备预付款")

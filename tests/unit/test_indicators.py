@@ -15,6 +15,7 @@ from sitepulse.agents.core.indicators import (
     DayLabel,
     ProjectTimeline,
     State,
+    stalled_working_days,
 )
 from sitepulse.agents.core.offline import EventClock, MeterWatch
 
@@ -251,3 +252,15 @@ def test_folding_old_days_into_the_anchor_changes_no_later_indicator():
             timeline.forget_before(day - timedelta(days=10))
     folded = {d.day: d for d in timeline.evaluate()}
     assert folded and all(folded[day] == full[day] for day in folded)
+
+
+def test_a_stall_is_measured_in_working_days_from_the_day_it_opened():
+    # Idle from Thu Mar 19: the stall opens Mon Mar 23; by Tue Mar 31 it has lasted 7 working days.
+    series = working_history(date(2026, 2, 24), date(2026, 3, 31), lambda d: NORMAL * 0.1 if d >= date(2026, 3, 19) else NORMAL)
+    timeline = ProjectTimeline("P", NORMAL_CAPACITY_KVA, CALENDAR)
+    for day, kwh in series.items():
+        timeline.set_day(day_input(day, kwh))
+    evaluated = timeline.evaluate()
+    assert stalled_working_days(evaluated) == 7
+    assert stalled_working_days([d for d in evaluated if d.day <= date(2026, 3, 22)]) == 0
+    assert stalled_working_days([d for d in evaluated if d.day <= date(2026, 3, 23)]) == 1

@@ -1,0 +1,72 @@
+"""Alerting as code: rules Grafana can evaluate, and routes that reach the right person."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sitepulse.dashboards.alerting import HOLIDAY_MUTE, routing_file, rule_group_file
+from sitepulse.dashboards.influxql import DATASOURCE_UID
+from sitepulse.streams.contract import RegistryEntry
+
+
+def entry(pid: str, leader: str, phone: str, district: str, owner: str) -> RegistryEntry:
+    return RegistryEntry(pid, f"{district}项目{pid}", district, "东部新城", "市住建局", "city", "continuing", leader, phone, owner, 1000.0, date(2025, 1, 1), 630.0)
+
+
+REGISTRY = [
+    entry("NB-1", "王伟", "13800000001", "鄞州区", "计量中心1组"),
+    entry("NB-2", "王伟", "13800000001", "海曙区", "计量中心1组"),
+    entry("NB-3", "李娜", "13800000003", "海曙区", "计量中心2组"),
+]
+
+
+def test_rules_evaluate_their_own_queries_and_label_severity():
+    (group,) = rule_group_file()["groups"]
+    assert group["folder"] and group["interval"] == "60s"
+    uids = [rule["uid"] for rule in group["rules"]]
+    assert len(set(uids)) == len(uids) == 4
+    for rule in group["rules"]:
+        refs = {query["refId"] for query in rule["data"]}
+        assert rule["condition"] in refs
+        assert {q["datasourceUid"] for q in rule["data"]} == {DATASOURCE_UID, "__expr__"}
+        for query in rule["data"]:
+            if query["datasourceUid"] == "__expr__":
+                assert query["model"]["expression"] in refs
+            else:
+                assert query["relativeTimeRange"]["from"] > 0 and "$timeFilter" in query["model"]["query"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in rule["annotations"]["summary"])
+    escalation = next(r for r in group["rules"] if r["uid"] == "sp-stall-escalation")
+    threshold = next(q for q in escalation["data"] if q["refId"] == "C")
+    assert threshold["model"]["conditions"][0]["evaluator"] == {"params": [6], "type": "gt"}, "fires at 7 working days"
+
+
+def test_each_leader_gets_a_route_and_a_contact_point_with_their_phone():
+    routing = routing_file(REGISTRY, "dingtalk", [2026])
+    contacts = {cp["name"]: cp["receivers"][0] for cp in routing["contactPoints"]}
+    assert all(r["type"] == "dingding" and r["settings"]["url"] == "${SITEPULSE_NOTIFY_URL}" for r in contacts.values())
+    assert "@13800000001" in contacts["负责人-王伟"]["settings"]["message"]
+    (policy,) = routing["policies"]
+    routes = policy["routes"]
+    by_leader = {r["object_matchers"][0][2]: r for r in routes if r.get("object_matchers", [[None]])[0][0] == "leader"}
+    assert set(by_leader) == {"王伟", "李娜"}
+    assert all(r["receiver"] in contacts and r["mute_time_intervals"] == [HOLIDAY_MUTE] for r in by_leader.values())
+    meters = routes[0]
+    assert meters["object_matchers"] == [["kind", "=", "meter_offline"]] and "continue" not in meters, "meter alerts stop at the data owner"
+    assert {r["receiver"] for r in meters["routes"]} == {"数据责任单位-计量中心1组", "数据责任单位-计量中心2组"}
+    escalation = routes[1]
+    assert escalation["continue"] is True, "escalations reach the district and still the leader"
+    assert {r["receiver"] for r in escalation["routes"]} == {"区县督查-鄞州区", "区县督查-海曙区"}
+    assert all(r["receiver"] in contacts for branch in (meters, escalation) for r in branch["routes"])
+
+
+def test_holiday_mute_timing_covers_statutory_holidays_not_tiaoxiu_saturdays():
+    (mute,) = routing_file(REGISTRY, "wecom", [2026])["muteTimes"]
+    days = {
+        date(interval["years"][0]["begin"], interval["months"][0]["begin"], day)
+        for interval in mute["time_intervals"]
+        for day in range(interval["days_of_month"][0]["begin"], interval["days_of_month"][0]["end"] + 1)
+    }
+    assert {date(2026, 2, 15) + timedelta(days=n) for n in range(9)} <= days  # Spring Festival
+    assert date(2026, 10, 1) in days and date(2026, 2, 14) not in days and date(2026, 2, 28) not in days
+    assert routing_file(REGISTRY, "wecom", [2099])["muteTimes"][0]["time_intervals"] == [], "unknown years are left out"
