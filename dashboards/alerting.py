@@ -39,6 +39,7 @@ def _rule(uid: str, title: str, query: str, above: float, seconds_back: int, lab
     return (
         alerting.Rule(title)
         .uid(uid)
+        .org_id(1)
         .folder_uid(FOLDER_UID)
         .rule_group(RULE_GROUP)
         .condition("C")

@@ -410,5 +410,46 @@ def dashboards_export(ctx: click.Context, directory: Path, registry_csv: Path | 
         click.echo(f"已写入 {path}")
 
 
+@cli.command()
+@click.option("--grafana-url", required=True, help="Grafana base URL, e.g. http://grafana:3000")
+@click.option("--registry", "registry_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="registry CSV: also contact points, mute timing and policy tree")
+@click.option("--influx-url", help="InfluxDB as Grafana reaches it [default: SITEPULSE_INFLUX_URL]")
+@click.option("--replace-policy", is_flag=True, help="replace a notification policy tree that sitepulse did not write")
+@click.pass_context
+def provision(ctx: click.Context, grafana_url: str, registry_csv: Path | None, influx_url: str | None, replace_policy: bool) -> None:
+    """Create or update sitepulse's datasource, folder, boards and alerting in Grafana (idempotent)."""
+    from grafana_client import GrafanaApi
+    from grafana_client.client import GrafanaException
+
+    from .dashboards.provision import DatasourceTarget, PolicyNotOurs
+    from .dashboards.provision import provision as apply
+    from .streams.registry import RegistryError, read_registry_csv
+
+    settings = _settings(ctx)
+    if settings.grafana_token is None:
+        raise click.ClickException("未设置 SITEPULSE_GRAFANA_TOKEN (Grafana 服务账号令牌)")
+    try:
+        registry = read_registry_csv(registry_csv) if registry_csv else None
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    api = GrafanaApi.from_url(grafana_url, credential=settings.grafana_token.get_secret_value())
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    target = DatasourceTarget(influx_url or settings.influx_url, settings.influx_db, token)
+    this_year = datetime.now(settings.tz).year
+    try:
+        outcome = apply(api, target, registry, settings.notify_kind, (this_year, this_year + 1), replace_policy)
+    except PolicyNotOurs as exc:
+        raise click.ClickException(str(exc)) from None
+    except GrafanaException as exc:
+        raise click.ClickException(f"Grafana 拒绝了请求 ({exc.status_code}): {exc.message}") from None
+    for label, names in (("新建", outcome.created), ("更新", outcome.updated)):
+        for name in names:
+            click.echo(f"{label}: {name}")
+    if outcome.changed:
+        click.echo(f"完成: 新建 {len(outcome.created)}, 更新 {len(outcome.updated)}, 未变 {len(outcome.unchanged)}")
+    else:
+        click.echo(f"无变化: {len(outcome.unchanged)} 项均已是最新")
+
+
 def main() -> None:
     cli(prog_name="sitepulse")

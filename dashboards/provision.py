@@ -1,0 +1,179 @@
+"""Apply the boards and alerting to a running Grafana through its HTTP API (grafana-client):
+datasource, folder, boards, rules, contact points, mute timing and policy tree, each by a
+stable uid or name. Every object is read first and written only when it differs, so a
+second run changes nothing and says so. A policy tree that sitepulse did not write is left
+alone unless the operator asks to replace it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from grafana_client import GrafanaApi
+from grafana_client.client import GrafanaClientError
+
+from ..streams.contract import RegistryEntry
+from .alerting import DUTY_RECEIVER, FOLDER_UID, contact_points, holiday_mute_timing, policy_tree, rules, _plain
+from .boards import FOLDER_TITLE, all_boards
+from .influxql import DATASOURCE_UID
+
+# Grafana's own default tree: replacing it takes nothing from anyone.
+GRAFANA_DEFAULT_RECEIVER = "grafana-default-email"
+
+
+class PolicyNotOurs(Exception):
+    """The Grafana has a policy tree someone else wrote."""
+
+
+@dataclass
+class Outcome:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+@dataclass(frozen=True)
+class DatasourceTarget:
+    """Where Grafana reaches InfluxDB (its own view of the network)."""
+
+    url: str
+    database: str
+    token: str | None = None
+
+
+def datasource_model(target: DatasourceTarget) -> dict:
+    model = {
+        "uid": DATASOURCE_UID,
+        "name": DATASOURCE_UID,
+        "type": "influxdb",
+        "access": "proxy",
+        "url": target.url,
+        "jsonData": {"version": "InfluxQL", "dbName": target.database, "httpMode": "POST"},
+    }
+    if target.token:
+        model["jsonData"]["httpHeaderName1"] = "Authorization"
+        model["secureJsonData"] = {"httpHeaderValue1": f"Token {target.token}"}
+    return model
+
+
+def _missing(exc: GrafanaClientError) -> bool:
+    return exc.status_code == 404
+
+
+def _same(wanted: dict, current: dict) -> bool:
+    """Every field we set has our value (Grafana adds ids, versions and defaults)."""
+    for key, value in wanted.items():
+        if key == "secureJsonData":
+            continue  # never returned by Grafana
+        if isinstance(value, dict) and isinstance(current.get(key), dict):
+            if not _same(value, current[key]):
+                return False
+        elif json.dumps(current.get(key), sort_keys=True, ensure_ascii=False) != json.dumps(value, sort_keys=True, ensure_ascii=False):
+            return False
+    return True
+
+
+def _upsert(outcome: Outcome, name: str, get: Callable[[], dict], create: Callable[[], object], update: Callable[[], object], wanted: dict, current_of: Callable[[dict], dict] = lambda c: c) -> None:
+    try:
+        current = current_of(get())
+    except GrafanaClientError as exc:
+        if not _missing(exc):
+            raise
+        create()
+        outcome.created.append(name)
+        return
+    if _same(wanted, current):
+        outcome.unchanged.append(name)
+    else:
+        update()
+        outcome.updated.append(name)
+
+
+def provision(
+    api: GrafanaApi,
+    datasource: DatasourceTarget,
+    registry: Sequence[RegistryEntry] | None,
+    robot_kind: str,
+    years: Iterable[int],
+    replace_policy: bool = False,
+) -> Outcome:
+    outcome = Outcome()
+    ds = datasource_model(datasource)
+    _upsert(
+        outcome, f"数据源 {DATASOURCE_UID}",
+        lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID),
+        lambda: api.datasource.create_datasource(ds),
+        lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, ds),
+        ds,
+    )
+    folder = {"uid": FOLDER_UID, "title": FOLDER_TITLE}
+    _upsert(
+        outcome, f"文件夹 {FOLDER_TITLE}",
+        lambda: api.folder.get_folder(FOLDER_UID),
+        lambda: api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID),
+        lambda: api.folder.update_folder(FOLDER_UID, title=FOLDER_TITLE, overwrite=True),
+        folder,
+    )
+    for board in all_boards():
+        model = _plain(board.build())
+        payload = {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "sitepulse provision"}
+        _upsert(
+            outcome, f"看板 {model['title']}",
+            lambda uid=model["uid"]: api.dashboard.get_dashboard(uid),
+            lambda p=payload: api.dashboard.update_dashboard(p),
+            lambda p=payload: api.dashboard.update_dashboard(p),
+            model,
+            current_of=lambda response: response["dashboard"],
+        )
+    for rule in rules():
+        model = _plain(rule.build())
+        _upsert(
+            outcome, f"告警规则 {model['title']}",
+            lambda uid=model["uid"]: api.alertingprovisioning.get_alertrule(uid),
+            lambda m=model: api.alertingprovisioning.create_alertrule(m),
+            lambda m=model: api.alertingprovisioning.update_alertrule(m["uid"], m),
+            model,
+        )
+    if registry is None:
+        return outcome
+    existing = {cp["uid"]: cp for cp in api.alertingprovisioning.get_contactpoints()}
+    for point in contact_points(registry, robot_kind):
+        model = _plain(point.build())
+        _upsert(
+            outcome, f"联系点 {model['name']}",
+            lambda uid=model["uid"]: _found(existing, uid),
+            lambda m=model: api.alertingprovisioning.create_contactpoint(m),
+            lambda m=model: api.alertingprovisioning.update_contactpoint(m["uid"], m),
+            model,
+        )
+    mute = _plain(holiday_mute_timing(years).build())
+    _upsert(
+        outcome, f"静默时段 {mute['name']}",
+        lambda: api.alertingprovisioning.get_mute_timing(mute["name"]),
+        lambda: api.alertingprovisioning.create_mute_timing(mute),
+        lambda: api.alertingprovisioning.update_mute_timing(mute["name"], mute),
+        mute,
+    )
+    tree = _plain(policy_tree(registry).build())
+    current = api.alertingprovisioning.get_notification_policy_tree()
+    if _same(tree, current):
+        outcome.unchanged.append("通知策略")
+    elif current.get("receiver") in (DUTY_RECEIVER, GRAFANA_DEFAULT_RECEIVER, None) or replace_policy:
+        api.alertingprovisioning.set_notification_policy_tree(tree)
+        outcome.updated.append("通知策略")
+    else:
+        raise PolicyNotOurs(
+            f"Grafana 已有他人配置的通知策略 (默认接收方 {current.get('receiver')}), 未覆盖; 确认后加 --replace-policy 重试"
+        )
+    return outcome
+
+
+def _found(existing: dict[str, dict], uid: str) -> dict:
+    if uid not in existing:
+        raise GrafanaClientError(404, None, f"contact point {uid} not found")
+    return existing[uid]

@@ -1,0 +1,184 @@
+"""A local stand-in for the parts of Grafana's HTTP API that ``sitepulse provision`` uses,
+with the documented request and response shapes, refusing what Grafana refuses: no or a
+wrong token (401), a duplicate uid (409), a panel or rule reading a datasource that does
+not exist, a rule in a missing folder, a contact point of an unknown type, a policy naming
+an unknown receiver or mute timing (400). It records every write."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Contact point types Grafana 11 knows (a subset is enough to reject a wrong one).
+KNOWN_CONTACT_TYPES = {"email", "webhook", "dingding", "wecom", "slack", "teams", "telegram", "pagerduty", "opsgenie", "discord", "line"}
+DEFAULT_POLICY = {"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+class FakeGrafana:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.datasources: dict[str, dict] = {}
+        self.folders: dict[str, dict] = {}
+        self.dashboards: dict[str, dict] = {}
+        self.rules: dict[str, dict] = {}
+        self.contact_points: dict[str, dict] = {}
+        self.mute_timings: dict[str, dict] = {}
+        self.policy: dict = dict(DEFAULT_POLICY)
+        self.writes: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                try:
+                    if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                        raise ApiError(401, "Unauthorized")
+                    status, payload = fake.route(method, self.path.split("?")[0], body)
+                except ApiError as exc:
+                    status, payload = exc.status, {"message": exc.message}
+                data = json.dumps(payload, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_PUT(self) -> None:
+                self._handle("PUT")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+    # --- routing -------------------------------------------------------------------
+
+    def route(self, method: str, path: str, body):
+        if method != "GET":
+            self.writes.append(f"{method} {path}")
+        routes = [
+            ("GET", r"/api/datasources/uid/([^/]+)", lambda m: self._get(self.datasources, m[1], "Data source not found")),
+            ("POST", r"/api/datasources", lambda m: self._create_datasource(body)),
+            ("PUT", r"/api/datasources/uid/([^/]+)", lambda m: self._update(self.datasources, m[1], body, "Data source not found")),
+            ("GET", r"/api/folders/([^/]+)", lambda m: self._get(self.folders, m[1], "folder not found")),
+            ("POST", r"/api/folders", lambda m: self._create(self.folders, body["uid"], {"uid": body["uid"], "title": body["title"]})),
+            ("PUT", r"/api/folders/([^/]+)", lambda m: self._update(self.folders, m[1], {"uid": m[1], "title": body["title"]}, "folder not found")),
+            ("GET", r"/api/dashboards/uid/([^/]+)", lambda m: (200, {"dashboard": self._get(self.dashboards, m[1], "Dashboard not found")[1], "meta": {}})),
+            ("POST", r"/api/dashboards/db", lambda m: self._save_dashboard(body)),
+            ("GET", r"/api/v1/provisioning/alert-rules/([^/]+)", lambda m: self._get(self.rules, m[1], "rule not found")),
+            ("POST", r"/api/v1/provisioning/alert-rules", lambda m: self._create(self.rules, body.get("uid"), self._checked_rule(body), 201)),
+            ("PUT", r"/api/v1/provisioning/alert-rules/([^/]+)", lambda m: self._update(self.rules, m[1], self._checked_rule(body), "rule not found")),
+            ("GET", r"/api/v1/provisioning/contact-points", lambda m: (200, list(self.contact_points.values()))),
+            ("POST", r"/api/v1/provisioning/contact-points", lambda m: self._create(self.contact_points, body.get("uid"), self._checked_contact(body), 202)),
+            ("PUT", r"/api/v1/provisioning/contact-points/([^/]+)", lambda m: self._update(self.contact_points, m[1], self._checked_contact(body), "contact point not found", 202)),
+            ("GET", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._get(self.mute_timings, _unquote(m[1]), "mute timing not found")),
+            ("POST", r"/api/v1/provisioning/mute-timings", lambda m: self._create(self.mute_timings, body["name"], body, 201)),
+            ("PUT", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._update(self.mute_timings, _unquote(m[1]), body, "mute timing not found")),
+            ("GET", r"/api/v1/provisioning/policies", lambda m: (200, self.policy)),
+            ("PUT", r"/api/v1/provisioning/policies", lambda m: self._set_policy(body)),
+        ]
+        for verb, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if verb == method and match:
+                return handler(match)
+        raise ApiError(404, f"no route {method} {path}")
+
+    # --- behaviour -----------------------------------------------------------------
+
+    @staticmethod
+    def _get(store: dict, key: str, missing: str):
+        if key not in store:
+            raise ApiError(404, missing)
+        return 200, store[key]
+
+    @staticmethod
+    def _create(store: dict, key: str | None, value: dict, status: int = 200):
+        if not key:
+            raise ApiError(400, "uid required")
+        if key in store:
+            raise ApiError(409, f"{key} already exists")
+        store[key] = value
+        return status, value
+
+    @staticmethod
+    def _update(store: dict, key: str, value: dict, missing: str, status: int = 200):
+        if key not in store:
+            raise ApiError(404, missing)
+        store[key] = value
+        return status, value
+
+    def _create_datasource(self, body: dict):
+        if any(ds["name"] == body["name"] for ds in self.datasources.values()):
+            raise ApiError(409, "data source with the same name already exists")
+        stored = {k: v for k, v in body.items() if k != "secureJsonData"}
+        stored["secureJsonFields"] = {k: True for k in body.get("secureJsonData", {})}
+        return self._create(self.datasources, body["uid"], stored)
+
+    def _save_dashboard(self, body: dict):
+        dashboard, folder = body["dashboard"], body.get("folderUid")
+        if folder and folder not in self.folders:
+            raise ApiError(400, "folder not found")
+        for panel in dashboard.get("panels", []):
+            for ref in [panel.get("datasource"), *(t.get("datasource") for t in panel.get("targets", []))]:
+                if ref and ref.get("uid") not in self.datasources:
+                    raise ApiError(400, f"panel {panel.get('title')!r}: data source {ref.get('uid')} not found")
+        if dashboard["uid"] in self.dashboards and not body.get("overwrite"):
+            raise ApiError(412, "A dashboard with the same uid already exists")
+        self.dashboards[dashboard["uid"]] = dashboard
+        return 200, {"uid": dashboard["uid"], "status": "success", "version": 1}
+
+    def _checked_rule(self, rule: dict) -> dict:
+        if rule.get("folderUID") not in self.folders:
+            raise ApiError(400, f"folder {rule.get('folderUID')} does not exist")
+        for query in rule.get("data", []):
+            if query["datasourceUid"] != "__expr__" and query["datasourceUid"] not in self.datasources:
+                raise ApiError(400, f"data source {query['datasourceUid']} not found")
+        if rule.get("condition") not in {q["refId"] for q in rule.get("data", [])}:
+            raise ApiError(400, "condition refers to no query")
+        return rule
+
+    def _checked_contact(self, point: dict) -> dict:
+        if point.get("type") not in KNOWN_CONTACT_TYPES:
+            raise ApiError(400, f"notifier {point.get('type')!r} is not supported")
+        return point
+
+    def _set_policy(self, tree: dict):
+        names = {cp["name"] for cp in self.contact_points.values()} | {"grafana-default-email"}
+
+        def check(node: dict) -> None:
+            if node.get("receiver") and node["receiver"] not in names:
+                raise ApiError(400, f"receiver {node['receiver']!r} does not exist")
+            for mute in node.get("mute_time_intervals", []):
+                if mute not in self.mute_timings:
+                    raise ApiError(400, f"mute time interval {mute!r} does not exist")
+            for child in node.get("routes", []):
+                check(child)
+
+        check(tree)
+        self.policy = tree
+        return 202, {"message": "policies updated"}
+
+
+def _unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)

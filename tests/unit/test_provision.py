@@ -1,0 +1,93 @@
+"""`sitepulse provision` through grafana-client against a local fake of Grafana's API."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sitepulse.cli import cli
+from sitepulse.streams.contract import RegistryEntry
+from sitepulse.streams.registry import write_registry_csv
+from tests.fake_grafana import FakeGrafana
+
+TOKEN = "glsa_test_token"
+
+
+@pytest.fixture
+def grafana():
+    server = FakeGrafana(TOKEN)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.csv"
+    entries = [
+        RegistryEntry("NB-1", "鄞州区安置房1号", "鄞州区", "东部新城", "市住建局", "city", "new", "王伟", "13800000001", "计量中心1组", 1000.0, date(2026, 3, 1), 630.0),
+        RegistryEntry("NB-2", "海曙区管廊2号", "海曙区", "前湾新区", "市交通局", "district", "continuing", "李娜", "13800000002", "计量中心2组", 2000.0, date(2025, 3, 1), 800.0),
+    ]
+    write_registry_csv(entries, path)
+    return path
+
+
+def provision(grafana: FakeGrafana, *args: str, token: str = TOKEN):
+    env = {"SITEPULSE_GRAFANA_TOKEN": token, "SITEPULSE_INFLUX_URL": "http://influxdb:8086", "SITEPULSE_NOTIFY_KIND": "dingtalk"}
+    return CliRunner().invoke(cli, ["provision", "--grafana-url", grafana.url, *args], env=env, catch_exceptions=False)
+
+
+def test_first_run_creates_everything_second_run_changes_nothing(grafana, registry):
+    first = provision(grafana, "--registry", str(registry))
+    assert first.exit_code == 0, first.output
+    assert set(grafana.dashboards) == {"sitepulse-overview", "sitepulse-ranking", "sitepulse-project"}
+    assert len(grafana.rules) == 4 and set(grafana.folders) == {"sitepulse"}
+    assert {cp["name"] for cp in grafana.contact_points.values()} >= {"负责人-王伟", "负责人-李娜", "数据责任单位-计量中心1组", "区县督查-海曙区"}
+    assert grafana.policy["receiver"] == "sitepulse-值班" and "法定节假日" in grafana.mute_timings
+    assert grafana.datasources["sitepulse-influxdb"]["url"] == "http://influxdb:8086"
+
+    writes = len(grafana.writes)
+    second = provision(grafana, "--registry", str(registry))
+    assert second.exit_code == 0, second.output
+    assert len(grafana.writes) == writes, f"second run wrote: {grafana.writes[writes:]}"
+    assert "无变化" in second.output
+
+
+def test_a_changed_board_or_registry_is_updated_in_place(grafana, registry, tmp_path):
+    assert provision(grafana, "--registry", str(registry)).exit_code == 0
+    grafana.dashboards["sitepulse-ranking"]["title"] = "someone edited it"
+    rows = list(csv.DictReader(registry.open(encoding="utf-8")))
+    rows[1]["leader"] = "张敏"
+    with registry.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = provision(grafana, "--registry", str(registry))
+    assert result.exit_code == 0, result.output
+    assert "更新: 看板" in result.output and "新建: 联系点 负责人-张敏" in result.output
+    assert grafana.dashboards["sitepulse-ranking"]["title"] != "someone edited it"
+    leaders = [r["object_matchers"][0][2] for r in grafana.policy["routes"] if r["object_matchers"][0][0] == "leader"]
+    assert sorted(leaders) == ["张敏", "王伟"]
+
+
+def test_a_policy_tree_someone_else_wrote_is_kept_unless_replacing_it_is_asked(grafana, registry):
+    grafana.contact_points["ops"] = {"uid": "ops", "name": "运维值班", "type": "email", "settings": {"addresses": "ops@example.org"}}
+    grafana.policy = {"receiver": "运维值班", "routes": []}
+    refused = provision(grafana, "--registry", str(registry))
+    assert refused.exit_code != 0 and "--replace-policy" in refused.output
+    assert grafana.policy == {"receiver": "运维值班", "routes": []}
+    replaced = provision(grafana, "--registry", str(registry), "--replace-policy")
+    assert replaced.exit_code == 0, replaced.output
+    assert grafana.policy["receiver"] == "sitepulse-值班"
+
+
+def test_grafana_refusals_reach_the_operator(grafana, registry):
+    wrong_token = provision(grafana, token="not-the-token")
+    assert wrong_token.exit_code != 0 and "401" in wrong_token.output
+    # A datasource of the same name under another uid: Grafana refuses, the operator is told.
+    grafana.datasources["other"] = {"uid": "other", "name": "sitepulse-influxdb", "type": "influxdb"}
+    refused = provision(grafana)
+    assert refused.exit_code != 0 and "409" in refused.output, "same datasource name under another uid"
