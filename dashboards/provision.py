@@ -101,8 +101,17 @@ def provision(
     robot_kind: str,
     years: Iterable[int],
     replace_policy: bool = False,
+    routing_only: bool = False,
 ) -> Outcome:
     outcome = Outcome()
+    if not routing_only:
+        _apply_boards_and_rules(api, datasource, outcome)
+    if registry is not None:
+        _apply_routing(api, registry, robot_kind, years, replace_policy, outcome)
+    return outcome
+
+
+def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outcome: Outcome) -> None:
     ds = datasource_model(datasource)
     _upsert(
         outcome, f"数据源 {DATASOURCE_UID}",
@@ -139,8 +148,11 @@ def provision(
             lambda m=model: api.alertingprovisioning.update_alertrule(m["uid"], m),
             model,
         )
-    if registry is None:
-        return outcome
+
+
+def _apply_routing(
+    api: GrafanaApi, registry: Sequence[RegistryEntry], robot_kind: str, years: Iterable[int], replace_policy: bool, outcome: Outcome
+) -> None:
     existing = {cp["uid"]: cp for cp in api.alertingprovisioning.get_contactpoints()}
     for point in contact_points(registry, robot_kind):
         model = _plain(point.build())
@@ -170,7 +182,6 @@ def provision(
         raise PolicyNotOurs(
             f"Grafana 已有他人配置的通知策略 (默认接收方 {current.get('receiver')}), 未覆盖; 确认后加 --replace-policy 重试"
         )
-    return outcome
 
 
 def _found(existing: dict[str, dict], uid: str) -> dict:

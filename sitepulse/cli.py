@@ -415,8 +415,11 @@ def dashboards_export(ctx: click.Context, directory: Path, registry_csv: Path | 
 @click.option("--registry", "registry_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="registry CSV: also contact points, mute timing and policy tree")
 @click.option("--influx-url", help="InfluxDB as Grafana reaches it [default: SITEPULSE_INFLUX_URL]")
 @click.option("--replace-policy", is_flag=True, help="replace a notification policy tree that sitepulse did not write")
+@click.option("--routing-only", is_flag=True, help="only contact points, mute timing and policies (boards come from file provisioning)")
 @click.pass_context
-def provision(ctx: click.Context, grafana_url: str, registry_csv: Path | None, influx_url: str | None, replace_policy: bool) -> None:
+def provision(
+    ctx: click.Context, grafana_url: str, registry_csv: Path | None, influx_url: str | None, replace_policy: bool, routing_only: bool
+) -> None:
     """Create or update sitepulse's datasource, folder, boards and alerting in Grafana (idempotent)."""
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaException
@@ -426,8 +429,10 @@ def provision(ctx: click.Context, grafana_url: str, registry_csv: Path | None, i
     from .streams.registry import RegistryError, read_registry_csv
 
     settings = _settings(ctx)
-    if settings.grafana_token is None:
+    if settings.grafana_token is None or not settings.grafana_token.get_secret_value():
         raise click.ClickException("未设置 SITEPULSE_GRAFANA_TOKEN (Grafana 服务账号令牌)")
+    if routing_only and registry_csv is None:
+        raise click.UsageError("--routing-only 需要 --registry")
     try:
         registry = read_registry_csv(registry_csv) if registry_csv else None
     except RegistryError as exc:
@@ -437,7 +442,7 @@ def provision(ctx: click.Context, grafana_url: str, registry_csv: Path | None, i
     target = DatasourceTarget(influx_url or settings.influx_url, settings.influx_db, token)
     this_year = datetime.now(settings.tz).year
     try:
-        outcome = apply(api, target, registry, settings.notify_kind, (this_year, this_year + 1), replace_policy)
+        outcome = apply(api, target, registry, settings.notify_kind, (this_year, this_year + 1), replace_policy, routing_only)
     except PolicyNotOurs as exc:
         raise click.ClickException(str(exc)) from None
     except GrafanaException as exc:

@@ -91,3 +91,12 @@ def test_grafana_refusals_reach_the_operator(grafana, registry):
     grafana.datasources["other"] = {"uid": "other", "name": "sitepulse-influxdb", "type": "influxdb"}
     refused = provision(grafana)
     assert refused.exit_code != 0 and "409" in refused.output, "same datasource name under another uid"
+
+
+def test_routing_only_leaves_boards_to_file_provisioning(grafana, registry):
+    needs_registry = provision(grafana, "--routing-only")
+    assert needs_registry.exit_code != 0 and "--registry" in needs_registry.output
+    result = provision(grafana, "--routing-only", "--registry", str(registry))
+    assert result.exit_code == 0, result.output
+    assert grafana.dashboards == {} and grafana.rules == {} and grafana.datasources == {}
+    assert "负责人-王伟" in {cp["name"] for cp in grafana.contact_points.values()}
