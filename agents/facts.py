@@ -45,6 +45,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
                 capacity_kva=float(row.get("capacity_kva") or 0.0),
                 lat=row.get("lat"),
                 lon=row.get("lon"),
+                video_url=row.get("video_url"),
             )
     return entries
 

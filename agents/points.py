@@ -106,6 +106,7 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
             "capacity_kva": float(entry.capacity_kva),
             "lat": _float_or_none(entry.lat),
             "lon": _float_or_none(entry.lon),
+            "video_url": entry.video_url or None,
         },
         ts_ms,
     )

@@ -229,6 +229,19 @@ def project() -> dashboard.Dashboard:
             .span(24)
         )
         .with_panel(
+            table.Panel()
+            .title("现场视频")
+            .datasource(DATASOURCE)
+            .with_target(InfluxQL(f"SELECT last(video_url) AS \"现场视频\" FROM {M.PROJECT} WHERE {where_project}").table())
+            .override_by_name(
+                "现场视频",
+                [DynamicConfigValue("links", [{"title": "打开现场直播", "url": "${__value.raw}", "targetBlank": True}])],
+            )
+            .no_value("该项目未登记现场视频")
+            .height(4)
+            .span(24)
+        )
+        .with_panel(
             timeseries.Panel()
             .title("日用电量与基线 (kWh)")
             .datasource(DATASOURCE)

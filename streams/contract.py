@@ -75,6 +75,7 @@ class RegistryEntry(msgspec.Struct, frozen=True):
     capacity_kva: float
     lat: float | None = None
     lon: float | None = None
+    video_url: str | None = None  # the site's live camera (直播连线), if it has one
 
 
 REGISTRY_COLUMNS: tuple[str, ...] = RegistryEntry.__struct_fields__

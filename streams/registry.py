@@ -12,7 +12,7 @@ from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, STOPPAGE_COLUMNS, STOPPA
 from .publisher import SitePublisher
 
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon"}
-_OPTIONAL = {"lat", "lon"}
+_OPTIONAL = {"lat", "lon", "video_url"}  # may be empty, and older CSVs may lack the column
 
 
 class RegistryError(ValueError):
@@ -40,9 +40,9 @@ def read_registry_csv(path: Path) -> list[RegistryEntry]:
 
 
 def _numbered_rows(handle, columns: tuple[str, ...], table_name: str):
-    """(line number, row) of a CSV that has every column, else RegistryError."""
+    """(line number, row) of a CSV that has every required column, else RegistryError."""
     reader = csv.DictReader(handle)
-    missing = [column for column in columns if column not in (reader.fieldnames or [])]
+    missing = [column for column in columns if column not in (reader.fieldnames or []) and column not in _OPTIONAL]
     if missing:
         raise RegistryError(f"{table_name}缺少列: {', '.join(missing)}")
     return enumerate(reader, start=2)

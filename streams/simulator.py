@@ -93,6 +93,7 @@ def _registry_entry(index: int, start: date, rng: random.Random) -> RegistryEntr
         capacity_kva=float(rng.choice([250, 400, 630, 800, 1000, 1250])),
         lat=round(29.87 + rng.uniform(-0.3, 0.3), 5),
         lon=round(121.55 + rng.uniform(-0.3, 0.3), 5),
+        video_url=f"https://site-video.example/live/NB-{index:04d}",
     )
 
 

@@ -38,3 +38,12 @@ def test_a_missing_column_is_named(tmp_path):
     path.write_text(HEADER.replace(",leader_phone", "") + "\n", encoding="utf-8")
     with pytest.raises(RegistryError, match="leader_phone"):
         read_registry_csv(path)
+
+
+def test_a_registry_without_the_video_column_still_loads_and_one_with_it_keeps_the_link(tmp_path):
+    old = tmp_path / "old.csv"
+    old.write_text(HEADER.replace(",video_url", "") + f"\n{ROW}\n", encoding="utf-8")
+    assert read_registry_csv(old)[0].video_url is None
+    new = tmp_path / "new.csv"
+    new.write_text(f"{HEADER}\n{ROW},https://site-video.example/live/NB-0001\n", encoding="utf-8")
+    assert read_registry_csv(new)[0].video_url == "https://site-video.example/live/NB-0001"
