@@ -5,11 +5,12 @@ over the measurements declared in ``streams/contract.py`` (so one query serves I
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, gauge, geomap, stat, statetimeline, table, timeseries
-from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
+from grafana_foundation_sdk.builders.common import FrameGeometrySource, GraphThresholdsStyleConfig, MapLayerOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
+from grafana_foundation_sdk.models.common import FrameGeometrySourceMode, GraphTresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
+    DataTransformerConfig,
     DynamicConfigValue,
     Threshold,
     ThresholdsMode,
@@ -123,6 +124,18 @@ def overview() -> dashboard.Dashboard:
             .datasource(DATASOURCE)
             .with_target(InfluxQL(f"SELECT last(lat) AS latitude, last(lon) AS longitude, last(project_name) AS \"项目名称\" FROM {M.PROJECT} GROUP BY {M.TAG_PROJECT}").table().ref_id("A"))
             .with_target(InfluxQL(_LATEST_STATES).table().ref_id("B"))
+            # One row per project: where it is (A) joined with its latest state (B).
+            .with_transformation(DataTransformerConfig(id_val="joinByField", options={"byField": M.TAG_PROJECT, "mode": "outer"}))
+            .layers(
+                [
+                    MapLayerOptions()
+                    .type("markers")
+                    .name("项目")
+                    .location(FrameGeometrySource().mode(FrameGeometrySourceMode.COORDS).latitude("latitude").longitude("longitude"))
+                    .config({"showLegend": True, "style": {"color": {"field": "state", "fixed": "green"}, "size": {"fixed": 6}}})
+                    .tooltip(True)
+                ]
+            )
             .mappings([STATE_MAPPINGS])
             .height(12)
             .span(12)

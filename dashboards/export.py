@@ -11,6 +11,7 @@ import yaml
 from ..streams.contract import RegistryEntry
 from .alerting import routing_file, rule_group_file
 from .boards import FOLDER_TITLE, all_boards, board_json
+from .influxql import DATASOURCE_UID
 
 PROVIDER = f"""# Written by `sitepulse dashboards export`; the boards are code in dashboards/boards.py.
 apiVersion: 1
@@ -26,9 +27,27 @@ providers:
 """
 
 
+# Grafana expands $VARIABLES from its environment when it reads provisioning files: the
+# token never appears in the repository.
+DATASOURCE_FILE = {
+    "apiVersion": 1,
+    "datasources": [
+        {
+            "name": DATASOURCE_UID,
+            "uid": DATASOURCE_UID,
+            "type": "influxdb",
+            "access": "proxy",
+            "url": "http://influxdb:8086",
+            "jsonData": {"version": "InfluxQL", "dbName": "$SITEPULSE_INFLUX_DB", "httpMode": "POST", "httpHeaderName1": "Authorization"},
+            "secureJsonData": {"httpHeaderValue1": "Token $SITEPULSE_INFLUX_TOKEN"},
+        }
+    ],
+}
+
+
 def _write_yaml(path: Path, content: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Written by `sitepulse dashboards export`; the source is dashboards/alerting.py.\n"
+    header = "# Written by `sitepulse dashboards export`; the source is in dashboards/.\n"
     path.write_text(header + yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
@@ -36,14 +55,15 @@ def _write_yaml(path: Path, content: dict) -> Path:
 def export_provisioning(
     root: Path, registry: Sequence[RegistryEntry] | None = None, robot_kind: str = "webhook", years: Iterable[int] = ()
 ) -> list[Path]:
-    """Write the boards (``dashboards/``) and the alert rules (``alerting/``) under
+    """Write the datasource, the boards (``dashboards/``) and the alert rules (``alerting/``) under
     ``root``, a Grafana provisioning directory; with a registry, also its contact points,
     policy tree and holiday mute timing. Returns the files written."""
+    written_datasource = _write_yaml(root / "datasources" / "sitepulse.yaml", DATASOURCE_FILE)
     folder = root / "dashboards" / "sitepulse"
     folder.mkdir(parents=True, exist_ok=True)
     provider = root / "dashboards" / "sitepulse.yaml"
     provider.write_text(PROVIDER, encoding="utf-8")
-    written = [provider]
+    written = [written_datasource, provider]
     for board in all_boards():
         uid = board.build().uid
         path = folder / f"{uid}.json"

@@ -100,3 +100,23 @@ def test_routing_only_leaves_boards_to_file_provisioning(grafana, registry):
     assert result.exit_code == 0, result.output
     assert grafana.dashboards == {} and grafana.rules == {} and grafana.datasources == {}
     assert "负责人-王伟" in {cp["name"] for cp in grafana.contact_points.values()}
+
+
+def test_the_fake_refuses_what_grafana_refuses(grafana):
+    from tests.fake_grafana import ApiError
+
+    def refused(method: str, path: str, body) -> int:
+        with pytest.raises(ApiError) as error:
+            grafana.route(method, path, body)
+        return error.value.status
+
+    grafana.route("POST", "/api/folders", {"uid": "f", "title": "F"})
+    grafana.route("POST", "/api/datasources", {"uid": "ds", "name": "ds", "type": "influxdb"})
+    board = {"uid": "b", "panels": [{"title": "p", "datasource": {"uid": "missing"}, "targets": []}]}
+    assert refused("POST", "/api/dashboards/db", {"dashboard": board, "folderUid": "f"}) == 400
+    rule = {"uid": "r", "folderUID": "nope", "condition": "A", "data": [{"refId": "A", "datasourceUid": "ds"}]}
+    assert refused("POST", "/api/v1/provisioning/alert-rules", rule) == 400
+    grafana.route("POST", "/api/v1/provisioning/alert-rules", {**rule, "folderUID": "f"})
+    assert refused("POST", "/api/v1/provisioning/alert-rules", {**rule, "folderUID": "f"}) == 409
+    assert refused("POST", "/api/v1/provisioning/contact-points", {"uid": "c", "name": "c", "type": "carrier-pigeon", "settings": {}}) == 400
+    assert refused("PUT", "/api/v1/provisioning/policies", {"receiver": "nobody"}) == 400
