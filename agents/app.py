@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any
 
@@ -140,8 +140,9 @@ def build_app(settings: Settings) -> faust.App:
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
                 accepted, rejections = [], []
+                received = datetime.now(timezone.utc)
                 for event in events:
-                    decoded = decode_for(event.message.value or b"", record_type)
+                    decoded = decode_for(event.message.value or b"", record_type, received)
                     if decoded.rejection is None:
                         accepted.append((event, decoded.record))
                     else:

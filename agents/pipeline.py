@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
@@ -31,8 +31,8 @@ class Decoded:
     rejection: Rejection | None
 
 
-def decode_for(raw: bytes, expected: type) -> Decoded:
-    outcome = decode_record(raw)
+def decode_for(raw: bytes, expected: type, now: datetime | None = None) -> Decoded:
+    outcome = decode_record(raw, now)
     if isinstance(outcome, Rejection):
         return Decoded(None, outcome)
     if not isinstance(outcome, expected):

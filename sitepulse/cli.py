@@ -106,6 +106,17 @@ def export_daily(ctx: click.Context, start: datetime, end: datetime) -> None:
     write_daily_csv(rows, sys.stdout)
 
 
+@export.command("dlq")
+@click.pass_context
+def export_dlq(ctx: click.Context) -> None:
+    """Dead letters as CSV (received_at,reason,topic,key,raw, then the reason in Chinese,
+    the detail and the exact source) for the data owners to act on."""
+    from .deadletters import read_dead_letters, write_dead_letters_csv
+
+    count = write_dead_letters_csv(read_dead_letters(_settings(ctx)), sys.stdout)
+    click.echo(f"死信 {count} 条", err=True)
+
+
 @export.command("ranking")
 @click.option("--period", required=True, help="2026-03-H1, 2026-03-H2, 2026-03 or 2026-03-01..2026-03-10")
 @click.option("--bottom", type=int, help="金蜗牛: the last N places in two consecutive periods [default: SITEPULSE_SNAIL_BOTTOM]")

@@ -24,6 +24,8 @@ DLQ_HEADER_SOURCE = "sitepulse.source"
 DLQ_HEADER_RECEIVED_AT = "sitepulse.received_at"
 
 MAX_INTERVAL_S = 86_400
+MAX_MESSAGE_BYTES = 64 * 1024  # a reading is ~200 bytes; anything near this is not one
+MAX_CLOCK_AHEAD_S = 600  # a timestamp this far ahead of the receiver's clock is refused
 
 
 # --- Records --------------------------------------------------------------------------
@@ -114,6 +116,9 @@ REJECTION_REASONS: dict[str, str] = {
     "negative_amount": "投资额为负数",
     "wrong_topic": "记录类型与所在主题不符",
     "too_late": "数据迟到超过宽限期, 当日指标已定稿",
+    "oversized": "消息超过 64 KiB, 不是一条读数",
+    "future_timestamp": "时间戳超前接收时间 10 分钟以上 (检查采集终端时钟)",
+    "future_period": "投资期间晚于当前月份",
 }
 
 

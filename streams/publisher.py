@@ -68,7 +68,7 @@ class SitePublisher:
 
     def publish(self, record: Record) -> Published:
         """Publish a record built in code (raises nothing for a bad one: it is dead-lettered)."""
-        outcome = check_record(record)
+        outcome = check_record(record, datetime.now(timezone.utc))
         raw = _encode(record)
         if isinstance(outcome, Rejection):
             return self._dead_letter(raw, record.project_id.encode(), outcome, "publisher")
@@ -76,7 +76,7 @@ class SitePublisher:
 
     def publish_raw(self, raw: bytes, source: str = "publisher") -> Published:
         """Publish one JSON record as the bytes given (e.g. a line of a replay file)."""
-        outcome = decode_record(raw)
+        outcome = decode_record(raw, datetime.now(timezone.utc))
         if isinstance(outcome, Rejection):
             return self._dead_letter(raw, None, outcome, source)
         return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from .contract import (
+    MAX_CLOCK_AHEAD_S,
     MAX_INTERVAL_S,
+    MAX_MESSAGE_BYTES,
     REJECTION_REASONS,
     InvestmentReport,
     PowerReading,
@@ -39,17 +41,32 @@ class Rejection:
             raise ValueError(f"undeclared rejection reason {self.reason!r}")
 
 
-def decode_record(raw: bytes) -> Record | Rejection:
-    """Decode and check one record; never raises for bad input."""
+def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:
+    """Decode and check one record; never raises for bad input. ``now``: the receiver's
+    clock, against which timestamps from the future are refused."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return Rejection("oversized", f"{len(raw)} bytes")
     try:
         record = _typed_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return _explain(raw, exc)
-    return check_record(record)
+    return check_record(record, now)
 
 
-def check_record(record: Record) -> Record | Rejection:
+def check_record(record: Record, now: datetime | None = None) -> Record | Rejection:
     """Rules that the schema cannot express."""
+    outcome = _check_fields(record)
+    if now is None or isinstance(outcome, Rejection):
+        return outcome
+    moment = record.ts if isinstance(record, PowerReading) else record.reported_at
+    if moment > now + timedelta(seconds=MAX_CLOCK_AHEAD_S):
+        return Rejection("future_timestamp", f"{moment.isoformat()} is {(moment - now).total_seconds():.0f} s ahead")
+    if isinstance(record, InvestmentReport) and record.period > f"{now.astimezone(moment.tzinfo):%Y-%m}":
+        return Rejection("future_period", f"period={record.period}")
+    return outcome
+
+
+def _check_fields(record: Record) -> Record | Rejection:
     if isinstance(record, PowerReading):
         for name, value in (("project_id", record.project_id), ("meter_id", record.meter_id)):
             if not _ID.fullmatch(value):

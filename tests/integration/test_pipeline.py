@@ -3,8 +3,11 @@ influxd -> ``sitepulse export daily``, checked against sums computed from the in
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from kafka import KafkaProducer
@@ -69,18 +72,27 @@ def test_worker_dead_letters_bad_records_and_keeps_going(sitepulse):
     producer = KafkaProducer(bootstrap_servers=sitepulse.settings.bootstrap_servers)
     good = b'{"type":"power","project_id":"P-1","meter_id":"M1","ts":"2026-03-02T08:15:00+08:00","kwh":2.5,"interval_s":900}'
     investment_on_power_topic = b'{"type":"investment","project_id":"P-1","period":"2026-02","amount_wan":10.0,"reported_at":"2026-03-03T10:00:00+08:00"}'
-    for raw in (NOT_JSON, b"[1,2]", investment_on_power_topic, good):
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    from_the_future = good.replace(b"2026-03-02T08:15:00+08:00", tomorrow.encode())
+    oversized = good[:-1] + b',"padding":"' + b"x" * 70_000 + b'"}'
+    for raw in (NOT_JSON, b"[1,2]", investment_on_power_topic, from_the_future, oversized, good):
         producer.send(POWER_TOPIC, key=b"P-1", value=raw)
     producer.flush()
     producer.close()
 
-    letters = dead_letters(sitepulse.settings, 3, timeout_s=40)
+    letters = dead_letters(sitepulse.settings, 5, timeout_s=40)
     by_value = {m.value: dict(m.headers) for m in letters}
     assert {value: headers[DLQ_HEADER_REASON].decode() for value, headers in by_value.items()} == {
         NOT_JSON: "malformed_json",
         b"[1,2]": "not_an_object",
         investment_on_power_topic: "wrong_topic",
+        from_the_future: "future_timestamp",
+        oversized: "oversized",
     }
+    exported = list(csv.DictReader(io.StringIO(sitepulse.run("export", "dlq"))))
+    assert [row["reason"] for row in exported] == ["malformed_json", "not_an_object", "wrong_topic", "future_timestamp", "oversized"]
+    assert all(row["topic"] == "sitepulse.power" and row["key"] == "P-1" for row in exported)
+    assert exported[0]["raw"] == NOT_JSON.decode() and exported[0]["explanation"] == "不是合法的 JSON"
     assert all(headers[DLQ_HEADER_SOURCE].startswith(b"sitepulse.power/") for headers in by_value.values())
     rows = poll(lambda: sitepulse.query("SELECT kwh FROM power_daily WHERE project_id = 'P-1'"), 30, "the good reading")
     assert rows[0]["kwh"] == 2.5

@@ -78,3 +78,18 @@ def test_bad_records_are_rejected_with_a_declared_reason(raw, reason):
 
 def test_every_reason_has_a_chinese_explanation_for_the_data_owner():
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in REJECTION_REASONS.values())
+
+
+def test_oversized_messages_and_clocks_from_the_future_are_refused():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 3, 1, 0, 10, tzinfo=timezone.utc)  # 08:10 in Ningbo
+    padded = {**GOOD_POWER, "meter_id": "M1", "note": "x" * (64 * 1024)}
+    assert decode_record(encode(padded)).reason == "oversized"
+    assert isinstance(decode_record(encode(GOOD_POWER), now), PowerReading), "08:15 is 5 minutes ahead: a clock skew"
+    ahead = decode_record(encode({**GOOD_POWER, "ts": "2026-03-01T08:21:00+08:00"}), now)
+    assert ahead.reason == "future_timestamp" and "660 s ahead" in ahead.detail
+    next_month = {**GOOD_INVESTMENT, "period": "2026-04", "reported_at": "2026-03-01T08:00:00+08:00"}
+    assert decode_record(encode(next_month), now).reason == "future_period"
+    assert isinstance(decode_record(encode({**next_month, "period": "2026-03"}), now), InvestmentReport)
+    assert isinstance(decode_record(encode({**GOOD_POWER, "ts": "2030-01-01T00:00:00+08:00"})), PowerReading), "no clock, no check"
