@@ -392,6 +392,19 @@ def notify(ctx: click.Context) -> None:
         pass
 
 
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the broker, topics, InfluxDB and (if configured) Grafana; exit 1 if any fails."""
+    from .doctor import run_checks
+
+    checks = run_checks(_settings(ctx))
+    for check in checks:
+        click.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.message}")
+    if not all(check.ok for check in checks):
+        sys.exit(1)
+
+
 @cli.group()
 def dashboards() -> None:
     """Grafana boards as code."""

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
         ["stalled", "resumed", "offline", "suspicious", "golden_snail"],
         description="event kinds that page people",
     )
+    grafana_url: str | None = Field(None, description="Grafana base URL, checked by `sitepulse doctor`")
     grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for `sitepulse provision`")
     log_level: str = "info"
 

@@ -39,7 +39,8 @@ class FakeGrafana:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 try:
-                    if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    public = self.path.startswith("/api/health")  # Grafana serves health without auth
+                    if not public and self.headers.get("Authorization") != f"Bearer {fake.token}":
                         raise ApiError(401, "Unauthorized")
                     status, payload = fake.route(method, self.path.split("?")[0], body)
                 except ApiError as exc:
@@ -76,6 +77,8 @@ class FakeGrafana:
         if method != "GET":
             self.writes.append(f"{method} {path}")
         routes = [
+            ("GET", r"/api/health", lambda m: (200, {"database": "ok", "version": "11.6.0"})),
+            ("GET", r"/api/folders", lambda m: (200, list(self.folders.values()))),
             ("GET", r"/api/datasources/uid/([^/]+)", lambda m: self._get(self.datasources, m[1], "Data source not found")),
             ("POST", r"/api/datasources", lambda m: self._create_datasource(body)),
             ("PUT", r"/api/datasources/uid/([^/]+)", lambda m: self._update(self.datasources, m[1], body, "Data source not found")),
