@@ -34,6 +34,7 @@ from ..streams.contract import (
     StoppageRecord,
 )
 from ..streams.publisher import dead_letter_headers
+from ..streams.signing import KeyStore
 from ..streams.validation import Rejection
 from .activity import ActivityTracker
 from .core.calendar import Stoppage, WorkCalendar
@@ -135,7 +136,9 @@ def build_app(settings: Settings) -> faust.App:
 
     # An agent that raised would leave the worker running and processing nothing, so any
     # unexpected error (a refused write included) stops the whole worker instead.
-    def validated_records_agent(topic_name: str, kind: str, record_type: type, handle: Callable) -> None:
+    def validated_records_agent(
+        topic_name: str, kind: str, record_type: type, handle: Callable, verify: Callable[[Any], tuple[str, str] | None] | None = None
+    ) -> None:
         @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
@@ -143,10 +146,13 @@ def build_app(settings: Settings) -> faust.App:
                 received = datetime.now(timezone.utc)
                 for event in events:
                     decoded = decode_for(event.message.value or b"", record_type, received)
-                    if decoded.rejection is None:
+                    refusal = decoded.rejection
+                    if refusal is None and verify is not None and (failed := verify(decoded.record)) is not None:
+                        refusal = Rejection(*failed)
+                    if refusal is None:
                         accepted.append((event, decoded.record))
                     else:
-                        rejections.append((event, decoded.rejection))
+                        rejections.append((event, refusal))
                 outcome = await handle(
                     [record for _, record in accepted], [event.message.partition for event, _ in accepted], time.time()
                 )
@@ -156,7 +162,10 @@ def build_app(settings: Settings) -> faust.App:
                 await publish(outcome.events)
                 counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
 
-    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle)
+    keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
+    if settings.signatures_required and keys is None:
+        raise SystemExit("要求读数签名 (生产环境默认), 但未配置 SITEPULSE_SIGNING_KEYS (项目密钥表)")
+    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, keys.verify if settings.signatures_required else None)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
 
     @app.agent(topic(REGISTRY_TOPIC), name="registry", supervisor_strategy=CrashingSupervisor)

@@ -302,17 +302,27 @@ def status(ctx: click.Context) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON-lines file to write")
 @click.option("--live", is_flag=True, help="publish to the broker as time passes instead of writing a file")
 @click.option("--speed", default=1.0, show_default=True, help="with --live: history runs this many times faster")
+@click.option(
+    "--new-signing-keys",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write a new key per simulated project to this CSV (point SITEPULSE_SIGNING_KEYS at it to sign and verify)",
+)
 @click.pass_context
 def simulate(
-    ctx: click.Context, projects: int, days: int, seed: int, start: datetime | None, out: Path | None, live: bool, speed: float
+    ctx: click.Context, projects: int, days: int, seed: int, start: datetime | None, out: Path | None, live: bool, speed: float,
+    new_signing_keys: Path | None,
 ) -> None:
     """Simulated sites: a file of records (plus registry CSV and ground truth), or live."""
     from .streams.registry import write_registry_csv
+    from .streams.signing import KeyStore
     from .streams.simulator import build_scenario, generate_records, ground_truth
 
     settings = _settings(ctx)
     first_day = start.date() if start else datetime.now(settings.tz).date() - timedelta(days=days)
     scenario = build_scenario(projects, days, seed, first_day, settings.tz)
+    if new_signing_keys:
+        KeyStore.generate([p.entry.project_id for p in scenario.projects], new_signing_keys)
+        click.echo(f"项目密钥已写入 {new_signing_keys} (仅属主可读)")
     if live:
         _simulate_live(settings, scenario, speed)
         return

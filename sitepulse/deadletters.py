@@ -28,28 +28,24 @@ class DeadLetter:
 
 
 def read_dead_letters(settings: Settings) -> Iterator[DeadLetter]:
-    """Everything on the dead-letter topic now, oldest first per partition; reads up to
-    the end offsets taken at the start, so it always finishes."""
+    """Everything on the dead-letter topic, oldest first per partition."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=2000)
     try:
+        if DLQ_TOPIC not in consumer.topics():  # also loads the cluster metadata
+            return
         partitions = [TopicPartition(DLQ_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DLQ_TOPIC) or ())]
         if not partitions:
             return
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = consumer.poll(timeout_ms=1000)
-            if not batch:
-                remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-                continue
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        yield _dead_letter(record)
-                if consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        # Read until the topic stays quiet: end offsets cannot be trusted as a stop mark
+        # (the embedded broker reports the end of a multi-record batch as its base + 1).
+        quiet_polls = 0
+        while quiet_polls < 3:
+            batch = consumer.poll(timeout_ms=500)
+            quiet_polls = 0 if batch else quiet_polls + 1
+            for records in batch.values():
+                yield from (_dead_letter(record) for record in records)
     finally:
         consumer.close()
 

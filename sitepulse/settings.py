@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         ["stalled", "resumed", "offline", "suspicious", "golden_snail"],
         description="event kinds that page people",
     )
+    signing_keys: Path | None = Field(
+        None, description="CSV project_id,key_hex: the worker verifies readings with it; publishers sign with it"
+    )
+    require_signatures: bool | None = Field(
+        None, description="refuse unsigned readings [default: on in the production profile, off in embedded]"
+    )
     grafana_url: str | None = Field(None, description="Grafana base URL, checked by `sitepulse doctor`")
     grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for `sitepulse provision`")
     log_level: str = "info"
@@ -69,6 +75,10 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @property
+    def signatures_required(self) -> bool:
+        return self.require_signatures if self.require_signatures is not None else self.profile == "production"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -41,6 +41,7 @@ class PowerReading(msgspec.Struct, tag_field="type", tag="power", frozen=True):
     interval_s: int
     kwh_total: float | None = None
     kw: float | None = None
+    sig: str | None = None  # HMAC-SHA256 with the project's key (streams/signing.py)
 
 
 class InvestmentReport(msgspec.Struct, tag_field="type", tag="investment", frozen=True):
@@ -119,6 +120,8 @@ REJECTION_REASONS: dict[str, str] = {
     "oversized": "消息超过 64 KiB, 不是一条读数",
     "future_timestamp": "时间戳超前接收时间 10 分钟以上 (检查采集终端时钟)",
     "future_period": "投资期间晚于当前月份",
+    "missing_signature": "读数缺少签名 (sig)",
+    "bad_signature": "签名无效: 不是本项目密钥签发, 或数据被改动",
 }
 
 

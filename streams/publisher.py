@@ -21,8 +21,10 @@ from .contract import (
     DLQ_HEADER_SOURCE,
     DLQ_TOPIC,
     RECORD_TOPICS,
+    PowerReading,
     Record,
 )
+from .signing import KeyStore, sign
 from .validation import Rejection, check_record, decode_record
 
 _encode = msgspec.json.Encoder().encode
@@ -59,6 +61,8 @@ class SitePublisher:
         options.update(producer_options)
         self._producer = KafkaProducer(**options)
         self._failures: list[Exception] = []
+        # A site's publisher signs its readings with its project's key (streams/signing.py).
+        self._keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
 
     def __enter__(self) -> SitePublisher:
         return self
@@ -69,17 +73,24 @@ class SitePublisher:
     def publish(self, record: Record) -> Published:
         """Publish a record built in code (raises nothing for a bad one: it is dead-lettered)."""
         outcome = check_record(record, datetime.now(timezone.utc))
-        raw = _encode(record)
         if isinstance(outcome, Rejection):
-            return self._dead_letter(raw, record.project_id.encode(), outcome, "publisher")
-        return self._send(RECORD_TOPICS[type(record)], record.project_id, raw)
+            return self._dead_letter(_encode(record), record.project_id.encode(), outcome, "publisher")
+        return self._send(RECORD_TOPICS[type(record)], record.project_id, _encode(self._signed(record)))
 
     def publish_raw(self, raw: bytes, source: str = "publisher") -> Published:
         """Publish one JSON record as the bytes given (e.g. a line of a replay file)."""
         outcome = decode_record(raw, datetime.now(timezone.utc))
         if isinstance(outcome, Rejection):
             return self._dead_letter(raw, None, outcome, source)
-        return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw)
+        signed = self._signed(outcome)
+        return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw if signed is outcome else _encode(signed))
+
+    def _signed(self, record: Record) -> Record:
+        """An unsigned reading signed with its project's key, when this publisher holds it."""
+        if self._keys is None or not isinstance(record, PowerReading) or record.sig:
+            return record
+        key = self._keys.key_for(record.project_id)
+        return sign(record, key) if key else record
 
     def _send(self, topic: str, project_id: str, raw: bytes) -> Published:
         self.send_keyed(topic, project_id.encode(), raw)
