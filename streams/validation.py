@@ -73,8 +73,10 @@ def _check_fields(record: Record) -> Record | Rejection:
                 return Rejection("bad_id", f"{name}={value!r}")
         if not _has_offset(record.ts):
             return Rejection("timestamp_without_offset", f"ts={record.ts.isoformat()}")
-        if not math.isfinite(record.kwh):
-            return Rejection("wrong_type", f"kwh={record.kwh} is not a finite number")
+        for name, value in (("kwh", record.kwh), ("kwh_total", record.kwh_total), ("kw", record.kw)):
+            # 1e999 decodes to infinity, which InfluxDB would refuse for the whole batch.
+            if value is not None and not math.isfinite(value):
+                return Rejection("wrong_type", f"{name}={value} is not a finite number")
         if record.kwh < 0:
             return Rejection("negative_kwh", f"kwh={record.kwh}")
         if not 0 < record.interval_s <= MAX_INTERVAL_S:

@@ -93,3 +93,49 @@ def test_oversized_messages_and_clocks_from_the_future_are_refused():
     assert decode_record(encode(next_month), now).reason == "future_period"
     assert isinstance(decode_record(encode({**next_month, "period": "2026-03"}), now), InvestmentReport)
     assert isinstance(decode_record(encode({**GOOD_POWER, "ts": "2030-01-01T00:00:00+08:00"})), PowerReading), "no clock, no check"
+
+
+from hypothesis import given, settings as hypothesis_settings
+from hypothesis import strategies as st
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+_near_records = st.fixed_dictionaries(
+    {"type": st.sampled_from(["power", "investment", "other", 1])},
+    optional={key: _json_values | st.just(value) for key, value in {**GOOD_POWER, **GOOD_INVESTMENT}.items() if key != "type"},
+)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300) | _near_records.map(encode) | _json_values.map(lambda v: json.dumps(v).encode()))
+def test_no_input_makes_the_decoder_raise(raw):
+    from datetime import datetime, timezone
+
+    from zoneinfo import ZoneInfo
+
+    from sitepulse.agents.points import investment_point, reading_point
+
+    outcome = decode_record(raw, datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert isinstance(outcome, (PowerReading, InvestmentReport)) or outcome.reason in REJECTION_REASONS
+    # What passes is storable: no value InfluxDB would refuse (and so stop the worker).
+    if isinstance(outcome, PowerReading):
+        assert not any(word in reading_point(outcome).split(" ")[1] for word in ("nan", "inf"))
+    elif isinstance(outcome, InvestmentReport):
+        investment_point(outcome, ZoneInfo("Asia/Shanghai"))
+
+
+def test_infinite_numbers_are_refused_before_they_reach_influxdb():
+    from datetime import datetime, timezone
+
+    from sitepulse.streams.validation import check_record
+
+    for field in ("kwh", "kwh_total", "kw"):
+        raw = encode({**GOOD_POWER, field: 1}).replace(f'"{field}": 1'.encode(), f'"{field}": 1e999'.encode())
+        assert isinstance(decode_record(raw), Rejection), field  # the JSON decoder refuses it
+        built = PowerReading("NB-1", "M1", datetime(2026, 3, 1, tzinfo=timezone.utc), 1.0, 900, **({} if field == "kwh" else {field: float("inf")}))
+        if field == "kwh":
+            built = PowerReading("NB-1", "M1", datetime(2026, 3, 1, tzinfo=timezone.utc), float("inf"), 900)
+        assert check_record(built).reason == "wrong_type", field  # a record built in code
