@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,9 @@ class ActivityTracker:
         self.registry: dict[str, RegistryEntry] = {}
         self.lock = asyncio.Lock()
         self._reference_loaded = False
+        self._outbox: list[ProjectEvent] = []
+        # Set by the app: publishes events (and waits for the broker) before points are written.
+        self.publish: Callable[[list[ProjectEvent]], Awaitable[None]] | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -87,15 +90,14 @@ class ActivityTracker:
         self, readings: Iterable[tuple[MeterReading, object]], energies: Iterable[DailyEnergy], wall_s: float
     ) -> list[ProjectEvent]:
         """Take a batch of (reading, source partition) and the day totals it changed."""
-        events = []
         for reading, source in readings:
             change = self.watch.seen(reading.project_id, reading.meter_id, reading.ts_ms, reading.interval_s)
             if change is not None:
-                events.append(self._meter_event(change, reading.ts_ms))
+                self._outbox.append(self._meter_event(change, reading.ts_ms))
             self.clock.observe(reading.ts_ms, wall_s, source)
         for energy in energies:
             self.pending[(energy.project_id, energy.day)] = energy
-        return events + await self.advance(wall_s)
+        return await self.advance(wall_s)
 
     async def _ensure_reference(self) -> None:
         """Registry rows and stoppages stored before this worker started: its consumer
@@ -108,6 +110,14 @@ class ActivityTracker:
         for stoppage in stoppages:
             if stoppage not in self.calendar.stoppages_of(stoppage.project_id):
                 self.calendar.add_stoppage(stoppage)
+        # Every meter's last stored reading: a meter that went silent before this worker
+        # started sends nothing that would tell it, so its alarm must come from here.
+        (series_list,) = await self.influx.query(
+            f"SELECT last(interval_s) FROM {Measurement.POWER_READING} GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
+        )
+        for series in series_list:
+            for ts_ms, interval_s in series.values:
+                self.watch.seen(series.tags[Measurement.TAG_PROJECT], series.tags[Measurement.TAG_METER], ts_ms, int(interval_s))
         self._reference_loaded = True
 
     async def advance(self, wall_s: float) -> list[ProjectEvent]:
@@ -129,6 +139,14 @@ class ActivityTracker:
             points.extend(day_points)
             events.extend(day_events)
         self._dirty.clear()
+        events = self._outbox + events
+        self._outbox = []
+        if self.publish is not None and events:
+            # Events go out before the judgement that found them is stored: a crash in
+            # between judges the day again after the restart and publishes it again (same
+            # event id), instead of storing a judgement whose event was never sent.
+            await self.publish(events)
+            events = []
         await self.influx.write(points)
         return events
 

@@ -119,6 +119,8 @@ def build_app(settings: Settings) -> faust.App:
         for delivery in deliveries:
             await delivery
 
+    tracker.publish = publish
+
     async def dead_letter(event: faust.EventT, rejection: Rejection) -> Any:
         message = event.message
         source = f"{message.topic}/{message.partition}/{message.offset}"
