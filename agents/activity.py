@@ -10,6 +10,7 @@ needed and a rebuilt worker judges exactly as the one before it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -23,6 +24,10 @@ from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
 from .influx import RetryingInflux, quote_literal
 from .points import daily_point, indicator_point, status_point
+
+# Days are judged minutes after they end; a day stored but unjudged is at most the grace
+# period (late readings) and a few days behind the newest reading.
+UNJUDGED_LOOKBACK_MS = 7 * 86_400_000
 
 _TRANSITIONS = {
     (State.NOT_STARTED, State.STARTED): "started",
@@ -115,10 +120,29 @@ class ActivityTracker:
         (series_list,) = await self.influx.query(
             f"SELECT last(interval_s) FROM {Measurement.POWER_READING} GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
         )
+        newest_ms = None
         for series in series_list:
             for ts_ms, interval_s in series.values:
                 self.watch.seen(series.tags[Measurement.TAG_PROJECT], series.tags[Measurement.TAG_METER], ts_ms, int(interval_s))
+                newest_ms = ts_ms if newest_ms is None else max(newest_ms, ts_ms)
+        if newest_ms is not None:
+            self.clock.resume(newest_ms, time.time())
+            await self._pick_up_unjudged_days(newest_ms)
         self._reference_loaded = True
+
+    async def _pick_up_unjudged_days(self, newest_ms: int) -> None:
+        """Days stored but not judged when the previous worker stopped: no reading may
+        ever come again for them, so they wait in ``pending`` from the start."""
+        since_ms = newest_ms - UNJUDGED_LOOKBACK_MS
+        (series_list,) = await self.influx.query(
+            f"SELECT * FROM {Measurement.POWER_DAILY} WHERE time >= {since_ms}ms GROUP BY {Measurement.TAG_PROJECT}"
+        )
+        for series in series_list:
+            project_id = series.tags[Measurement.TAG_PROJECT]
+            for row in series.rows():
+                if row.get("date") and not row.get("machine_state") and row.get("readings") is not None:
+                    energy = _stored_energy(project_id, row)
+                    self.pending.setdefault((project_id, energy.day), energy)
 
     async def advance(self, wall_s: float) -> list[ProjectEvent]:
         """Judge the days the clock has passed; raise offline alarms."""
@@ -129,6 +153,9 @@ class ActivityTracker:
         events = [self._meter_event(change, now_ms) for change in self.watch.overdue(now_ms)]
         complete = [key for key in self.pending if self._day_end_ms(key[1]) + self.settle_ms <= now_ms]
         await self._load_timelines({project_id for project_id, _ in complete})
+        # Loading may have found stored days that were never judged: judge them now too,
+        # or a later day would be judged over a gap.
+        complete = [key for key in self.pending if self._day_end_ms(key[1]) + self.settle_ms <= now_ms]
         for key in complete:
             self.timelines[key[0]].set_day(self.pending.pop(key))
             self._dirty.add(key[0])
@@ -174,14 +201,16 @@ class ActivityTracker:
         published = self.published[project_id]
         points, events = [], []
         previous = timeline.anchor
-        for day in evaluated:
+        entry = self.registry.get(project_id)
+        for position, day in enumerate(evaluated):
             if published.get(day.day) != day:
                 points.append(indicator_point(day, self.tz))
+                # The status as of this day: one point per project and day, so what is
+                # stored does not depend on how many days one batch happened to judge.
+                points.append(status_point(entry, day, stalled_working_days(evaluated[: position + 1]), self.tz))
                 events.extend(self._day_events(day, previous, now_ms))
                 published[day.day] = day
             previous = day.machine
-        if points:
-            points.append(status_point(self.registry.get(project_id), evaluated[-1], stalled_working_days(evaluated), self.tz))
         keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
         for old_day in [d for d in published if d < keep_from]:

@@ -49,10 +49,14 @@ class PeriodReview:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
                     events.append(self._idle_investment_event(fact.profile.project_id, entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
+        # Completion as of every day of the two periods so far: the stored series does not
+        # depend on when the review happened to run.
         points.extend(
-            completion_point(completion, newest, self.tz)
+            completion_point(completion, day, self.tz)
+            for day in previous.days + [d for d in current.days if d <= newest]
+            if day <= newest
             for unit_type in ROLLUP_TYPES
-            for completion in completion_by(facts, newest, unit_type)
+            for completion in completion_by(facts, day, unit_type)
         )
         await self.influx.write(points)
         fresh = [e for e in events if e.event_id not in self.announced]

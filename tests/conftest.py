@@ -134,9 +134,9 @@ class Sitepulse:
                 process.wait()
         return process.returncode
 
-    def query(self, statement: str) -> list[dict]:
+    def query(self, statement: str, database: str | None = None) -> list[dict]:
         """InfluxQL through plain HTTP, independent of sitepulse's own client."""
-        params = urllib.parse.urlencode({"db": self.settings.influx_db, "q": statement, "epoch": "ms"})
+        params = urllib.parse.urlencode({"db": database or self.settings.influx_db, "q": statement, "epoch": "ms"})
         with urllib.request.urlopen(f"{self.settings.influx_url}/query?{params}", timeout=10) as response:
             payload = json.load(response)
         rows = []

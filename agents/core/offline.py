@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .indicators import GAP_TOLERANCE_INTERVALS
 
 MeterKey = tuple[str, str]  # (project_id, meter_id)
+_STORED = "stored before restart"
 
 
 class EventClock:
@@ -44,12 +45,22 @@ class EventClock:
             self._newest[source] = ts_ms
         self._last_wall[source] = wall_s
 
+    def resume(self, ts_ms: int, wall_s: float) -> None:
+        """Start from the newest reading stored before a restart, as a source that is
+        already idle: assigned partitions that send take over at once, and if none does,
+        wall time moves the clock on from there (a long-silent stream is still noticed)."""
+        if not self._newest:
+            self._newest[_STORED] = ts_ms
+            self._last_wall[_STORED] = wall_s - self.idle_after_s
+
     def newest_of(self, source: object = None) -> int | None:
         return self._newest.get(source)
 
     def now_ms(self, wall_s: float) -> int | None:
         waiting = [s for s, since in self._expected.items() if s not in self._newest and wall_s - since <= self.idle_after_s]
-        if waiting or not self._newest:
+        # Resumed but not yet assigned any partition: nothing says the stream has moved on.
+        unassigned = _STORED in self._newest and not self._expected
+        if waiting or not self._newest or unassigned:
             return self._watermark
         active = [self._newest[s] for s in self._newest if wall_s - self._last_wall[s] <= self.idle_after_s]
         if active:
