@@ -8,6 +8,7 @@ batch handled twice after a crash changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ import msgspec
 from mode import CrashingSupervisor
 
 from ..settings import Settings
+from ..worker_status import write_status
 from ..streams.contract import (
     DLQ_TOPIC,
     EVENTS_TOPIC,
@@ -239,6 +241,17 @@ def build_app(settings: Settings) -> faust.App:
         async with tracker.lock:
             events = await tracker.advance(time.time())
         await publish(events)
+
+    def write_worker_status() -> None:
+        since = influx.degraded_since
+        degraded_for = None if since is None else asyncio.get_running_loop().time() - since
+        write_status(settings.state_dir, degraded_for, influx.last_error, dict(counters.counts))
+
+    influx.on_change = write_worker_status
+
+    @app.timer(interval=5.0)
+    async def keep_status_file() -> None:
+        write_worker_status()
 
     @app.timer(interval=30.0)
     async def report_progress() -> None:

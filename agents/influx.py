@@ -188,6 +188,9 @@ class RetryingInflux:
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.degraded_since: float | None = None
+        self.last_error: str = ""
+        # Called when an outage starts or ends (the worker's status file follows it).
+        self.on_change: Callable[[], None] = lambda: None
 
     async def write(self, lines: Sequence[str]) -> None:
         await self._until_done(lambda: self.client.write(lines))
@@ -204,11 +207,14 @@ class RetryingInflux:
             except InfluxUnavailable as exc:
                 if self.degraded_since is None:
                     self.degraded_since = loop.time()
+                    self.last_error = str(exc)
                     log.warning("InfluxDB unavailable, holding the batch and retrying: %s", exc)
+                    self.on_change()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_delay_s)
                 continue
             if self.degraded_since is not None:
                 log.warning("InfluxDB is back after %.1f s", loop.time() - self.degraded_since)
                 self.degraded_since = None
+                self.on_change()
             return result

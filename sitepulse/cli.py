@@ -288,10 +288,29 @@ def problem_rates(ctx: click.Context, by: str, period: str | None) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """The projects that need attention now: stalled, offline, or with open problems."""
+    from .agents.influx import InfluxUnavailable
     from .reports import attention
+    from .streams.contract import REJECTION_REASONS
     from .terminal import attention_table
+    from .worker_status import read_status
 
-    attention_table(asyncio.run(attention(_settings(ctx))))
+    settings = _settings(ctx)
+    worker = read_status(settings.state_dir)
+    if worker is None:
+        click.echo(f"工作进程: 本机未找到状态文件 ({settings.state_dir})")
+    else:
+        state = "运行中" if worker.alive else f"未运行 (状态更新于 {worker.age_s:.0f} 秒前)"
+        sink = "正常" if worker.degraded_for_s is None else f"中断已 {worker.degraded_for_s:.0f} 秒, 数据暂存 Kafka 待重试 ({worker.error})"
+        click.echo(f"工作进程: {state}; 写入 InfluxDB: {sink}")
+        rejected = {k.split(".", 1)[1]: v for k, v in worker.counts.items() if k.startswith("rejected.")}
+        handled = {k: v for k, v in worker.counts.items() if not k.startswith("rejected.")}
+        click.echo("已处理: " + (", ".join(f"{k} {v}" for k, v in sorted(handled.items())) or "无"))
+        if rejected:
+            click.echo("已拒收 (死信): " + ", ".join(f"{REJECTION_REASONS.get(k, k)} [{k}] {v}" for k, v in sorted(rejected.items())))
+    try:
+        attention_table(asyncio.run(attention(settings)))
+    except InfluxUnavailable as exc:
+        raise click.ClickException(f"InfluxDB 不可用, 无法列出项目: {exc}") from None
 
 
 @cli.command()
