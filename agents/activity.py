@@ -250,6 +250,10 @@ class ActivityTracker:
             **fields,
         )
 
+    def register_reset_event(self, project_id: str, meter_id: str, ts_ms: int, before: float, after: float) -> ProjectEvent:
+        detail = f"{EVENT_KINDS['meter_reset']}: 电表 {meter_id} 于 {self._local(ts_ms):%Y-%m-%d %H:%M} 读数由 {before:.1f} 降至 {after:.1f} kWh"
+        return self._event("meter_reset", project_id, ts_ms, meter_id=meter_id, detail=detail, since_ms=ts_ms)
+
     def _local(self, ms: int) -> datetime:
         return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(self.tz)
 

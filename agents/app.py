@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -37,7 +37,7 @@ from ..streams.contract import (
 )
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
-from ..streams.validation import Rejection
+from ..streams.validation import Rejection, check_against_registry
 from .activity import ActivityTracker
 from .core.calendar import Stoppage, WorkCalendar
 from .influx import InfluxClient, RetryingInflux
@@ -84,7 +84,9 @@ class WorkerCounters:
             self.counts[f"rejected.{reason}"] += count
 
 
-def build_app(settings: Settings) -> faust.App:
+def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> faust.App:
+    """``registry``: the registry as it stands when the worker starts (read from its
+    compacted topic first, so no reading is judged against an empty registry)."""
     timeouts = EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -169,7 +171,16 @@ def build_app(settings: Settings) -> faust.App:
     keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
     if settings.signatures_required and keys is None:
         raise SystemExit("要求读数签名 (生产环境默认), 但未配置 SITEPULSE_SIGNING_KEYS (项目密钥表)")
-    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, keys.verify if settings.signatures_required else None)
+    for entry in registry:
+        tracker.set_project(entry)
+
+    def screen_power(reading: PowerReading) -> tuple[str, str] | None:
+        if keys is not None and settings.signatures_required and (failed := keys.verify(reading)) is not None:
+            return failed
+        refusal = check_against_registry(reading, tracker.registry.get(reading.project_id), bool(tracker.registry))
+        return None if refusal is None else (refusal.reason, refusal.detail)
+
+    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, screen_power)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
 
     @app.agent(topic(REGISTRY_TOPIC), name="registry", supervisor_strategy=CrashingSupervisor)

@@ -60,6 +60,7 @@ class PowerHandler:
         self.tz = tz
         self.book = DailyEnergyBook(tz, keep_days)
         self.tracker = tracker
+        self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
 
     async def handle(self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float) -> BatchOutcome:
         """Store a batch of valid readings (``sources``: each one's partition) and judge
@@ -84,8 +85,24 @@ class PowerHandler:
             await self.influx.write([reading_point(reading) for reading in fresh])
             await self.influx.write([daily_point(energy, self.tz) for energy in energies])
             self.book.evict_old_days()
+            resets = self._register_resets(fresh)
             events = await self.tracker.observe(observed, energies, wall_s)
-        return BatchOutcome(too_late, events)
+        return BatchOutcome(too_late, resets + events)
+
+    def _register_resets(self, readings: Sequence[PowerReading]) -> list[ProjectEvent]:
+        """A register that goes backwards (meter replaced or cleared): the interval
+        energy is still right, so the reading is kept, and the data owner is told."""
+        found = []
+        for reading in readings:
+            if reading.kwh_total is None:
+                continue
+            key, ts_ms = (reading.project_id, reading.meter_id), epoch_ms(reading.ts)
+            previous = self.registers.get(key)
+            if previous is None or ts_ms > previous[0]:
+                self.registers[key] = (ts_ms, reading.kwh_total)
+                if previous is not None and reading.kwh_total < previous[1]:
+                    found.append(self.tracker.register_reset_event(reading.project_id, reading.meter_id, ts_ms, previous[1], reading.kwh_total))
+        return found
 
     async def _open_days(self, keys: Iterable[DayKey]) -> None:
         """Load what is already stored for days not in memory, one statement per day."""

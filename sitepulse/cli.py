@@ -44,6 +44,7 @@ def worker(ctx: click.Context) -> None:
 
     from .agents.app import build_app
     from .agents.influx import InfluxClient
+    from .streams.registry import read_registry_topic
     from .streams.topics import ensure_topics
 
     settings = _settings(ctx)
@@ -54,7 +55,8 @@ def worker(ctx: click.Context) -> None:
             await client.create_database()
 
     asyncio.run(prepare_database())
-    app = build_app(settings)
+    registry = read_registry_topic(settings)
+    app = build_app(settings, registry)
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 

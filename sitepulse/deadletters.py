@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from kafka import KafkaConsumer, TopicPartition
 
 from .settings import Settings
+from .streams.topics import read_whole_topic
 from .streams.contract import DLQ_HEADER_DETAIL, DLQ_HEADER_REASON, DLQ_HEADER_RECEIVED_AT, DLQ_HEADER_SOURCE, DLQ_TOPIC, REJECTION_REASONS
 
 DLQ_COLUMNS = ("received_at", "reason", "topic", "key", "raw", "explanation", "detail", "source")
@@ -29,25 +29,7 @@ class DeadLetter:
 
 def read_dead_letters(settings: Settings) -> Iterator[DeadLetter]:
     """Everything on the dead-letter topic, oldest first per partition."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=2000)
-    try:
-        if DLQ_TOPIC not in consumer.topics():  # also loads the cluster metadata
-            return
-        partitions = [TopicPartition(DLQ_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DLQ_TOPIC) or ())]
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        # Read until the topic stays quiet: end offsets cannot be trusted as a stop mark
-        # (the embedded broker reports the end of a multi-record batch as its base + 1).
-        quiet_polls = 0
-        while quiet_polls < 3:
-            batch = consumer.poll(timeout_ms=500)
-            quiet_polls = 0 if batch else quiet_polls + 1
-            for records in batch.values():
-                yield from (_dead_letter(record) for record in records)
-    finally:
-        consumer.close()
+    return (_dead_letter(record) for record in read_whole_topic(settings, DLQ_TOPIC))
 
 
 def _dead_letter(record) -> DeadLetter:

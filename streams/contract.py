@@ -120,6 +120,8 @@ REJECTION_REASONS: dict[str, str] = {
     "oversized": "消息超过 64 KiB, 不是一条读数",
     "future_timestamp": "时间戳超前接收时间 10 分钟以上 (检查采集终端时钟)",
     "future_period": "投资期间晚于当前月份",
+    "unknown_project": "项目不在登记表中",
+    "impossible_kwh": "电量超过该项目合同容量在此时段内可能的最大值",
     "missing_signature": "读数缺少签名 (sig)",
     "bad_signature": "签名无效: 不是本项目密钥签发, 或数据被改动",
 }
@@ -134,6 +136,7 @@ EVENT_KINDS: dict[str, str] = {
     "offline": "电表离线",
     "online": "电表恢复上报",
     "suspicious": "用电异常(疑似空转或数据造假)",
+    "meter_reset": "电表读数回退(换表或清零)",
     "golden_snail": "金蜗牛(连续两期排名末位)",
     "problem_closed": "问题已销号",
 }

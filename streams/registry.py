@@ -116,3 +116,17 @@ def publish_stoppages(records: list[StoppageRecord], publisher: SitePublisher) -
         publisher.send_keyed(STOPPAGES_TOPIC, record.key, msgspec.json.encode(record))
     publisher.flush()
     return len(records)
+
+
+def read_registry_topic(settings) -> list[RegistryEntry]:
+    """The registry as it stands on its compacted topic: the newest row per project."""
+    from .topics import read_whole_topic
+
+    decoder = msgspec.json.Decoder(RegistryEntry)
+    newest: dict[bytes, RegistryEntry | None] = {}
+    for record in read_whole_topic(settings, REGISTRY_TOPIC):
+        try:
+            newest[record.key] = decoder.decode(record.value) if record.value else None
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue  # the worker's registry agent dead-letters it
+    return [entry for entry in newest.values() if entry is not None]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaAdminClient
+from collections.abc import Iterator
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -45,3 +47,24 @@ def ensure_topics(settings: Settings) -> list[str]:
         return [spec.name for spec in missing]
     finally:
         admin.close()
+
+
+def read_whole_topic(settings: Settings, topic: str) -> Iterator:
+    """Every record on a topic from its start, oldest first per partition, without a
+    consumer group. Reads until the topic stays quiet: end offsets cannot be trusted as a
+    stop mark (the embedded broker reports the end of a multi-record batch as base + 1)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    try:
+        if topic not in consumer.topics():  # also loads the cluster metadata
+            return
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        quiet_polls = 0
+        while quiet_polls < 3:
+            batch = consumer.poll(timeout_ms=500)
+            quiet_polls = 0 if batch else quiet_polls + 1
+            for records in batch.values():
+                yield from records
+    finally:
+        consumer.close()

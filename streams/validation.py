@@ -21,6 +21,7 @@ from .contract import (
     InvestmentReport,
     PowerReading,
     Record,
+    RegistryEntry,
 )
 
 _typed_decoder = msgspec.json.Decoder(Record)
@@ -115,3 +116,19 @@ def _explain(raw: bytes, exc: Exception) -> Rejection:
     if "missing required field" in message:
         return Rejection("missing_field", message)
     return Rejection("wrong_type", message)
+
+
+# A transformer can carry about 20 % over its rating for a while; beyond that in a whole
+# interval, the reading is not what the meter measured.
+OVERLOAD_TOLERANCE = 1.2
+
+
+def check_against_registry(reading: PowerReading, entry: RegistryEntry | None, registry_loaded: bool) -> Rejection | None:
+    """Rules that need the project's registry row. Before any registry is loaded (a
+    bare embedded run) nothing is refused for being unregistered."""
+    if entry is None:
+        return Rejection("unknown_project", f"project_id={reading.project_id!r}") if registry_loaded else None
+    most = entry.capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE
+    if entry.capacity_kva > 0 and reading.kwh > most:
+        return Rejection("impossible_kwh", f"kwh={reading.kwh} > {most:.1f} ({entry.capacity_kva:g} kVA × {reading.interval_s} s × {OVERLOAD_TOLERANCE})")
+    return None
