@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from tests.local_http import LocalServer, QuietHandler
 
 # Contact point types Grafana 11 knows (a subset is enough to reject a wrong one).
 KNOWN_CONTACT_TYPES = {"email", "webhook", "dingding", "wecom", "slack", "teams", "telegram", "pagerduty", "opsgenie", "discord", "line"}
@@ -34,7 +35,7 @@ class FakeGrafana:
         self.writes: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
@@ -61,15 +62,11 @@ class FakeGrafana:
             def do_PUT(self) -> None:
                 self._handle("PUT")
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.local = LocalServer(Handler)
+        self.url = self.local.base_url + ""
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.local.close()
 
     # --- routing -------------------------------------------------------------------
 
@@ -93,9 +90,9 @@ class FakeGrafana:
             ("GET", r"/api/v1/provisioning/contact-points", lambda m: (200, list(self.contact_points.values()))),
             ("POST", r"/api/v1/provisioning/contact-points", lambda m: self._create(self.contact_points, body.get("uid"), self._checked_contact(body), 202)),
             ("PUT", r"/api/v1/provisioning/contact-points/([^/]+)", lambda m: self._update(self.contact_points, m[1], self._checked_contact(body), "contact point not found", 202)),
-            ("GET", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._get(self.mute_timings, _unquote(m[1]), "mute timing not found")),
+            ("GET", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._get(self.mute_timings, unquote(m[1]), "mute timing not found")),
             ("POST", r"/api/v1/provisioning/mute-timings", lambda m: self._create(self.mute_timings, body["name"], body, 201)),
-            ("PUT", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._update(self.mute_timings, _unquote(m[1]), body, "mute timing not found")),
+            ("PUT", r"/api/v1/provisioning/mute-timings/([^/]+)", lambda m: self._update(self.mute_timings, unquote(m[1]), body, "mute timing not found")),
             ("GET", r"/api/v1/provisioning/policies", lambda m: (200, self.policy)),
             ("PUT", r"/api/v1/provisioning/policies", lambda m: self._set_policy(body)),
         ]
@@ -179,9 +176,3 @@ class FakeGrafana:
         check(tree)
         self.policy = tree
         return 202, {"message": "policies updated"}
-
-
-def _unquote(text: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(text)

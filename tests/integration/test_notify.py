@@ -5,9 +5,8 @@ duplicate on the topic, not after a restart."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date, datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from tests.local_http import LocalServer, QuietHandler
 
 import msgspec
 import pytest
@@ -33,7 +32,7 @@ class Robot:
         self.attempts = 0
         robot = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 robot.attempts += 1
@@ -47,15 +46,11 @@ class Robot:
                 self.end_headers()
                 self.wfile.write(b'{"errcode":0,"errmsg":"ok"}')
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/robot/send?access_token=t"
+        self.local = LocalServer(Handler)
+        self.url = self.local.base_url + "/robot/send?access_token=t"
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.local.close()
 
 
 def event(kind: str, day: date, detail: str) -> ProjectEvent:
