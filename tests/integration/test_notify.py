@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from tests.local_http import LocalServer, QuietHandler
 
 import msgspec
 import pytest
@@ -15,6 +14,7 @@ from sitepulse.streams.contract import EVENTS_TOPIC, REGISTRY_TOPIC, ProjectEven
 from sitepulse.streams.publisher import SitePublisher
 from sitepulse.streams.topics import ensure_topics
 from tests.conftest import poll
+from tests.local_http import LocalServer, QuietHandler
 
 pytestmark = pytest.mark.integration
 
