@@ -99,6 +99,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
         topic_partitions=settings.partitions,
         datadir=str(datadir),
         web_enabled=False,
+        broker_credentials=settings.faust_credentials(),
         **timeouts,
     )
     influx = RetryingInflux(InfluxClient(settings))

@@ -23,7 +23,7 @@ class Check:
 
 def check_broker(settings: Settings) -> list[Check]:
     try:
-        consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, client_id="sitepulse-doctor", request_timeout_ms=5000)
+        consumer = KafkaConsumer(**settings.kafka_options(), client_id="sitepulse-doctor", request_timeout_ms=5000)
     except KafkaError as exc:
         return [Check("Kafka", False, f"连接不上 {settings.broker} ({type(exc).__name__}); 检查 SITEPULSE_BROKER 与网络/认证设置")]
     try:

@@ -125,7 +125,7 @@ def run_notify(settings: Settings, stop: Callable[[], bool] = lambda: False) -> 
     kinds = set(settings.notify_kinds)
     contacts: dict[str, Contact] = {}
     sent = SentLog(settings.state_dir / "notify.sqlite")
-    registry = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    registry = KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False)
     partitions = [TopicPartition(REGISTRY_TOPIC, p) for p in sorted(registry.partitions_for_topic(REGISTRY_TOPIC) or ())]
     registry.assign(partitions)
     registry.seek_to_beginning(*partitions)
@@ -134,7 +134,7 @@ def run_notify(settings: Settings, stop: Callable[[], bool] = lambda: False) -> 
     timeouts = {"session_timeout_ms": 4000, "heartbeat_interval_ms": 1000} if settings.profile == "embedded" else {}
     events = KafkaConsumer(
         EVENTS_TOPIC,
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_options(),
         group_id=f"{settings.app_id}-notify",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
         "kafka://127.0.0.1:9092",
         description="Kafka bootstrap servers, Faust style: kafka://host:port[;kafka://host:port]",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = Field("sitepulse", description="InfluxDB 1.x database, or 2.x bucket")
     influx_api: Literal["v1", "v2"] = "v1"
@@ -88,6 +93,35 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """The broker list without Faust's ``kafka://`` scheme, for kafka-python."""
         return [part.strip().split("://", 1)[-1] for part in self.broker.split(";") if part.strip()]
+
+    def kafka_options(self) -> dict[str, object]:
+        """Connection options for every kafka-python client (publisher, admin, readers)."""
+        options: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers, "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            }
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return options
+
+    def faust_credentials(self):
+        """The same connection settings for the Faust worker (None: plaintext)."""
+        import ssl
+
+        import faust
+
+        context = None
+        if self.kafka_security_protocol.endswith("SSL"):
+            context = ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+        if self.kafka_security_protocol.startswith("SASL"):
+            password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            return faust.SASLCredentials(username=self.kafka_sasl_username, password=password, mechanism=self.kafka_sasl_mechanism, ssl_context=context)
+        if context is not None:
+            return faust.SSLCredentials(context)
+        return None
 
     def child_environment(self) -> dict[str, str]:
         """These settings as ``SITEPULSE_*`` variables, for child processes."""

@@ -51,7 +51,7 @@ class SitePublisher:
 
     def __init__(self, settings: Settings, **producer_options: object) -> None:
         options = {
-            "bootstrap_servers": settings.bootstrap_servers,
+            **settings.kafka_options(),
             "client_id": "sitepulse-publisher",
             "acks": "all",
             "linger_ms": 20,

@@ -33,7 +33,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; returns the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="sitepulse-admin")
+    admin = KafkaAdminClient(**settings.kafka_options(), client_id="sitepulse-admin")
     try:
         existing = set(admin.list_topics())
         missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
@@ -53,7 +53,7 @@ def read_whole_topic(settings: Settings, topic: str) -> Iterator:
     """Every record on a topic from its start, oldest first per partition, without a
     consumer group. Reads until the topic stays quiet: end offsets cannot be trusted as a
     stop mark (the embedded broker reports the end of a multi-record batch as base + 1)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False)
     try:
         if topic not in consumer.topics():  # also loads the cluster metadata
             return
