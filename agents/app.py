@@ -168,6 +168,8 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
                 await dead_letter_all(rejections, counts)
                 await publish(outcome.events)
                 counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
+                if outcome.duplicates:
+                    counters.counts["duplicates"] += outcome.duplicates
 
     keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
     if settings.signatures_required and keys is None:

@@ -48,6 +48,7 @@ def to_meter_reading(reading: PowerReading) -> MeterReading:
 class BatchOutcome:
     too_late: list[int]  # positions in the batch of records beyond the grace period
     events: list[ProjectEvent]
+    duplicates: int = 0  # readings already counted (re-sent or re-delivered), absorbed
 
     @classmethod
     def nothing(cls) -> BatchOutcome:
@@ -78,7 +79,9 @@ class PowerHandler:
                     observed.append((meter_reading, source))
             touched = sorted({self.book.day_of(reading) for reading in meter_readings})
             await self._open_days(self.book.missing(touched))
+            duplicates = 0
             for reading in meter_readings:
+                duplicates += self.book.holds(reading)
                 self.book.add(reading)
             energies = [self.book.total(key) for key in touched]
             # Raw readings first: they are what a restarted worker rebuilds its days from.
@@ -87,7 +90,7 @@ class PowerHandler:
             self.book.evict_old_days()
             resets = self._register_resets(fresh)
             events = await self.tracker.observe(observed, energies, wall_s)
-        return BatchOutcome(too_late, resets + events)
+        return BatchOutcome(too_late, resets + events, duplicates)
 
     def _register_resets(self, readings: Sequence[PowerReading]) -> list[ProjectEvent]:
         """A register that goes backwards (meter replaced or cleared): the interval

@@ -305,7 +305,8 @@ def status(ctx: click.Context) -> None:
         sink = "正常" if worker.degraded_for_s is None else f"中断已 {worker.degraded_for_s:.0f} 秒, 数据暂存 Kafka 待重试 ({worker.error})"
         click.echo(f"工作进程: {state}; 写入 InfluxDB: {sink}")
         rejected = {k.split(".", 1)[1]: v for k, v in worker.counts.items() if k.startswith("rejected.")}
-        handled = {k: v for k, v in worker.counts.items() if not k.startswith("rejected.")}
+        names = {"power": "读数", "investment": "投资", "registry": "登记", "stoppages": "停工备案", "events": "事件", "duplicates": "重复读数(已去重)"}
+        handled = {names.get(k, k): v for k, v in worker.counts.items() if not k.startswith("rejected.")}
         click.echo("已处理: " + (", ".join(f"{k} {v}" for k, v in sorted(handled.items())) or "无"))
         if rejected:
             click.echo("已拒收 (死信): " + ", ".join(f"{REJECTION_REASONS.get(k, k)} [{k}] {v}" for k, v in sorted(rejected.items())))

@@ -119,6 +119,11 @@ class DailyEnergyBook:
             if self.day_of(reading) == key:
                 day[(reading.meter_id, reading.ts_ms)] = (reading.kwh, reading.interval_s)
 
+    def holds(self, reading: MeterReading) -> bool:
+        """The same reading, same value, is already counted (a re-sent or re-delivered one)."""
+        day = self._days.get(self.day_of(reading))
+        return day is not None and day.get((reading.meter_id, reading.ts_ms)) == (reading.kwh, reading.interval_s)
+
     def add(self, reading: MeterReading) -> DayKey:
         key = self.day_of(reading)
         day = self._days.get(key)

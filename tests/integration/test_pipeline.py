@@ -138,6 +138,9 @@ def test_restarted_worker_rebuilds_days_and_counts_resent_readings_once(sitepuls
     poll(export_matches(sitepulse, expected, "2026-03-02", "2026-03-10"), 60, "every day after the restart")
     letters = dead_letters(sitepulse.settings, 1)
     assert [dict(m.headers)[DLQ_HEADER_REASON] for m in letters] == [b"too_late"]
+    # The re-sent readings were absorbed, and the operator can see how many.
+    status = poll(lambda: "重复读数(已去重) 300" in (out := sitepulse.attempt("status").output) and out, 30, "the duplicates in status")
+    assert "数据迟到超过宽限期" in status and "[too_late] 1" in status
 
 
 def test_refused_write_stops_the_worker_instead_of_leaving_a_dead_agent(sitepulse):

@@ -92,3 +92,14 @@ def test_days_far_behind_the_newest_are_forgotten_and_must_be_reloaded():
     book.add(reading("2026-03-10T08:15:00+08:00", 1.0))
     assert book.evict_old_days() == 1
     assert book.missing([old, new]) == {old}
+
+
+def test_a_resent_reading_is_recognised_as_already_counted():
+    book = DailyEnergyBook(SHANGHAI, 3)
+    first = reading("2026-03-02T08:15:00+08:00", 2.5)
+    book.load(book.day_of(first), ())
+    assert not book.holds(first)
+    book.add(first)
+    assert book.holds(reading("2026-03-02T08:15:00+08:00", 2.5)), "the same reading again"
+    assert not book.holds(reading("2026-03-02T08:15:00+08:00", 2.7)), "a correction is not a duplicate"
+    assert not book.holds(reading("2026-03-02T08:30:00+08:00", 2.5))
