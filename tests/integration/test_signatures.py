@@ -1,6 +1,6 @@
 """Forged telemetry gets nowhere: with signatures required, the worker stores only readings
 signed with their own project's key; every other one is dead-lettered with the reason,
-and no key appears in any log."""
+and no key or token appears in any log, even at debug level."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def test_only_readings_signed_with_their_projects_key_are_stored(sitepulse, tmp_
     refused = sitepulse.start_worker(SITEPULSE_REQUIRE_SIGNATURES="true")
     assert refused.wait(60) != 0 and "SITEPULSE_SIGNING_KEYS" in refused.log_path.read_text()
 
-    sitepulse.start_worker(SITEPULSE_REQUIRE_SIGNATURES="true", SITEPULSE_SIGNING_KEYS=str(keys_file))
+    secrets = {"SITEPULSE_INFLUX_TOKEN": "influx-token-9f3b", "SITEPULSE_GRAFANA_TOKEN": "glsa-token-77ad", "SITEPULSE_KAFKA_SASL_PASSWORD": "kafka-pw-1c2d"}
+    sitepulse.start_worker(SITEPULSE_REQUIRE_SIGNATURES="true", SITEPULSE_SIGNING_KEYS=str(keys_file), SITEPULSE_LOG_LEVEL="debug", **secrets)
     ensure_topics(sitepulse.settings)
     base = msgspec.json.decode(
         b'{"project_id":"NB-1","meter_id":"M1","ts":"2026-03-02T08:15:00+08:00","kwh":2.5,"interval_s":900}', type=PowerReading
@@ -49,3 +50,5 @@ def test_only_readings_signed_with_their_projects_key_are_stored(sitepulse, tmp_
     logs = "".join(worker.log_path.read_text() for worker in sitepulse.workers)
     for project_id in ("NB-1", "NB-2"):
         assert keys.key_for(project_id).hex() not in logs
+    for name, value in secrets.items():
+        assert value not in logs, f"{name} leaked into the worker log (debug level)"
