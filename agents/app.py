@@ -144,7 +144,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
     # An agent that raised would leave the worker running and processing nothing, so any
     # unexpected error (a refused write included) stops the whole worker instead.
     def validated_records_agent(
-        topic_name: str, kind: str, record_type: type, handle: Callable, verify: Callable[[Any], tuple[str, str] | None] | None = None
+        topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
     ) -> None:
         @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
         async def agent(stream: faust.StreamT) -> None:
@@ -154,8 +154,8 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
                 for event in events:
                     decoded = decode_for(event.message.value or b"", record_type, received)
                     refusal = decoded.rejection
-                    if refusal is None and verify is not None and (failed := verify(decoded.record)) is not None:
-                        refusal = Rejection(*failed)
+                    if refusal is None and screen is not None:
+                        refusal = screen(decoded.record)
                     if refusal is None:
                         accepted.append((event, decoded.record))
                     else:
@@ -177,11 +177,10 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
     for entry in registry:
         tracker.set_project(entry)
 
-    def screen_power(reading: PowerReading) -> tuple[str, str] | None:
-        if keys is not None and settings.signatures_required and (failed := keys.verify(reading)) is not None:
-            return failed
-        refusal = check_against_registry(reading, tracker.registry.get(reading.project_id), bool(tracker.registry))
-        return None if refusal is None else (refusal.reason, refusal.detail)
+    def screen_power(reading: PowerReading) -> Rejection | None:
+        if keys is not None and settings.signatures_required and (refusal := keys.verify(reading)) is not None:
+            return refusal
+        return check_against_registry(reading, tracker.registry.get(reading.project_id), bool(tracker.registry))
 
     validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, screen_power)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)

@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from .contract import PowerReading
+from .validation import Rejection
 
 
 def signed_text(reading: PowerReading) -> bytes:
@@ -47,15 +48,15 @@ class KeyStore:
     def key_for(self, project_id: str) -> bytes | None:
         return self._keys.get(project_id)
 
-    def verify(self, reading: PowerReading) -> tuple[str, str] | None:
-        """None if the signature is right, else (reason code, detail without secrets)."""
+    def verify(self, reading: PowerReading) -> Rejection | None:
+        """None if the signature is right, else why not (no secret in the detail)."""
         if not reading.sig:
-            return "missing_signature", "reading has no sig"
+            return Rejection("missing_signature", "reading has no sig")
         key = self._keys.get(reading.project_id)
         if key is None:
-            return "bad_signature", f"no key registered for project {reading.project_id}"
+            return Rejection("bad_signature", f"no key registered for project {reading.project_id}")
         if not hmac.compare_digest(reading.sig, signature(reading, key)):
-            return "bad_signature", "HMAC-SHA256 does not match this project's key and these values"
+            return Rejection("bad_signature", "HMAC-SHA256 does not match this project's key and these values")
         return None
 
     @classmethod

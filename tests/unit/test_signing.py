@@ -22,10 +22,10 @@ def test_a_reading_signed_with_its_projects_key_verifies_and_nothing_else_does(t
     # The JSON round trip (another encoder, other spacing) keeps it valid.
     again = msgspec.json.decode(msgspec.json.encode(signed), type=PowerReading)
     assert store.verify(again) is None
-    assert store.verify(READING)[0] == "missing_signature"
-    assert store.verify(sign(READING, keys.key_for("NB-2")))[0] == "bad_signature", "another project's key"
-    assert store.verify(msgspec.structs.replace(signed, kwh=125.0))[0] == "bad_signature", "a changed value"
-    assert store.verify(msgspec.structs.replace(signed, ts=signed.ts + timedelta(minutes=15)))[0] == "bad_signature", "replayed at another time"
+    assert store.verify(READING).reason == "missing_signature"
+    assert store.verify(sign(READING, keys.key_for("NB-2"))).reason == "bad_signature", "another project's key"
+    assert store.verify(msgspec.structs.replace(signed, kwh=125.0)).reason == "bad_signature", "a changed value"
+    assert store.verify(msgspec.structs.replace(signed, ts=signed.ts + timedelta(minutes=15))).reason == "bad_signature", "replayed at another time"
     stranger = sign(msgspec.structs.replace(READING, project_id="NB-9"), keys.key_for("NB-1"))
-    assert store.verify(stranger)[0] == "bad_signature"
+    assert store.verify(stranger).reason == "bad_signature"
     assert "NB-1" not in repr(store) and keys.key_for("NB-1").hex() not in repr(store)
