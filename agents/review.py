@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import EVENT_KINDS, ProjectEvent
+from ..streams.contract import EVENT_KINDS, ProjectEvent, RegistryEntry
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
 from .core.ranking import ROLLUP_TYPES, UnitScore, completion_by, investment_without_power, month_days, rank_all
@@ -27,6 +27,7 @@ class PeriodReview:
         self.bottom = bottom
         self.grace_days = max(1, -(-int(grace.total_seconds()) // 86_400))
         self.announced: set[str] = set()  # event ids published by this worker
+        self.written: set[str] = set()  # points the last review wrote (identical lines need no rewrite)
 
     async def run(self) -> list[ProjectEvent]:
         newest = await newest_judged_day(self.influx.query)
@@ -48,17 +49,19 @@ class PeriodReview:
         for fact in facts:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
-                    events.append(self._idle_investment_event(fact.profile.project_id, entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
+                    events.append(self._idle_investment_event(entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
         # Completion as of every day of the two periods so far: the stored series does not
         # depend on when the review happened to run.
         points.extend(
             completion_point(completion, day, self.tz)
-            for day in previous.days + [d for d in current.days if d <= newest]
+            for day in previous.days + current.days
             if day <= newest
             for unit_type in ROLLUP_TYPES
             for completion in completion_by(facts, day, unit_type)
         )
-        await self.influx.write(points)
+        # Most of it is what the last review wrote already; write only what changed.
+        await self.influx.write([point for point in points if point not in self.written])
+        self.written = set(points)
         fresh = [e for e in events if e.event_id not in self.announced]
         self.announced.update(e.event_id for e in fresh)
         return fresh
@@ -86,8 +89,8 @@ class PeriodReview:
             period=period.label,
         )
 
-    def _idle_investment_event(self, project_id: str, entry, month: str, amount_wan: float, newest: date) -> ProjectEvent:
-        last = month_days(month).last
+    def _idle_investment_event(self, entry: RegistryEntry, month: str, amount_wan: float, newest: date) -> ProjectEvent:
+        project_id, last = entry.project_id, month_days(month).last
         detail = f"{EVENT_KINDS['suspicious']}: {month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
         return ProjectEvent(
             event_id=f"suspicious:{project_id}::{month}",
