@@ -34,9 +34,9 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
                     "project_id": series.tags[Measurement.TAG_PROJECT],
                     # A day judged with no reading at all has no energy point: it drew nothing we know of.
                     "kwh": point["kwh"] if point["kwh"] is not None else 0.0,
-                    "baseline_kwh": _number(point.get("baseline_kwh")),
+                    "baseline_kwh": rounded_or_blank(point.get("baseline_kwh")),
                     # A day judged offline has no index, even if an earlier judgement wrote one.
-                    "activity_index": _number(point.get("activity_index")) if point.get("state") != "offline" else "",
+                    "activity_index": rounded_or_blank(point.get("activity_index")) if point.get("state") != "offline" else "",
                     "state": point.get("state") or "",
                 }
             )
@@ -44,8 +44,9 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
     return rows
 
 
-def _number(value: object) -> object:
-    return "" if value is None else round(float(value), 4)
+def rounded_or_blank(value: float | None, digits: int = 4) -> object:
+    """A CSV cell: the number rounded, or empty where it is undefined."""
+    return "" if value is None else round(float(value), digits)
 
 
 def write_daily_csv(rows: list[dict[str, object]], out: TextIO) -> None:

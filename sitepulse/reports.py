@@ -15,15 +15,12 @@ from .agents.core.problems import Problem
 from .agents.core.ranking import ROLLUP_TYPES, UnitScore, completion_by, rank_all
 from .agents.facts import REGISTRY_QUERY, load_facts, problem_query, problems_from, registry_from
 from .agents.influx import InfluxClient, quote_identifier
+from .export import rounded_or_blank
 from .settings import Settings
 from .streams.contract import Measurement
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
 INVESTMENT_COLUMNS = ("date", "unit_type", "unit", "projects", "completed_wan", "plan_wan", "completion_pct")
-
-
-def _round(value: float | None, digits: int) -> object:
-    return "" if value is None else round(value, digits)
 
 
 async def ranking(settings: Settings, period: Period, bottom: int) -> list[UnitScore]:
@@ -37,7 +34,7 @@ def write_ranking_csv(scores: Sequence[UnitScore], out: TextIO) -> None:
     writer.writerow(RANKING_COLUMNS)
     for s in scores:
         writer.writerow(
-            [s.period, s.unit_type, s.unit, "" if s.rank is None else s.rank, _round(s.score, 2), _round(s.completion_pct, 2), _round(s.start_rate, 4), "true" if s.golden_snail else "false"]
+            [s.period, s.unit_type, s.unit, "" if s.rank is None else s.rank, rounded_or_blank(s.score, 2), rounded_or_blank(s.completion_pct, 2), rounded_or_blank(s.start_rate, 4), "true" if s.golden_snail else "false"]
         )
 
 
@@ -55,7 +52,7 @@ async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequenc
                     "projects": c.projects,
                     "completed_wan": round(c.completed_wan, 1),
                     "plan_wan": round(c.plan_wan, 1),
-                    "completion_pct": _round(c.pct, 2),
+                    "completion_pct": rounded_or_blank(c.pct, 2),
                 }
             )
     return rows
