@@ -209,13 +209,14 @@ def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
-def _plain(obj: object) -> object:
+def plain_json(obj: object) -> object:
+    """An SDK model as plain dicts and lists, as Grafana's API and files take it."""
     return json.loads(JSONEncoder(ensure_ascii=False).encode(obj))
 
 
 def rule_group_file(interval_s: int = 60) -> dict:
     """The rules as Grafana's alerting file provisioning (``groups``)."""
-    built = [_plain(rule.build()) for rule in rules()]
+    built = [plain_json(rule.build()) for rule in rules()]
     for rule in built:
         for key in ("folderUID", "ruleGroup", "orgID"):
             rule.pop(key, None)
@@ -228,8 +229,8 @@ def routing_file(entries: Sequence[RegistryEntry], kind: str, years: Iterable[in
         "apiVersion": 1,
         "contactPoints": [
             {"orgId": 1, "name": cp["name"], "receivers": [{k: cp[k] for k in ("uid", "type", "settings", "disableResolveMessage") if k in cp}]}
-            for cp in (_plain(point.build()) for point in contact_points(entries, kind))
+            for cp in (plain_json(point.build()) for point in contact_points(entries, kind))
         ],
-        "policies": [{"orgId": 1, **_plain(policy_tree(entries).build())}],
-        "muteTimes": [{"orgId": 1, **_plain(holiday_mute_timing(years).build())}],
+        "policies": [{"orgId": 1, **plain_json(policy_tree(entries).build())}],
+        "muteTimes": [{"orgId": 1, **plain_json(holiday_mute_timing(years).build())}],
     }

@@ -14,7 +14,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
 from ..streams.contract import RegistryEntry
-from .alerting import DUTY_RECEIVER, FOLDER_UID, contact_points, holiday_mute_timing, policy_tree, rules, _plain
+from .alerting import DUTY_RECEIVER, FOLDER_UID, contact_points, holiday_mute_timing, policy_tree, rules, plain_json
 from .boards import FOLDER_TITLE, all_boards
 from .influxql import DATASOURCE_UID
 
@@ -129,7 +129,7 @@ def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outco
         folder,
     )
     for board in all_boards():
-        model = _plain(board.build())
+        model = plain_json(board.build())
         payload = {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "sitepulse provision"}
         _upsert(
             outcome, f"看板 {model['title']}",
@@ -140,7 +140,7 @@ def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outco
             current_of=lambda response: response["dashboard"],
         )
     for rule in rules():
-        model = _plain(rule.build())
+        model = plain_json(rule.build())
         _upsert(
             outcome, f"告警规则 {model['title']}",
             lambda uid=model["uid"]: api.alertingprovisioning.get_alertrule(uid),
@@ -155,7 +155,7 @@ def _apply_routing(
 ) -> None:
     existing = {cp["uid"]: cp for cp in api.alertingprovisioning.get_contactpoints()}
     for point in contact_points(registry, robot_kind):
-        model = _plain(point.build())
+        model = plain_json(point.build())
         _upsert(
             outcome, f"联系点 {model['name']}",
             lambda uid=model["uid"]: _found(existing, uid),
@@ -163,7 +163,7 @@ def _apply_routing(
             lambda m=model: api.alertingprovisioning.update_contactpoint(m["uid"], m),
             model,
         )
-    mute = _plain(holiday_mute_timing(years).build())
+    mute = plain_json(holiday_mute_timing(years).build())
     _upsert(
         outcome, f"静默时段 {mute['name']}",
         lambda: api.alertingprovisioning.get_mute_timing(mute["name"]),
@@ -171,7 +171,7 @@ def _apply_routing(
         lambda: api.alertingprovisioning.update_mute_timing(mute["name"], mute),
         mute,
     )
-    tree = _plain(policy_tree(registry).build())
+    tree = plain_json(policy_tree(registry).build())
     current = api.alertingprovisioning.get_notification_policy_tree()
     if _same(tree, current):
         outcome.unchanged.append("通知策略")

@@ -9,7 +9,9 @@ from pathlib import Path
 import msgspec
 
 from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, STOPPAGE_COLUMNS, STOPPAGES_TOPIC, RegistryEntry, StoppageRecord
+from ..settings import Settings
 from .publisher import SitePublisher
+from .topics import read_whole_topic
 
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon"}
 _OPTIONAL = {"lat", "lon", "video_url"}  # may be empty, and older CSVs may lack the column
@@ -118,10 +120,8 @@ def publish_stoppages(records: list[StoppageRecord], publisher: SitePublisher) -
     return len(records)
 
 
-def read_registry_topic(settings) -> list[RegistryEntry]:
+def read_registry_topic(settings: Settings) -> list[RegistryEntry]:
     """The registry as it stands on its compacted topic: the newest row per project."""
-    from .topics import read_whole_topic
-
     decoder = msgspec.json.Decoder(RegistryEntry)
     newest: dict[bytes, RegistryEntry | None] = {}
     for record in read_whole_topic(settings, REGISTRY_TOPIC):
