@@ -17,7 +17,8 @@ _KINDS = {"stalled": "停工", "suspicious": "用电异常"}
 
 def _console() -> Console:
     # Wide enough for a table of Chinese names when stdout is a pipe, not a terminal.
-    return Console(width=200, soft_wrap=False) if not Console().is_terminal else Console()
+    console = Console()
+    return console if console.is_terminal else Console(width=200, soft_wrap=False)
 
 
 def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], when_empty: str) -> None:
