@@ -65,6 +65,11 @@ class ActivityTracker:
         self.pending: dict[DayKey, DailyEnergy] = {}
         self.published: dict[str, dict[date, DayIndicators]] = defaultdict(dict)  # project -> day -> last written
         self._dirty: set[str] = set()
+        # Silent days appear only when the clock completes a new day, or for a timeline
+        # that just got its days: the scan for them is skipped otherwise (it would
+        # cost a pass over every project per batch).
+        self._silent_scanned_through: date | None = None
+        self._silent_unscanned: set[str] = set()
 
     def forget_all(self) -> None:
         """Partitions moved: rebuild from InfluxDB what this worker owns now."""
@@ -159,6 +164,7 @@ class ActivityTracker:
         for key in complete:
             self.timelines[key[0]].set_day(self.pending.pop(key))
             self._dirty.add(key[0])
+            self._silent_unscanned.add(key[0])
         silent_days = self._fill_silent_days(now_ms)
         points = [daily_point(energy, self.tz) for energy in silent_days]
         for project_id in sorted(self._dirty):
@@ -183,7 +189,15 @@ class ActivityTracker:
     def _fill_silent_days(self, now_ms: int) -> list[DailyEnergy]:
         """A project whose meters said nothing for whole days: those days are offline."""
         filled = []
-        for project_id, timeline in self.timelines.items():
+        through = self._local(now_ms - self.settle_ms).date() - timedelta(days=1)  # the newest complete day
+        if through == self._silent_scanned_through:
+            candidates = [p for p in self._silent_unscanned if p in self.timelines]
+        else:
+            candidates = list(self.timelines)
+        self._silent_scanned_through = through
+        self._silent_unscanned = set()
+        for project_id in candidates:
+            timeline = self.timelines[project_id]
             if not timeline.inputs:
                 continue
             day = max(timeline.inputs) + timedelta(days=1)
@@ -293,6 +307,7 @@ class ActivityTracker:
             entry = self.registry.get(project_id)
             timeline = ProjectTimeline(project_id, entry.capacity_kva if entry else 0.0, self.calendar)
             self.timelines[project_id] = timeline
+            self._silent_unscanned.add(project_id)
             rows = sorted((r for r in stored.get(project_id, ()) if r.get("date")), key=lambda r: r["date"])
             judged = [r for r in rows if r.get("machine_state")]
             if judged:

@@ -37,12 +37,12 @@ from ..streams.contract import (
 )
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
-from ..streams.validation import Rejection, check_against_registry
+from ..streams.validation import Part, Rejection, check_against_registry, decode_message
 from .activity import ActivityTracker
 from .core.calendar import Stoppage, WorkCalendar
 from .influx import InfluxClient, RetryingInflux
 from .ledger import LedgerHandler
-from .pipeline import InvestmentHandler, PowerHandler, decode_for
+from .pipeline import InvestmentHandler, PowerHandler
 from .points import project_point, stoppage_point
 from .review import PeriodReview
 
@@ -126,18 +126,24 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
 
     tracker.publish = publish
 
-    async def dead_letter(event: faust.EventT, rejection: Rejection) -> Any:
+    async def dead_letter(event: faust.EventT, rejection: Rejection, part: Part | None) -> Any:
+        """The message as it came; a reading refused out of a batch alone, as a single
+        record (``#index`` in the source), so that it can be fixed and sent again."""
         message = event.message
         source = f"{message.topic}/{message.partition}/{message.offset}"
-        return await dlq.send(key=message.key, value=message.value, headers=dead_letter_headers(rejection, source))
+        value = message.value
+        if part is not None and part.index is not None and part.record is not None:
+            source += f"#{part.index}"
+            value = _encode(part.record)
+        return await dlq.send(key=message.key, value=value, headers=dead_letter_headers(rejection, source))
 
-    async def dead_letter_all(rejections: list[tuple[faust.EventT, Rejection]], counts: Counter[str]) -> None:
+    async def dead_letter_all(rejections: list[tuple[faust.EventT, Part | None, Rejection]], counts: Counter[str]) -> None:
         """Rejected records reach the dead-letter topic before the batch is acknowledged,
         so none is lost."""
         deliveries = []
-        for event, rejection in rejections:
+        for event, part, rejection in rejections:
             counts[rejection.reason] += 1
-            deliveries.append(await dead_letter(event, rejection))
+            deliveries.append(await dead_letter(event, rejection, part))
         for delivery in deliveries:
             await delivery
 
@@ -148,28 +154,40 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
     ) -> None:
         @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
         async def agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-                accepted, rejections = [], []
+            async for events in stream.take_events(settings.batch_messages, within=settings.batch_within_s):
                 received = datetime.now(timezone.utc)
+                accepted: list[tuple[faust.EventT, Part]] = []
+                rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
                 for event in events:
-                    decoded = decode_for(event.message.value or b"", record_type, received)
-                    refusal = decoded.rejection
-                    if refusal is None and screen is not None:
-                        refusal = screen(decoded.record)
-                    if refusal is None:
-                        accepted.append((event, decoded.record))
-                    else:
-                        rejections.append((event, refusal))
-                outcome = await handle(
-                    [record for _, record in accepted], [event.message.partition for event, _ in accepted], time.time()
-                )
-                rejections += [(accepted[i][0], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
-                counts: Counter[str] = Counter()
-                await dead_letter_all(rejections, counts)
-                await publish(outcome.events)
-                counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
-                if outcome.duplicates:
-                    counters.counts["duplicates"] += outcome.duplicates
+                    for part in decode_message(event.message.value or b"", received, record_type):
+                        refusal = part.rejection
+                        if refusal is None and screen is not None:
+                            refusal = screen(part.record)
+                        if refusal is None:
+                            accepted.append((event, part))
+                        else:
+                            rejections.append((event, part, refusal))
+                    # Batch messages can carry thousands of readings: memory and write
+                    # size follow readings, not messages.
+                    if len(accepted) >= settings.batch_size:
+                        await handle_chunk(kind, handle, accepted, rejections)
+                        accepted, rejections = [], []
+                await handle_chunk(kind, handle, accepted, rejections)
+
+    async def handle_chunk(
+        kind: str,
+        handle: Callable,
+        accepted: list[tuple[faust.EventT, Part]],
+        rejections: list[tuple[faust.EventT, Part | None, Rejection]],
+    ) -> None:
+        outcome = await handle([part.record for _, part in accepted], [event.message.partition for event, _ in accepted], time.time())
+        rejections += [(*accepted[i], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
+        counts: Counter[str] = Counter()
+        await dead_letter_all(rejections, counts)
+        await publish(outcome.events)
+        counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
+        if outcome.duplicates:
+            counters.counts["duplicates"] += outcome.duplicates
 
     keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
     if settings.signatures_required and keys is None:
@@ -195,7 +213,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
                 try:
                     entry = _registry_decoder.decode(event.message.value)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
+                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
                     continue
                 tracker.set_project(entry)
                 # The message time keeps a re-delivered row on the same point.
@@ -216,7 +234,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
                     if stoppage.last < stoppage.first:
                         raise ValueError(f"to_day {stoppage.last} is before from_day {stoppage.first}")
                 except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
+                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
                     continue
                 await influx.write([stoppage_point(stoppage, settings.tz)])
                 async with tracker.lock:
@@ -233,7 +251,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
                 try:
                     decoded.append(_event_decoder.decode(event.message.value or b""))
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await dead_letter_all([(event, Rejection("wrong_type", str(exc)))], rejected)
+                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
             await ledger.handle(decoded)
             counters.record_batch("events", len(decoded), rejected)
 
@@ -245,8 +263,12 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
     @app.on_partitions_assigned.connect
     async def forget_days_of_moved_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
         # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
-        power.forget_open_days()
-        tracker.clock.expect({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
+        # Under the lock, so that a batch still in flight from the old assignment cannot
+        # leave its projects behind in memory: a worker kept judging (and filling
+        # silent days of) projects it no longer owned, over the new owner's points.
+        async with tracker.lock:
+            power.forget_open_days()
+            tracker.clock.expect({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
 
     @app.timer(interval=5.0)
     async def judge_as_time_passes() -> None:

@@ -20,9 +20,7 @@ def encode_point(
     ts_ms: int,
 ) -> str:
     """One line; tags sorted (InfluxDB's preferred order), ``None`` fields left out."""
-    head = measurement.translate(_MEASUREMENT_ESCAPES)
-    for key in sorted(tags):
-        head += f",{key.translate(_KEY_ESCAPES)}={tags[key].translate(_KEY_ESCAPES)}"
+    head = series_key(measurement, tags)
     body = ",".join(
         f"{key.translate(_KEY_ESCAPES)}={_field_value(value)}"
         for key, value in fields.items()
@@ -33,6 +31,19 @@ def encode_point(
     return f"{head} {body} {ts_ms}"
 
 
+def series_key(measurement: str, tags: Mapping[str, str]) -> str:
+    """Measurement and tags: the part of a line that names the series."""
+    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    for key in sorted(tags):
+        head += f",{key.translate(_KEY_ESCAPES)}={tags[key].translate(_KEY_ESCAPES)}"
+    return head
+
+
+def float_field(value: float) -> str:
+    """A float field value; ``repr`` is the shortest text that reads back the same."""
+    return repr(value)
+
+
 def _field_value(value: FieldValue) -> str:
     # bool before int: bool is a subclass of int.
     if isinstance(value, bool):
@@ -40,5 +51,5 @@ def _field_value(value: FieldValue) -> str:
     if isinstance(value, int):
         return f"{value}i"
     if isinstance(value, float):
-        return repr(value)
+        return float_field(value)
     return '"' + value.translate(_STRING_ESCAPES) + '"'

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
-from ..streams.validation import Rejection, decode_record
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
 from .activity import ActivityTracker
 from .influx import RetryingInflux, quote_literal
@@ -21,23 +20,6 @@ from .points import daily_point, investment_point, reading_point
 # A reading belongs to the day holding its interval's middle; with intervals of at most
 # a day, it is stamped no later than 12 h after that day ends.
 _STAMP_REACH = timedelta(hours=12)
-
-
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """One message's outcome: a record, or a rejection to dead-letter."""
-
-    record: PowerReading | InvestmentReport | None
-    rejection: Rejection | None
-
-
-def decode_for(raw: bytes, expected: type, now: datetime | None = None) -> Decoded:
-    outcome = decode_record(raw, now)
-    if isinstance(outcome, Rejection):
-        return Decoded(None, outcome)
-    if not isinstance(outcome, expected):
-        return Decoded(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))
-    return Decoded(outcome, None)
 
 
 def to_meter_reading(reading: PowerReading) -> MeterReading:
@@ -77,29 +59,32 @@ class PowerHandler:
                     fresh.append(reading)
                     meter_readings.append(meter_reading)
                     observed.append((meter_reading, source))
-            touched = sorted({self.book.day_of(reading) for reading in meter_readings})
+            day_of = self.book.day_of
+            keys = [day_of(reading) for reading in meter_readings]
+            touched = sorted(set(keys))
             await self._open_days(self.book.missing(touched))
             duplicates = 0
-            for reading in meter_readings:
-                duplicates += self.book.holds(reading)
-                self.book.add(reading)
+            holds, add = self.book.holds, self.book.add
+            for reading, key in zip(meter_readings, keys):
+                duplicates += holds(reading, key)
+                add(reading, key)
             energies = [self.book.total(key) for key in touched]
             # Raw readings first: they are what a restarted worker rebuilds its days from.
-            await self.influx.write([reading_point(reading) for reading in fresh])
+            await self.influx.write([reading_point(r, m.ts_ms) for r, m in zip(fresh, meter_readings)])
             await self.influx.write([daily_point(energy, self.tz) for energy in energies])
             self.book.evict_old_days()
-            resets = self._register_resets(fresh)
+            resets = self._register_resets(fresh, meter_readings)
             events = await self.tracker.observe(observed, energies, wall_s)
         return BatchOutcome(too_late, resets + events, duplicates)
 
-    def _register_resets(self, readings: Sequence[PowerReading]) -> list[ProjectEvent]:
+    def _register_resets(self, readings: Sequence[PowerReading], converted: Sequence[MeterReading]) -> list[ProjectEvent]:
         """A register that goes backwards (meter replaced or cleared): the interval
         energy is still right, so the reading is kept, and the data owner is told."""
         found = []
-        for reading in readings:
+        for reading, meter_reading in zip(readings, converted):
             if reading.kwh_total is None:
                 continue
-            key, ts_ms = (reading.project_id, reading.meter_id), epoch_ms(reading.ts)
+            key, ts_ms = (reading.project_id, reading.meter_id), meter_reading.ts_ms
             previous = self.registers.get(key)
             if previous is None or ts_ms > previous[0]:
                 self.registers[key] = (ts_ms, reading.kwh_total)

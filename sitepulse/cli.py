@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -62,11 +62,19 @@ def worker(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--pack/--no-pack",
+    default=True,
+    show_default=True,
+    help="send power readings as one batch message per project and local day (fast; the file must be in time order)",
+)
 @click.pass_context
-def replay(ctx: click.Context, file: Path) -> None:
+def replay(ctx: click.Context, file: Path, pack: bool) -> None:
     """Publish a JSON-lines file of power and investment records (history backfill)."""
-    from .streams.publisher import SitePublisher
+    from .streams.contract import PowerReading
+    from .streams.publisher import DayPacker, SitePublisher
     from .streams.topics import ensure_topics
+    from .streams.validation import decode_record
 
     settings = _settings(ctx)
     ensure_topics(settings)
@@ -74,16 +82,24 @@ def replay(ctx: click.Context, file: Path) -> None:
     with SitePublisher(settings) as publisher, file.open("rb") as lines, tqdm(
         total=file.stat().st_size, unit="B", unit_scale=True, desc="回放", file=sys.stderr
     ) as progress:
+        packer = DayPacker(publisher, settings.tz) if pack else None
         for number, line in enumerate(lines, start=1):
             progress.update(len(line))
             line = line.strip()
             if not line:
                 continue
-            outcome = publisher.publish_raw(line, source=f"replay:{file.name}:{number}")
+            source = f"replay:{file.name}:{number}"
+            if packer is not None and isinstance(record := decode_record(line, datetime.now(timezone.utc)), PowerReading):
+                packer.add(record, source)
+                published += 1
+                continue
+            outcome = publisher.publish_raw(line, source=source)
             if outcome.rejection is None:
                 published += 1
             else:
                 rejected[outcome.rejection.reason] += 1
+        if packer is not None:
+            packer.flush()
     click.echo(f"已发布 {published} 条, 拒收 {sum(rejected.values())} 条 (已转入死信主题)")
     for reason, count in rejected.most_common():
         click.echo(f"  {reason}: {count}")
@@ -314,6 +330,21 @@ def status(ctx: click.Context) -> None:
         attention_table(asyncio.run(attention(settings)))
     except InfluxUnavailable as exc:
         raise click.ClickException(f"InfluxDB 不可用, 无法列出项目: {exc}") from None
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="the CI variant: small data, seconds not minutes")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"), show_default=True)
+@click.pass_context
+def bench(ctx: click.Context, quick: bool, out: Path) -> None:
+    """Measure throughput, freshness, scaling, memory and board queries against the raw
+    consumer and raw InfluxDB writes, on the embedded broker and influxd."""
+    from .bench import run_bench
+    from .terminal import bench_table
+
+    results = run_bench(_settings(ctx), quick, out, lambda line: click.echo(line, err=True))
+    bench_table(results)
+    click.echo(f"written to {out}")
 
 
 @cli.command()

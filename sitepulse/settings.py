@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     app_id: str = Field("sitepulse", description="Faust app id, also the consumer group id")
     partitions: int = Field(8, ge=1, description="partitions of the input topics when created")
     timezone: str = Field("Asia/Shanghai", description="time zone of the projects' local day")
-    batch_size: int = Field(5000, ge=1, description="records handled per worker batch")
+    batch_size: int = Field(5000, ge=1, description="readings handled together (one InfluxDB write, one judgement)")
+    batch_messages: int = Field(
+        1000, ge=1, description="Kafka messages taken per worker batch (a batch message carries up to 2000 readings)"
+    )
     batch_within_s: float = Field(0.5, gt=0, description="longest wait to fill a batch")
     day_cache_days: int = Field(
         3, ge=1, description="open days per project kept in worker memory, behind the newest"

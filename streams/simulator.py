@@ -126,7 +126,12 @@ def day_factor(project: ProjectScenario, day: date) -> float:
         return _NOT_STARTED_FACTOR
     if any(first <= day <= last for first, last in project.stalls):
         return _STALLED_FACTOR
-    is_day_off, holiday_name = chinese_calendar.get_holiday_detail(day)
+    try:
+        is_day_off, holiday_name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        # A year the package does not know yet (the live demo runs on past New Year):
+        # weekends off, as the worker's calendar assumes until an override says otherwise.
+        is_day_off, holiday_name = day.weekday() >= 5, None
     if not is_day_off:
         return 1.0  # a working day, 调休 Saturdays included
     return _HOLIDAY_FACTOR if holiday_name else _WEEKEND_FACTOR

@@ -1,4 +1,4 @@
-"""Turn raw bytes from the wire into a record, or into a rejection with a reason code.
+"""Turn raw bytes from the wire into records, or into rejections with a reason code.
 
 The fast path is one typed msgspec decode; only a record that fails it is decoded again
 loosely, to name the reason precisely for the data owner.
@@ -14,11 +14,14 @@ from datetime import datetime, timedelta
 import msgspec
 
 from .contract import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_READINGS,
     MAX_CLOCK_AHEAD_S,
     MAX_INTERVAL_S,
     MAX_MESSAGE_BYTES,
     REJECTION_REASONS,
     InvestmentReport,
+    PowerBatch,
     PowerReading,
     Record,
     RegistryEntry,
@@ -29,7 +32,7 @@ _loose_decoder = msgspec.json.Decoder()
 # Ids become InfluxDB tag values: 1-64 characters, no control characters or backslash.
 _ID = re.compile(r"(?=.*\S)[^\x00-\x1f\x7f\\]{1,64}")
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport}
+_RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport, "power_batch": PowerBatch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +45,55 @@ class Rejection:
             raise ValueError(f"undeclared rejection reason {self.reason!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One record carried by a message. ``index``: its place in a batch, None when the
+    message is the record. A rejected part keeps its record (if it decoded) so that it
+    can be dead-lettered on its own."""
+
+    record: PowerReading | InvestmentReport | None
+    rejection: Rejection | None = None
+    index: int | None = None
+
+
+def decode_message(raw: bytes, now: datetime | None = None, expected: type | None = None) -> list[Part]:
+    """Every record a message carries, each accepted or refused on its own: one part for
+    a single record or a refused message, one per reading for a ``PowerBatch``.
+    ``expected``: the record type of the topic it came from."""
+    outcome = decode_record(raw, now)
+    if isinstance(outcome, Rejection):
+        return [Part(None, outcome)]
+    kind = PowerReading if isinstance(outcome, PowerBatch) else type(outcome)
+    if expected is not None and kind is not expected:
+        return [Part(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))]
+    if not isinstance(outcome, PowerBatch):
+        return [Part(outcome)]
+    parts = []
+    for index, reading in enumerate(outcome.expand()):
+        checked = check_record(reading, now)
+        parts.append(Part(reading, checked if isinstance(checked, Rejection) else None, index))
+    return parts
+
+
 def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:
-    """Decode and check one record; never raises for bad input. ``now``: the receiver's
-    clock, against which timestamps from the future are refused."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+    """Decode and check one message; never raises for bad input. ``now``: the receiver's
+    clock, against which timestamps from the future are refused. The readings of a
+    ``PowerBatch`` are checked by ``decode_message``."""
+    if len(raw) > MAX_BATCH_BYTES:
         return Rejection("oversized", f"{len(raw)} bytes")
     try:
         record = _typed_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return _explain(raw, exc)
+        return _explain(raw, exc) if len(raw) <= MAX_MESSAGE_BYTES else Rejection("oversized", f"{len(raw)} bytes")
+    if len(raw) > MAX_MESSAGE_BYTES and not isinstance(record, PowerBatch):
+        return Rejection("oversized", f"{len(raw)} bytes")
     return check_record(record, now)
 
 
 def check_record(record: Record, now: datetime | None = None) -> Record | Rejection:
     """Rules that the schema cannot express."""
     outcome = _check_fields(record)
-    if now is None or isinstance(outcome, Rejection):
+    if now is None or isinstance(outcome, (Rejection, PowerBatch)):
         return outcome
     moment = record.ts if isinstance(record, PowerReading) else record.reported_at
     if moment > now + timedelta(seconds=MAX_CLOCK_AHEAD_S):
@@ -68,6 +104,12 @@ def check_record(record: Record, now: datetime | None = None) -> Record | Reject
 
 
 def _check_fields(record: Record) -> Record | Rejection:
+    if isinstance(record, PowerBatch):
+        if not _ID.fullmatch(record.project_id):
+            return Rejection("bad_id", f"project_id={record.project_id!r}")
+        if not 0 < len(record.readings) <= MAX_BATCH_READINGS:
+            return Rejection("bad_batch", f"{len(record.readings)} readings")
+        return record
     if isinstance(record, PowerReading):
         for name, value in (("project_id", record.project_id), ("meter_id", record.meter_id)):
             if not _ID.fullmatch(value):

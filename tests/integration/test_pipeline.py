@@ -159,3 +159,27 @@ def test_refused_write_stops_the_worker_instead_of_leaving_a_dead_agent(sitepuls
     assert worker.returncode != 0
     log = worker.log_path.read_text()
     assert "field type conflict" in log
+
+
+def test_a_batch_message_is_stored_reading_by_reading_and_a_bad_reading_is_dead_lettered_alone(sitepulse):
+    worker = sitepulse.start_worker()
+    readings = [
+        {"meter_id": "M1", "ts": f"2026-03-02T08:{minute:02d}:00+08:00", "kwh": 2.0 + minute / 100, "interval_s": 900}
+        for minute in (15, 30, 45)
+    ]
+    readings[1]["kwh"] = -4.0  # one broken reading among good ones
+    message = json.dumps({"type": "power_batch", "project_id": "P-7", "readings": readings}).encode()
+    producer = KafkaProducer(bootstrap_servers=sitepulse.settings.bootstrap_servers)
+    producer.send(POWER_TOPIC, key=b"P-7", value=message)
+    producer.flush()
+    producer.close()
+
+    (letter,) = dead_letters(sitepulse.settings, 1, timeout_s=40)
+    headers = dict(letter.headers)
+    assert headers[DLQ_HEADER_REASON] == b"negative_kwh"
+    assert headers[DLQ_HEADER_SOURCE].decode().endswith("#1"), "the source names the reading's place in the batch"
+    refused = json.loads(letter.value)
+    assert refused["type"] == "power" and refused["project_id"] == "P-7" and refused["kwh"] == -4.0, "a single record, ready to fix and re-send"
+    rows = poll(lambda: sitepulse.query("SELECT kwh, readings FROM power_daily WHERE project_id = 'P-7'"), 30, "the batch's day")
+    assert rows[0]["readings"] == 2 and rows[0]["kwh"] == pytest.approx(2.15 + 2.45)
+    assert worker.poll() is None

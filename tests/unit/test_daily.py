@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -103,3 +103,18 @@ def test_a_resent_reading_is_recognised_as_already_counted():
     assert book.holds(reading("2026-03-02T08:15:00+08:00", 2.5)), "the same reading again"
     assert not book.holds(reading("2026-03-02T08:15:00+08:00", 2.7)), "a correction is not a duplicate"
     assert not book.holds(reading("2026-03-02T08:30:00+08:00", 2.5))
+
+
+def test_local_day_agrees_with_a_plain_time_zone_conversion_across_a_year():
+    """The quarter-hour cache gives the same day as converting every reading."""
+    from datetime import timezone as utc_zone
+    from zoneinfo import ZoneInfo
+
+    for zone in (SHANGHAI, ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/St_Johns")):
+        moment = datetime(2026, 1, 1, tzinfo=utc_zone.utc)
+        while moment.year == 2026:
+            for interval_s in (60, 900, 3600):
+                ts_ms = epoch_ms(moment)
+                expected = (moment - timedelta(seconds=interval_s / 2)).astimezone(zone).date()
+                assert local_day(ts_ms, interval_s, zone) == expected, (zone, moment, interval_s)
+            moment += timedelta(minutes=7, seconds=30)

@@ -20,3 +20,30 @@ def test_a_point_without_fields_is_refused():
 
 def test_chinese_text_passes_through():
     assert encode_point("project", {"project_id": "NB-1"}, {"district": "鄞州区"}, 0) == 'project,project_id=NB-1 district="鄞州区" 0'
+
+
+def test_the_fast_reading_line_equals_the_general_encoder():
+    from datetime import datetime, timedelta, timezone
+
+    from sitepulse.agents.core.daily import epoch_ms
+    from sitepulse.agents.points import reading_point
+    from sitepulse.streams.contract import Measurement, PowerReading
+
+    moment = datetime(2026, 3, 2, 8, 15, tzinfo=timezone(timedelta(hours=8)))
+    for reading in (
+        PowerReading("NB 0001,东", "M=1", moment, 12.5, 900, 10_000.25, 50.0),
+        PowerReading("NB-0002", "M1", moment, 3, 60),  # integer kwh, no register, no demand
+    ):
+        general = encode_point(
+            Measurement.POWER_READING,
+            {Measurement.TAG_PROJECT: reading.project_id, Measurement.TAG_METER: reading.meter_id},
+            {
+                "kwh": float(reading.kwh),
+                "interval_s": reading.interval_s,
+                "kwh_total": None if reading.kwh_total is None else float(reading.kwh_total),
+                "kw": None if reading.kw is None else float(reading.kw),
+            },
+            epoch_ms(reading.ts),
+        )
+        assert reading_point(reading) == general
+        assert reading_point(reading, epoch_ms(reading.ts)) == general

@@ -77,3 +77,14 @@ def test_monthly_investment_reports_arrive_on_the_third(records):
     assert {r.period for r in reports} == {"2026-01", "2026-02"}
     assert all(r.reported_at.day == 3 and r.amount_wan >= 0 for r in reports)
     assert len(reports) == 60
+
+
+def test_a_scenario_runs_on_into_a_year_the_holiday_calendar_does_not_know():
+    """The live demo keeps going past New Year: weekends stay quiet, nothing raises."""
+    late = build_scenario(3, 10, 5, date(2026, 12, 28), SHANGHAI)
+    readings = [r for r in generate_records(late, until=late.end) if isinstance(r, PowerReading)]
+    assert max(r.ts for r in readings).year == 2027
+    by_day = defaultdict(float)
+    for r in readings:
+        by_day[(r.ts.astimezone(SHANGHAI) - timedelta(minutes=1)).date()] += r.kwh
+    assert by_day[date(2027, 1, 2)] < by_day[date(2027, 1, 4)], "Saturday draws less than Monday"

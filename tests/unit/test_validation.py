@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sitepulse.streams.contract import REJECTION_REASONS, InvestmentReport, PowerReading
-from sitepulse.streams.validation import Rejection, decode_record
+from sitepulse.streams.validation import Rejection, decode_message, decode_record
 
 GOOD_POWER = {
     "type": "power",
@@ -104,8 +104,11 @@ _json_values = st.recursive(
     max_leaves=12,
 )
 _near_records = st.fixed_dictionaries(
-    {"type": st.sampled_from(["power", "investment", "other", 1])},
-    optional={key: _json_values | st.just(value) for key, value in {**GOOD_POWER, **GOOD_INVESTMENT}.items() if key != "type"},
+    {"type": st.sampled_from(["power", "investment", "power_batch", "other", 1])},
+    optional={
+        **{key: _json_values | st.just(value) for key, value in {**GOOD_POWER, **GOOD_INVESTMENT}.items() if key != "type"},
+        "readings": st.lists(st.fixed_dictionaries({}, optional={k: _json_values | st.just(v) for k, v in GOOD_POWER.items() if k not in ("type", "project_id")}), max_size=3),
+    },
 )
 
 
@@ -118,13 +121,14 @@ def test_no_input_makes_the_decoder_raise(raw):
 
     from sitepulse.agents.points import investment_point, reading_point
 
-    outcome = decode_record(raw, datetime(2026, 3, 1, tzinfo=timezone.utc))
-    assert isinstance(outcome, (PowerReading, InvestmentReport)) or outcome.reason in REJECTION_REASONS
-    # What passes is storable: no value InfluxDB would refuse (and so stop the worker).
-    if isinstance(outcome, PowerReading):
-        assert not any(word in reading_point(outcome).split(" ")[1] for word in ("nan", "inf"))
-    elif isinstance(outcome, InvestmentReport):
-        investment_point(outcome, ZoneInfo("Asia/Shanghai"))
+    for part in decode_message(raw, datetime(2026, 3, 1, tzinfo=timezone.utc)):
+        outcome = part.record if part.rejection is None else part.rejection
+        assert isinstance(outcome, (PowerReading, InvestmentReport)) or outcome.reason in REJECTION_REASONS
+        # What passes is storable: no value InfluxDB would refuse (and so stop the worker).
+        if isinstance(outcome, PowerReading):
+            assert not any(word in reading_point(outcome).split(" ")[1] for word in ("nan", "inf"))
+        elif isinstance(outcome, InvestmentReport):
+            investment_point(outcome, ZoneInfo("Asia/Shanghai"))
 
 
 def test_infinite_numbers_are_refused_before_they_reach_influxdb():

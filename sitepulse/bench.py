@@ -1,0 +1,455 @@
+"""``sitepulse bench``: sitepulse measured against the raw parts it runs on, in one run.
+
+Everything runs on this machine, on the embedded broker and influxd, in one process
+tree. Each phase gets a fresh broker (it is memory-only and starts in milliseconds) and
+its own InfluxDB database, so phases do not see each other's data. Figures are printed
+and written to ``bench/results.json``; nothing is asserted here (see docs/performance.md
+for the targets and what limits them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import msgspec
+from kafka import KafkaConsumer, TopicPartition
+
+from .dashboards.queries import board_queries, substitute
+from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
+from .settings import Settings
+from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
+from .streams.publisher import SitePublisher
+from .streams.registry import publish_registry
+from .streams.simulator import build_scenario, generate_records
+from .streams.topics import ensure_topics
+
+YEAR_READINGS = 14_716_800  # 420 projects × 1.2 meters (Ningbo's mix) × 96 a day × 365
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each phase does; ``quick`` is the CI variant (seconds, not minutes)."""
+
+    quick: bool
+    projects: int  # replay phases: simulated city projects
+    days: int
+    single_readings: int  # the one-reading-per-message path
+    freshness_s: float
+    freshness_rate: int  # readings per second, steady
+    memory_projects: int
+    influx_points: int
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(False, 420, 30, 300_000, 30.0, 2000, 100_000, 500_000)
+
+    @classmethod
+    def small(cls) -> Plan:
+        return cls(True, 40, 3, 20_000, 6.0, 2000, 2_000, 50_000)
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    root: Path
+    influx: EmbeddedInflux
+    settings: Settings
+    say: Callable[[str], None]
+    results: dict = field(default_factory=dict)
+    _phase: int = 0
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[Settings]:
+        """A fresh broker and database for one phase; its workers are stopped after."""
+        self._phase += 1
+        state = self.root / f"{self._phase:02d}-{name}"
+        state.mkdir(parents=True)
+        broker = EmbeddedBroker.start(state)
+        database = f"bench_{self._phase:02d}_{name}"
+        self.influx.create_database(database)
+        settings = self.settings.model_copy(
+            update={"broker": broker.url, "influx_db": database, "state_dir": state, "app_id": f"bench-{name}"}
+        )
+        ensure_topics(settings)
+        self._children: list[ChildProcess] = []
+        self.say(f"· {name}")
+        try:
+            yield settings
+        finally:
+            for child in self._children:
+                child.stop()
+            broker.stop()
+
+    def start_worker(self, settings: Settings, name: str = "worker") -> ChildProcess:
+        env = {**os.environ, **settings.child_environment(), "SITEPULSE_STATE_DIR": str(settings.state_dir / name)}
+        child = spawn(name, [sys.executable, "-m", "sitepulse", "worker"], settings.state_dir / f"{name}.log", env)
+        self._children.append(child)
+        return child
+
+    def replay(self, settings: Settings, file: Path, pack: bool = True) -> None:
+        env = {**os.environ, **settings.child_environment()}
+        flag = "--pack" if pack else "--no-pack"
+        child = spawn("replay", [sys.executable, "-m", "sitepulse", "replay", flag, str(file)], settings.state_dir / "replay.log", env)
+        if child.process.wait() != 0:
+            raise RuntimeError(f"replay failed: {child.log_path.read_text()[-2000:]}")
+
+    def query(self, settings: Settings, statement: str) -> list[list]:
+        params = urllib.parse.urlencode({"db": settings.influx_db, "q": statement, "epoch": "ms"})
+        with urllib.request.urlopen(f"{self.influx.url}/query?{params}", timeout=60) as response:
+            result = json.load(response)["results"][0]
+        if "error" in result:
+            raise RuntimeError(f"{result['error']}: {statement}")
+        return [row for series in result.get("series", []) for row in series["values"]]
+
+    def scalar(self, settings: Settings, statement: str) -> float:
+        rows = self.query(settings, statement)
+        return rows[0][1] if rows and rows[0][1] is not None else 0
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout_s: float, workers: list[ChildProcess] = ()) -> float:
+        """Poll ``check`` every 0.1 s; the moment it became true."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if check():
+                return time.monotonic()
+            for worker in workers:
+                worker.check_alive()
+            time.sleep(0.1)
+        raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+    def wait_for_registry(self, settings: Settings, count: int, workers: list[ChildProcess]) -> None:
+        self.wait_for(
+            lambda: self.scalar(settings, "SELECT count(annual_plan_wan) FROM project") >= count, "the registry", 300, workers
+        )
+
+    def stored_readings(self, settings: Settings) -> float:
+        return self.scalar(settings, "SELECT sum(readings) FROM power_daily")
+
+    # --- phases -------------------------------------------------------------------------
+
+    def scenario_file(self) -> tuple[Path, list[RegistryEntry], int]:
+        """A simulated city (``plan.projects`` for ``plan.days``) as a replay file."""
+        start = date(2026, 1, 5)
+        scenario = build_scenario(self.plan.projects, self.plan.days, 11, start, ZoneInfo(self.settings.timezone))
+        path = self.root / "scenario.jsonl"
+        readings = 0
+        with path.open("wb") as out:
+            for record in generate_records(scenario, scenario.end):
+                out.write(_encode(record) + b"\n")
+                readings += isinstance(record, PowerReading)
+        return path, [p.entry for p in scenario.projects], readings
+
+    def raw_influx(self) -> None:
+        """Line-protocol writes of reading points straight to influxd, 5,000 a request."""
+        with self.phase("influx") as settings:
+            base = 1_767_225_600_000
+            lines = [
+                f"power_reading,meter_id=M{n % 3},project_id=P{n % 5000} kwh={n % 97 / 10},interval_s=900i {base + n // 5000 * 900_000}"
+                for n in range(self.plan.influx_points)
+            ]
+            url = f"{self.influx.url}/write?" + urllib.parse.urlencode({"db": settings.influx_db, "precision": "ms"})
+            started = time.monotonic()
+            for first in range(0, len(lines), 5000):
+                body = "\n".join(lines[first : first + 5000]).encode()
+                with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=60) as response:
+                    response.read()
+            self.results["raw_influx_write_per_s"] = len(lines) / (time.monotonic() - started)
+
+    def raw_consumer(self, settings: Settings) -> tuple[int, float]:
+        """(records, records/s) for a kafka-python consumer reading the power topic from
+        the start, doing nothing with the records."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, fetch_max_bytes=50 << 20, max_partition_fetch_bytes=10 << 20
+        )
+        try:
+            partitions = [TopicPartition(POWER_TOPIC, n) for n in sorted(consumer.partitions_for_topic(POWER_TOPIC) or ())]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning()
+            records, started, last = 0, time.monotonic(), time.monotonic()
+            # Tansu's end offsets are unreliable: read until the topic is quiet.
+            while time.monotonic() - last < 1.5:
+                batch = consumer.poll(200, max_records=50_000)
+                if batch:
+                    records += sum(len(found) for found in batch.values())
+                    last = time.monotonic()
+            return records, records / (last - started)
+        finally:
+            consumer.close()
+
+    def single_messages(self, file: Path) -> None:
+        """One reading per Kafka message: the raw consumer's rate (the baseline), then
+        one worker on the same, already published topic."""
+        readings = self.root / "single.jsonl"
+        with file.open("rb") as source, readings.open("wb") as out:
+            taken = 0
+            for line in source:
+                if taken >= self.plan.single_readings:
+                    break
+                if line.startswith(b'{"type":"power"'):
+                    out.write(line)
+                    taken += 1
+        with self.phase("single") as settings:
+            self.replay(settings, readings, pack=False)
+            records, per_s = self.raw_consumer(settings)
+            self.results["raw_consumer_per_s"] = per_s
+            self.results["raw_consumer_records"] = records
+            worker = self.start_worker(settings)
+            first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, [worker])
+            done = self.wait_for(lambda: self.stored_readings(settings) >= taken, "every reading", 1800, [worker])
+            self.results["single_message_readings_per_s"] = taken / (done - first)
+
+    def end_to_end(self, file: Path, registry: list[RegistryEntry], readings: int) -> None:
+        """The headline: from the first publish of a packed replay to the last indicator
+        queryable, one worker running, the publisher running beside it."""
+        with self.phase("e2e") as settings:
+            with SitePublisher(settings) as publisher:
+                publish_registry(registry, publisher)
+            worker = self.start_worker(settings)
+            self.wait_for_registry(settings, len(registry), [worker])
+            with RssSampler([worker.process.pid]) as rss:
+                started = time.monotonic()
+                self.replay(settings, file)
+                published = time.monotonic()
+                judged_days = len(registry) * (self.plan.days - 1)
+                done = self.wait_for(
+                    lambda: self.stored_readings(settings) >= readings
+                    and self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= judged_days,
+                    "every reading and judged day",
+                    3600,
+                    [worker],
+                )
+            elapsed = done - started
+            self.results.update(
+                e2e_readings=readings,
+                e2e_readings_per_s=readings / elapsed,
+                e2e_publish_s=published - started,
+                e2e_peak_rss_mb=rss.peak_mb,
+            )
+            self.results["replay_readings_per_s"] = readings / elapsed
+            records, per_s = self.raw_consumer(settings)
+            self.results["raw_consumer_packed_records_per_s"] = per_s
+            self.results["raw_consumer_packed_readings_per_s"] = per_s * readings / max(records, 1)
+            self.board_query_times(settings, registry)
+
+    def board_query_times(self, settings: Settings, registry: list[RegistryEntry]) -> None:
+        """Each board panel's and variable's InfluxQL over the replayed period, timed."""
+        first = datetime.combine(date(2026, 1, 5), datetime.min.time(), settings.tz)
+        last = first + timedelta(days=self.plan.days)
+        variables = {"district": registry[0].district, "project": registry[0].project_id, "period": "2026-01-H1"}
+        times = {}
+        for uid, title, query in board_queries():
+            statement = substitute(query, first, last, variables)
+            started = time.monotonic()
+            self.query(settings, statement)
+            times[f"{uid} / {title}"] = (time.monotonic() - started) * 1000
+        self.results["board_query_ms"] = times
+        self.results["board_query_max_ms"] = max(times.values())
+
+    def scaling(self, file: Path, registry: list[RegistryEntry], readings: int) -> None:
+        """Processing a published replay: one worker, then two, on 8 partitions."""
+        rates = {}
+        for workers in (1, 2):
+            with self.phase(f"scale{workers}") as settings:
+                with SitePublisher(settings) as publisher:
+                    publish_registry(registry, publisher)
+                self.replay(settings, file)
+                started = [self.start_worker(settings, f"worker{n}") for n in range(workers)]
+                first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, started)
+                done = self.wait_for(lambda: self.stored_readings(settings) >= readings, "every reading", 3600, started)
+                rates[workers] = readings / (done - first)
+        self.results["scaling_1_worker_per_s"] = rates[1]
+        self.results["scaling_2_workers_per_s"] = rates[2]
+        self.results["scaling_2_workers"] = rates[2] / rates[1]
+
+    def freshness(self) -> None:
+        """A steady stream of single readings; for probe readings, the time from publish
+        to the day's point counting them."""
+        plan = self.plan
+        meters_per_round = 500
+        rounds_per_s = plan.freshness_rate / meters_per_round
+        probes = [f"PROBE-{n}" for n in range(5)]
+        projects = probes + [f"LOAD-{n:03d}" for n in range(meters_per_round - len(probes))]
+        tz = ZoneInfo(self.settings.timezone)
+        day_start = datetime.combine(datetime.now(tz).date() - timedelta(days=1), datetime.min.time(), tz)
+        rounds = int(plan.freshness_s * rounds_per_s)
+        with self.phase("freshness") as settings:
+            worker = self.start_worker(settings)
+            # Warm-up: one reading per project, so the worker has joined and loaded everything.
+            with SitePublisher(settings) as publisher:
+                for project in projects:
+                    publisher.publish(PowerReading(project, "M1", day_start + timedelta(minutes=1), 1.0, 60))
+            self.wait_for(lambda: self.stored_readings(settings) >= len(projects), "the warm-up readings", 120, [worker])
+            sent: list[tuple[str, int, float]] = []  # (probe, readings of its day so far, publish time)
+            seen: dict[tuple[str, int], float] = {}
+            stop = threading.Event()
+
+            def watch() -> None:
+                statement = "SELECT last(readings) FROM power_daily WHERE project_id =~ /^PROBE-/ GROUP BY project_id"
+                while not stop.is_set():
+                    params = urllib.parse.urlencode({"db": settings.influx_db, "q": statement})
+                    with urllib.request.urlopen(f"{self.influx.url}/query?{params}", timeout=10) as response:
+                        series = json.load(response)["results"][0].get("series", [])
+                    now = time.monotonic()
+                    for found in series:
+                        count = int(found["values"][0][1])
+                        for n in range(count + 1):
+                            seen.setdefault((found["tags"]["project_id"], n), now)
+                    time.sleep(0.05)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            with SitePublisher(settings, linger_ms=5) as publisher:
+                began = time.monotonic()
+                for number in range(rounds):
+                    ts = day_start + timedelta(minutes=2 + number)
+                    for project in projects:
+                        publisher.publish(PowerReading(project, "M1", ts, 1.0, 60))
+                        if project in probes:
+                            sent.append((project, number + 2, time.monotonic()))
+                    # Pace to the target rate.
+                    ahead = began + (number + 1) / rounds_per_s - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                achieved = rounds * len(projects) / (time.monotonic() - began)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any((p, n) not in seen for p, n, _ in sent):
+                time.sleep(0.1)
+            stop.set()
+            watcher.join()
+            lags = sorted(seen[(p, n)] - at for p, n, at in sent if (p, n) in seen)
+            missing = sum((p, n) not in seen for p, n, _ in sent)
+            if missing:
+                raise RuntimeError(f"freshness: {missing} probe readings never became queryable")
+            self.results.update(
+                freshness_rate_per_s=achieved,
+                freshness_p50_s=statistics.median(lags),
+                freshness_p99_s=lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+                freshness_max_s=lags[-1],
+                freshness_probes=len(lags),
+            )
+
+    def memory(self) -> None:
+        """Worker RSS with ``memory_projects`` projects in state: each with one meter
+        reporting hourly for a day, then once the next day so the day is judged."""
+        count = self.plan.memory_projects
+        tz = ZoneInfo(self.settings.timezone)
+        first_day = date(2026, 2, 2)
+        start = datetime.combine(first_day, datetime.min.time(), tz)
+        registry = [
+            RegistryEntry(f"MEM-{n:06d}", f"项目{n}", "鄞州区", "东部新城", "市住建局", "city", "continuing", "王伟", "13800000000",
+                          "计量中心", 10_000.0, first_day - timedelta(days=100), 630.0)
+            for n in range(count)
+        ]
+        path = self.root / "memory.jsonl"
+        with path.open("wb") as out:
+            for hour in range(1, 27):
+                ts = start + timedelta(hours=hour)
+                for entry in registry:
+                    out.write(_encode(PowerReading(entry.project_id, "M1", ts, 20.0, 3600)) + b"\n")
+        readings = 26 * count
+        with self.phase("memory") as settings:
+            with SitePublisher(settings) as publisher:
+                publish_registry(registry, publisher)
+            worker = self.start_worker(settings)
+            self.wait_for_registry(settings, count, [worker])
+            with RssSampler([worker.process.pid]) as rss:
+                idle = rss.sample()
+                self.replay(settings, path)
+                self.wait_for(lambda: self.stored_readings(settings) >= readings, "the memory phase's readings", 3600, [worker])
+                self.wait_for(
+                    lambda: self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= count,
+                    "every project's first day judged", 600, [worker],
+                )
+            self.results.update(peak_rss_mb=rss.peak_mb, idle_rss_mb=idle, memory_projects=count, memory_readings=readings)
+
+
+class RssSampler:
+    """Peak resident memory of some processes, sampled every 0.2 s in a thread."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> float:
+        now = max(rss_mb(pid) for pid in self.pids)
+        self.peak_mb = max(self.peak_mb, now)
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def run_bench(settings: Settings, quick: bool, out: Path, say: Callable[[str], None]) -> dict:
+    plan = Plan.small() if quick else Plan.full()
+    # Clients of a stopped phase's broker retry noisily while they close.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    root = Path(tempfile.mkdtemp(prefix="sitepulse-bench-"))
+    influx = EmbeddedInflux.start(root / "influxdb")
+    base = settings.model_copy(update={"influx_url": influx.url, "influx_api": "v1", "profile": "embedded", "require_signatures": False, "signing_keys": None})
+    bench = Bench(plan, root, influx, base, say)
+    started = time.monotonic()
+    try:
+        file, registry, readings = bench.scenario_file()
+        say(f"scenario: {len(registry)} projects × {plan.days} days = {readings:,} readings")
+        bench.raw_influx()
+        bench.single_messages(file)
+        bench.end_to_end(file, registry, readings)
+        bench.freshness()
+        bench.scaling(file, registry, readings)
+        bench.memory()
+    finally:
+        influx.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    results = bench.results
+    results["e2e_ratio"] = results["e2e_readings_per_s"] / results["raw_consumer_per_s"]
+    results["single_message_ratio"] = results["single_message_readings_per_s"] / results["raw_consumer_per_s"]
+    results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
+    results["replay_year_extrapolated_from"] = readings
+    results["quick"] = quick
+    results["bench_s"] = time.monotonic() - started
+    results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return results

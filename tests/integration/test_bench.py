@@ -1,0 +1,50 @@
+"""The benchmark's CI variant runs, so that it cannot rot: every phase completes on the
+real broker and influxd and every figure docs/performance.md quotes is produced. The
+figures are printed, not asserted: CI machines vary, and timing belongs to the benchmark."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+REQUIRED = {
+    "raw_consumer_per_s",
+    "raw_influx_write_per_s",
+    "e2e_readings_per_s",
+    "e2e_ratio",
+    "freshness_p50_s",
+    "freshness_p99_s",
+    "replay_year_s",
+    "scaling_2_workers",
+    "peak_rss_mb",
+    "board_query_max_ms",
+}
+
+
+def test_the_quick_benchmark_produces_every_figure(tmp_path):
+    out = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "sitepulse", "bench", "--quick", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    print(run.stdout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["quick"] is True
+    missing = REQUIRED - results.keys()
+    assert not missing, f"figures missing: {missing}"
+    assert all(results[name] > 0 for name in REQUIRED)
+    assert results["e2e_readings"] > 10_000 and results["freshness_probes"] > 0
+    # Every board panel and variable was timed on the replayed data.
+    from sitepulse.dashboards.queries import board_queries
+
+    assert len(results["board_query_ms"]) == len({(uid, title) for uid, title, _ in board_queries()})
+    assert "sitepulse bench" in run.stdout and "end to end" in run.stdout
+    assert str(REPO) not in out.read_text(), "results name no local paths"
