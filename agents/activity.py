@@ -22,6 +22,7 @@ from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, epoch_ms
 from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
+from ..streams.topics import partition_of
 from .influx import RetryingInflux, quote_literal
 from .points import daily_point, indicator_point, status_point
 
@@ -55,6 +56,10 @@ class ActivityTracker:
         self.registry: dict[str, RegistryEntry] = {}
         self.lock = asyncio.Lock()
         self._reference_loaded = False
+        # Which projects are this worker's: those keyed to its power partitions. Until
+        # the app sets both, one worker owns everything (tests, a single worker).
+        self.partition_count: int | None = None
+        self.owned_partitions: set[int] | None = None
         self._outbox: list[ProjectEvent] = []
         # Set by the app: publishes events (and waits for the broker) before points are written.
         self.publish: Callable[[list[ProjectEvent]], Awaitable[None]] | None = None
@@ -70,6 +75,11 @@ class ActivityTracker:
         # cost a pass over every project per batch).
         self._silent_scanned_through: date | None = None
         self._silent_unscanned: set[str] = set()
+
+    def owns(self, project_id: str) -> bool:
+        if self.partition_count is None:
+            return True
+        return self.owned_partitions is not None and partition_of(project_id.encode(), self.partition_count) in self.owned_partitions
 
     def forget_all(self) -> None:
         """Partitions moved: rebuild from InfluxDB what this worker owns now."""
@@ -112,8 +122,8 @@ class ActivityTracker:
     async def _ensure_reference(self) -> None:
         """Registry rows and stoppages stored before this worker started: its consumer
         goes on from committed offsets and will not see those records again."""
-        if self._reference_loaded:
-            return
+        if self._reference_loaded or (self.partition_count is not None and self.owned_partitions is None):
+            return  # loaded, or not yet assigned partitions: other workers' projects are not ours
         registry, stoppages = await load_reference(self.influx.query)
         for project_id, entry in registry.items():
             self.registry.setdefault(project_id, entry)
@@ -127,6 +137,8 @@ class ActivityTracker:
         )
         newest_ms = None
         for series in series_list:
+            if not self.owns(series.tags[Measurement.TAG_PROJECT]):
+                continue  # another worker watches that meter
             for ts_ms, interval_s in series.values:
                 self.watch.seen(series.tags[Measurement.TAG_PROJECT], series.tags[Measurement.TAG_METER], ts_ms, int(interval_s))
                 newest_ms = ts_ms if newest_ms is None else max(newest_ms, ts_ms)
@@ -144,6 +156,8 @@ class ActivityTracker:
         )
         for series in series_list:
             project_id = series.tags[Measurement.TAG_PROJECT]
+            if not self.owns(project_id):
+                continue  # another worker's day: judging it here would race its owner
             for row in series.rows():
                 if row.get("date") and not row.get("machine_state") and row.get("readings") is not None:
                     energy = _stored_energy(project_id, row)

@@ -84,9 +84,11 @@ class WorkerCounters:
             self.counts[f"rejected.{reason}"] += count
 
 
-def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> faust.App:
+def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_partitions: int | None = None) -> faust.App:
     """``registry``: the registry as it stands when the worker starts (read from its
-    compacted topic first, so no reading is judged against an empty registry)."""
+    compacted topic first, so no reading is judged against an empty registry).
+    ``power_partitions``: of the power topic, so that a worker knows which projects'
+    stored days are its own after a restart (None: it owns them all)."""
     timeouts = EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +127,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
             await delivery
 
     tracker.publish = publish
+    tracker.partition_count = power_partitions
 
     async def dead_letter(event: faust.EventT, rejection: Rejection, part: Part | None) -> Any:
         """The message as it came; a reading refused out of a batch alone, as a single
@@ -268,7 +271,9 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = ()) -> fau
         # silent days of) projects it no longer owned, over the new owner's points.
         async with tracker.lock:
             power.forget_open_days()
-            tracker.clock.expect({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
+            owned = {tp.partition for tp in assigned if tp.topic == POWER_TOPIC}
+            tracker.owned_partitions = owned
+            tracker.clock.expect(owned, time.time())
 
     @app.timer(interval=5.0)
     async def judge_as_time_passes() -> None:

@@ -45,7 +45,8 @@ def worker(ctx: click.Context) -> None:
     from .agents.app import build_app
     from .agents.influx import InfluxClient
     from .streams.registry import read_registry_topic
-    from .streams.topics import ensure_topics
+    from .streams.contract import POWER_TOPIC
+    from .streams.topics import ensure_topics, partition_count
 
     settings = _settings(ctx)
     ensure_topics(settings)
@@ -56,7 +57,7 @@ def worker(ctx: click.Context) -> None:
 
     asyncio.run(prepare_database())
     registry = read_registry_topic(settings)
-    app = build_app(settings, registry)
+    app = build_app(settings, registry, partition_count(settings, POWER_TOPIC))
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 

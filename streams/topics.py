@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from ..settings import Settings
 from .contract import DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, POWER_TOPIC, REGISTRY_TOPIC, STOPPAGES_TOPIC
@@ -66,5 +67,19 @@ def read_whole_topic(settings: Settings, topic: str) -> Iterator:
             quiet_polls = 0 if batch else quiet_polls + 1
             for records in batch.values():
                 yield from records
+    finally:
+        consumer.close()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (the Java client's murmur2, which
+    kafka-python, Faust and sitepulse's publisher use) gives a keyed record."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def partition_count(settings: Settings, topic: str) -> int:
+    consumer = KafkaConsumer(**settings.kafka_options(), client_id="sitepulse-metadata")
+    try:
+        return len(consumer.partitions_for_topic(topic) or ())
     finally:
         consumer.close()
