@@ -432,12 +432,17 @@ def run_bench(settings: Settings, quick: bool, out: Path, say: Callable[[str], N
     try:
         file, registry, readings = bench.scenario_file()
         say(f"scenario: {len(registry)} projects × {plan.days} days = {readings:,} readings")
-        bench.raw_influx()
-        bench.single_messages(file)
-        bench.end_to_end(file, registry, readings)
-        bench.freshness()
-        bench.scaling(file, registry, readings)
-        bench.memory()
+        for run_phase in (
+            bench.raw_influx,
+            lambda: bench.single_messages(file),
+            lambda: bench.end_to_end(file, registry, readings),
+            bench.freshness,
+            lambda: bench.scaling(file, registry, readings),
+            bench.memory,
+        ):
+            run_phase()
+            # What is measured so far survives a phase that fails or is stopped.
+            _write(out, {**bench.results, "quick": quick, "partial": True})
     finally:
         influx.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -450,6 +455,10 @@ def run_bench(settings: Settings, quick: bool, out: Path, say: Callable[[str], N
     results["bench_s"] = time.monotonic() - started
     results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    _write(out, results)
+    return results
+
+
+def _write(out: Path, results: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return results

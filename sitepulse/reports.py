@@ -12,7 +12,7 @@ from typing import TextIO
 
 from .agents.core.periods import Period
 from .agents.core.problems import Problem
-from .agents.core.ranking import ROLLUP_TYPES, UnitScore, completion_by, rank_all
+from .agents.core.ranking import UnitScore, completion_by, rank_all
 from .agents.facts import REGISTRY_QUERY, load_facts, problem_query, problems_from, registry_from
 from .agents.influx import InfluxClient, quote_identifier
 from .export import rounded_or_blank

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import poll
-from tests.integration.test_outage import rss_mb
+from sitepulse.bench import rss_mb
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 

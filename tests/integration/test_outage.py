@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from sitepulse.bench import rss_mb
 from sitepulse.embedded import EmbeddedInflux
 from sitepulse.settings import Settings
 from tests.conftest import Sitepulse, poll
@@ -17,13 +17,6 @@ from tests.conftest import Sitepulse, poll
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 60
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_an_influxdb_outage_loses_nothing_and_is_shown(broker, tmp_path):
