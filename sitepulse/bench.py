@@ -74,6 +74,7 @@ class Bench:
     say: Callable[[str], None]
     results: dict = field(default_factory=dict)
     _phase: int = 0
+    _children: list[ChildProcess] = field(default_factory=list)  # the current phase's workers
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class Bench:
             update={"broker": broker.url, "influx_db": database, "state_dir": state, "app_id": f"bench-{name}"}
         )
         ensure_topics(settings)
-        self._children: list[ChildProcess] = []
+        self._children = []
         self.say(f"· {name}")
         try:
             yield settings
