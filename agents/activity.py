@@ -107,14 +107,20 @@ class ActivityTracker:
             self._dirty.add(entry.project_id)
 
     async def observe(
-        self, readings: Iterable[tuple[MeterReading, object]], energies: Iterable[DailyEnergy], wall_s: float
+        self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[DailyEnergy], wall_s: float
     ) -> list[ProjectEvent]:
-        """Take a batch of (reading, source partition) and the day totals it changed."""
-        for reading, source in readings:
+        """Take a batch of (reading, source partition, message it came in) and the day
+        totals it changed."""
+        message_start: dict[tuple[object, object], int] = {}
+        for reading, source, message in readings:
+            key = (source, message)
+            if reading.ts_ms < message_start.get(key, reading.ts_ms + 1):
+                message_start[key] = reading.ts_ms
+        for reading, source, message in readings:
             change = self.watch.seen(reading.project_id, reading.meter_id, reading.ts_ms, reading.interval_s)
             if change is not None:
                 self._outbox.append(self._meter_event(change, reading.ts_ms))
-            self.clock.observe(reading.ts_ms, wall_s, source)
+            self.clock.observe(reading.ts_ms, wall_s, source, message_start[(source, message)])
         for energy in energies:
             self.pending[(energy.project_id, energy.day)] = energy
         return await self.advance(wall_s)

@@ -183,7 +183,12 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
         accepted: list[tuple[faust.EventT, Part]],
         rejections: list[tuple[faust.EventT, Part | None, Rejection]],
     ) -> None:
-        outcome = await handle([part.record for _, part in accepted], [event.message.partition for event, _ in accepted], time.time())
+        outcome = await handle(
+            [part.record for _, part in accepted],
+            [event.message.partition for event, _ in accepted],
+            time.time(),
+            [event.message.offset for event, _ in accepted],
+        )
         rejections += [(*accepted[i], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
         counts: Counter[str] = Counter()
         await dead_letter_all(rejections, counts)

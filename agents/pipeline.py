@@ -45,20 +45,25 @@ class PowerHandler:
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
 
-    async def handle(self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float) -> BatchOutcome:
-        """Store a batch of valid readings (``sources``: each one's partition) and judge
-        the days it completes."""
+    async def handle(
+        self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
+    ) -> BatchOutcome:
+        """Store a batch of valid readings (``sources``: each one's partition;
+        ``messages``: the message each came in, by default one message per reading) and
+        judge the days it completes."""
+        if messages is None:
+            messages = range(len(readings))
         async with self.tracker.lock:
             too_late, fresh, meter_readings, observed = [], [], [], []
             converted = [to_meter_reading(reading) for reading in readings]
             late = self.tracker.too_late(converted, sources)
-            for position, (reading, meter_reading, source) in enumerate(zip(readings, converted, sources)):
+            for position, (reading, meter_reading, source, message) in enumerate(zip(readings, converted, sources, messages)):
                 if late[position]:
                     too_late.append(position)
                 else:
                     fresh.append(reading)
                     meter_readings.append(meter_reading)
-                    observed.append((meter_reading, source))
+                    observed.append((meter_reading, source, message))
             day_of = self.book.day_of
             keys = [day_of(reading) for reading in meter_readings]
             touched = sorted(set(keys))
@@ -133,6 +138,8 @@ class InvestmentHandler:
         self.influx = influx
         self.tz = tz
 
-    async def handle(self, reports: Sequence[InvestmentReport], sources: Sequence[object], wall_s: float) -> BatchOutcome:
+    async def handle(
+        self, reports: Sequence[InvestmentReport], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
+    ) -> BatchOutcome:
         await self.influx.write([investment_point(report, self.tz) for report in reports])
         return BatchOutcome.nothing()

@@ -160,7 +160,11 @@ class DayPacker:
     readings ending in one local day (midnight belongs to the day before), and it is
     sent in full before the first reading of the next day is taken. The stream's clock
     therefore never passes a day's end (plus the settling interval) while any reading
-    of that day is still held back."""
+    of that day is still held back.
+
+    Batches go out in order of their first reading, which is what the worker's clock
+    takes as a partition's position: when one project's batch fills up, every held
+    batch goes out with it, so no later batch starts before one already sent."""
 
     def __init__(self, publisher: SitePublisher, tz: ZoneInfo, max_pending: int = 200_000) -> None:
         self.publisher = publisher
@@ -179,13 +183,11 @@ class DayPacker:
         held.append(reading)
         self._count += 1
         if len(held) >= MAX_BATCH_READINGS:
-            self._send(reading.project_id, source)
-
-    def _send(self, project_id: str, source: str) -> None:
-        held = self._pending.pop(project_id)
-        self._count -= len(held)
-        self.publisher.publish_batch(project_id, held, source)
+            self.flush(source)
 
     def flush(self, source: str = "publisher") -> None:
-        for project_id in list(self._pending):
-            self._send(project_id, source)
+        by_first_reading = sorted(self._pending.items(), key=lambda item: min(r.ts for r in item[1]))
+        for project_id, held in by_first_reading:
+            self.publisher.publish_batch(project_id, held, source)
+        self._pending = {}
+        self._count = 0

@@ -21,14 +21,20 @@ class EventClock:
 
     Each partition is read in order, but one may run days ahead of another (a consumer
     fetches a large chunk of one partition at a time), so the clock is the slowest
-    active partition's newest reading. A partition that has sent nothing for
-    ``idle_after_s`` (wall time) stops holding the clock back; when all are idle, wall
-    time moves the clock on. The clock never goes back.
+    active partition's position. A partition's position is the earliest reading of the
+    newest message read from it: a batch message spans up to a day, and a batch of
+    another project covering the same day may follow it in the same partition, so the
+    partition has not passed the batch's end, only its start (publishers send batches
+    in order of their first reading; a single reading is its own start). A partition
+    that has sent nothing for ``idle_after_s`` (wall time) stops holding the clock back;
+    when all are idle, wall time moves the clock on from the newest reading. The clock
+    never goes back.
     """
 
     def __init__(self, idle_after_s: float = 30.0) -> None:
         self.idle_after_s = idle_after_s
         self._newest: dict[object, int] = {}
+        self._position: dict[object, int] = {}
         self._last_wall: dict[object, float] = {}
         self._expected: dict[object, float] = {}  # assigned partition -> wall time assigned
         self._watermark: int | None = None
@@ -38,11 +44,16 @@ class EventClock:
         self._expected = {source: self._expected.get(source, wall_s) for source in sources}
         for source in list(self._newest):
             if source not in sources:
-                del self._newest[source], self._last_wall[source]
+                del self._newest[source], self._position[source], self._last_wall[source]
 
-    def observe(self, ts_ms: int, wall_s: float, source: object = None) -> None:
+    def observe(self, ts_ms: int, wall_s: float, source: object = None, message_start_ms: int | None = None) -> None:
+        """A reading from ``source``; ``message_start_ms``: the earliest reading of the
+        message it came in (itself when left out)."""
         if ts_ms > self._newest.get(source, ts_ms - 1):
             self._newest[source] = ts_ms
+        start = ts_ms if message_start_ms is None else message_start_ms
+        if start > self._position.get(source, start - 1):
+            self._position[source] = start
         self._last_wall[source] = wall_s
 
     def resume(self, ts_ms: int, wall_s: float) -> None:
@@ -50,7 +61,7 @@ class EventClock:
         already idle: assigned partitions that send take over at once, and if none does,
         wall time moves the clock on from there (a long-silent stream is still noticed)."""
         if not self._newest:
-            self._newest[_STORED] = ts_ms
+            self._newest[_STORED] = self._position[_STORED] = ts_ms
             self._last_wall[_STORED] = wall_s - self.idle_after_s
 
     def newest_of(self, source: object = None) -> int | None:
@@ -62,7 +73,7 @@ class EventClock:
         unassigned = _STORED in self._newest and not self._expected
         if waiting or not self._newest or unassigned:
             return self._watermark
-        active = [self._newest[s] for s in self._newest if wall_s - self._last_wall[s] <= self.idle_after_s]
+        active = [self._position[s] for s in self._newest if wall_s - self._last_wall[s] <= self.idle_after_s]
         if active:
             candidate = min(active)
         else:

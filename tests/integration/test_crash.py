@@ -71,16 +71,22 @@ def test_five_kills_lose_nothing_and_count_nothing_twice(sitepulse, influx, tmp_
         "SITEPULSE_APP_ID": "crashed",
         "SITEPULSE_STATE_DIR": str(tmp_path / "crashed-state"),
         "SITEPULSE_REVIEW_INTERVAL_S": "1",
+        # One day-batch message at a time: many small commits for the kills to fall between.
+        "SITEPULSE_BATCH_MESSAGES": "1",
     }
     rng = random.Random(SEED)
-    kill_points = []
+    kill_points = [0]
     for _ in range(KILLS):
         worker = sitepulse.start_worker(**env)
-        time.sleep(rng.uniform(5.0, 9.0))
-        written = len(sitepulse.query("SELECT kwh FROM power_reading", database=crashed_db))
+        # Kill once this life has stored something more, a random moment later: the
+        # replay takes seconds, so a fixed delay would land every kill before or after it.
+        poll(lambda: stored(sitepulse, crashed_db) > kill_points[-1] or stored(sitepulse, crashed_db) == len(expected["power_reading"]), 60, "the worker to make progress")
+        time.sleep(rng.uniform(0.0, 0.6))
+        written = stored(sitepulse, crashed_db)
         worker.kill()  # SIGKILL: no shutdown, no commit, no flush
         worker.wait()
         kill_points.append(written)
+    kill_points = kill_points[1:]
     sitepulse.start_worker(**env)
     actual = settled(sitepulse, crashed_db, judged_days)
 
@@ -92,3 +98,8 @@ def test_five_kills_lose_nothing_and_count_nothing_twice(sitepulse, influx, tmp_
         missing = sorted(set(expected[measurement]) - set(actual[measurement]))
         extra = sorted(set(actual[measurement]) - set(expected[measurement]))
         assert not missing and not extra, f"{measurement}: missing {missing[:3]}, extra {extra[:3]}"
+
+
+def stored(sitepulse, database: str) -> int:
+    rows = sitepulse.query("SELECT count(kwh) FROM power_reading", database=database)
+    return rows[0]["count"] if rows else 0

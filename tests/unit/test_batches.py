@@ -117,3 +117,23 @@ def test_the_packer_splits_a_project_at_the_batch_limit_and_bounds_what_it_holds
         packer.add(PowerReading("A", "M1", start + timedelta(seconds=n + 1), 0.01, 1))
     packer.flush()
     assert [len(readings) for _, readings in recorder.sent] == [MAX_BATCH_READINGS, 500]
+
+
+def test_batches_go_out_in_order_of_their_first_reading_when_one_fills_up():
+    # A has 25 meters (2,400 readings a day, over the batch limit), B one meter: when A's
+    # batch fills up, B's must not be held back and sent after A's second batch, which
+    # starts hours later; the worker takes a batch's first reading as the partition's
+    # position in time.
+    start = datetime(2026, 3, 2, tzinfo=SHANGHAI)
+    recorder = Recorder()
+    packer = DayPacker(recorder, SHANGHAI)
+    for quarter in range(1, 97):
+        ts = start + timedelta(minutes=15 * quarter)
+        for meter in range(25):
+            packer.add(PowerReading("A", f"M{meter}", ts, 1.0, 900))
+        packer.add(PowerReading("B", "M1", ts, 1.0, 900))
+    packer.flush()
+    firsts = [min(r.ts for r in readings) for _, readings in recorder.sent]
+    assert firsts == sorted(firsts)
+    assert sum(len(readings) for _, readings in recorder.sent) == 96 * 26
+    assert max(len(readings) for _, readings in recorder.sent) <= MAX_BATCH_READINGS

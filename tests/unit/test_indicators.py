@@ -137,6 +137,22 @@ def test_the_clock_waits_for_the_slowest_partition_until_it_goes_idle():
     assert clock.now_ms(wall_s=71) == 9_000_000 + 39_000  # never goes back
 
 
+def test_a_day_batch_moves_its_partition_only_to_its_first_reading():
+    # One partition carries a batch of project A's whole day, then project B's batch of
+    # the same day: until B's batch is read, B's meter (last read at midnight) is not late.
+    midnight = epoch_ms(datetime(2026, 3, 22, tzinfo=SHANGHAI))
+    watch, clock = MeterWatch(), EventClock(idle_after_s=30)
+    clock.expect({0}, wall_s=0)
+    watch.seen("B", "M1", midnight, 900)
+    for quarter in range(1, 97):
+        clock.observe(midnight + quarter * 900_000, wall_s=1, source=0, message_start_ms=midnight + 900_000)
+    assert clock.now_ms(wall_s=2) == midnight + 900_000
+    assert watch.overdue(clock.now_ms(wall_s=2)) == []
+    assert clock.newest_of(0) == midnight + 96 * 900_000
+    # Once the stream is quiet, wall time moves the clock on from the newest reading.
+    assert clock.now_ms(wall_s=40) == midnight + 96 * 900_000 + 39_000
+
+
 def test_a_flat_24_hour_load_is_suspicious():
     day = date(2026, 3, 18)
     start = epoch_ms(datetime(2026, 3, 18, tzinfo=SHANGHAI))
