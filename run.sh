@@ -18,6 +18,11 @@ setup() {
     apt_install influxdb
     as_root systemctl disable --now influxdb >/dev/null 2>&1 || true
   fi
+  # The scheduling bulletin: Chromium prints its PDF, Noto CJK draws its Chinese text.
+  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q NotoSansCJK; then
+    echo "== installing chromium and fonts-noto-cjk (the report's PDF and Chinese font)"
+    apt_install chromium fonts-noto-cjk fontconfig
+  fi
   if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
@@ -34,6 +39,8 @@ case "$command" in
     setup
     # The tests validate docker-compose.yml with Debian's docker-compose.
     command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+    # ... and turn the report's PDF into images and text with poppler.
+    command -v pdftoppm >/dev/null 2>&1 || apt_install poppler-utils
     exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: ./run.sh demo|test [options]" >&2; exit 2 ;;
 esac

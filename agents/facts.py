@@ -85,7 +85,8 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
     until = epoch_ms(day_start(last + timedelta(days=1), tz))
     year_start = epoch_ms(day_start(date(first.year, 1, 1), tz))
     days_query = (
-        f"SELECT {quote_identifier('date')}, state, machine_state, working_day, activity_index FROM {Measurement.POWER_DAILY} "
+        f"SELECT {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, baseline_kwh, suspicious "
+        f"FROM {Measurement.POWER_DAILY} "
         f"WHERE time >= {since}ms AND time < {until}ms GROUP BY {Measurement.TAG_PROJECT}"
     )
     investment_query = (
@@ -106,7 +107,14 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
             if not row.get("machine_state") or not row.get("date"):
                 continue  # a day not judged yet
             fact.days[date.fromisoformat(row["date"])] = JudgedDay(
-                DayLabel(row["state"]), State(row["machine_state"]), bool(row.get("working_day")), row.get("activity_index")
+                DayLabel(row["state"]),
+                State(row["machine_state"]),
+                bool(row.get("working_day")),
+                row.get("activity_index"),
+                # A day judged with no reading at all has no energy field: it drew nothing we know of.
+                float(row.get("kwh") or 0.0),
+                row.get("baseline_kwh"),
+                bool(row.get("suspicious")),
             )
     for series in investment:
         fact = facts.get(series.tags[Measurement.TAG_PROJECT])

@@ -359,12 +359,6 @@ class Bench:
                           "计量中心", 10_000.0, first_day - timedelta(days=100), 630.0)
             for n in range(count)
         ]
-        path = self.root / "memory.jsonl"
-        with path.open("wb") as out:
-            for hour in range(1, 27):
-                ts = start + timedelta(hours=hour)
-                for entry in registry:
-                    out.write(_encode(PowerReading(entry.project_id, "M1", ts, 20.0, 3600)) + b"\n")
         readings = 26 * count
         with self.phase("memory") as settings:
             with SitePublisher(settings) as publisher:
@@ -373,7 +367,14 @@ class Bench:
             self.wait_for_registry(settings, count, [worker])
             with RssSampler([worker.process.pid]) as rss:
                 idle = rss.sample()
-                self.replay(settings, path)
+                # One batch per project and day, as the day packer would send them, but
+                # without holding 2.6M readings in this process: day 1 of every project,
+                # then the two readings of day 2 that complete day 1.
+                with SitePublisher(settings) as publisher:
+                    for hours in (range(1, 25), range(25, 27)):
+                        for entry in registry:
+                            day = [PowerReading(entry.project_id, "M1", start + timedelta(hours=h), 20.0, 3600) for h in hours]
+                            publisher.publish_batch(entry.project_id, day, "bench")
                 self.wait_for(lambda: self.stored_readings(settings) >= readings, "the memory phase's readings", 3600, [worker])
                 self.wait_for(
                     lambda: self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= count,

@@ -155,6 +155,37 @@ def export_ranking(ctx: click.Context, period: str, bottom: int | None) -> None:
     write_ranking_csv(asyncio.run(ranking(settings, parsed, bottom or settings.snail_bottom)), sys.stdout)
 
 
+@cli.command()
+@click.option("--period", help="2026-03-H1, 2026-03-H2, 2026-03 or 2026-03-01..2026-03-10")
+@click.option("--from", "from_day", type=click.DateTime(["%Y-%m-%d"]), help="first day of a free period (with --to)")
+@click.option("--to", "to_day", type=click.DateTime(["%Y-%m-%d"]), help="last day of a free period (with --from)")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="directory for report.html and report.pdf")
+@click.option("--no-pdf", is_flag=True, help="write report.html only (no Chromium needed)")
+@click.option("--bottom", type=int, help="金蜗牛: the last N places in two consecutive periods [default: SITEPULSE_SNAIL_BOTTOM]")
+@click.pass_context
+def report(ctx: click.Context, period: str | None, from_day: datetime | None, to_day: datetime | None, out: Path, no_pdf: bool, bottom: int | None) -> None:
+    """The half-monthly scheduling bulletin (半月调度通报): report.html and report.pdf."""
+    from .agents.core.periods import PeriodError, day_range, parse_period
+    from .bulletin import ReportError, load_bulletin, write_report
+
+    if (period is None) == (from_day is None and to_day is None) or (from_day is None) != (to_day is None):
+        raise click.UsageError("请给出 --period, 或同时给出 --from 和 --to")
+    try:
+        parsed = parse_period(period) if period else day_range(from_day.date(), to_day.date())
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period / --from --to") from None
+    if bottom is not None and bottom < 1:
+        raise click.BadParameter("应为正整数", param_hint="--bottom")
+    settings = _settings(ctx)
+    try:
+        bulletin = asyncio.run(load_bulletin(settings, parsed, bottom or settings.snail_bottom))
+        written = write_report(bulletin, out, datetime.now(settings.tz), settings.chromium, pdf=not no_pdf)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"已生成 {path}")
+
+
 @export.command("investment")
 @click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="completion as known on this day")
 @click.option("--by", "unit_types", multiple=True, type=click.Choice(ROLLUP_TYPES), help="roll-up (repeatable) [default: all]")

@@ -8,12 +8,19 @@ import signal
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import click
 
+from .agents.core.periods import half_month_of
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
 from .streams.topics import ensure_topics
+
+
+# The bulletin once the history has been replayed and judged, then again as days go by.
+REPORT_FIRST_AFTER_S = 60.0
+REPORT_EVERY_S = 600.0
 
 
 class _Stop(Exception):
@@ -54,9 +61,13 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
         children.append(simulator)
         _print_banner(run_settings, state, days)
         deadline = time.monotonic() + duration if duration else None
+        next_report, report = time.monotonic() + REPORT_FIRST_AFTER_S, None
         while deadline is None or time.monotonic() < deadline:
             for child in (worker, simulator):
                 child.check_alive()
+            if time.monotonic() >= next_report and (report is None or report.process.poll() is not None):
+                report = _make_report(command, run_settings, state, env)
+                next_report = time.monotonic() + REPORT_EVERY_S
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
         click.echo("\n正在停止 …")
@@ -68,6 +79,12 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
             child.stop()
     click.echo("已停止: 模拟站点、处理进程、InfluxDB、消息代理均已退出。")
     return 0
+
+
+def _make_report(command: list[str], settings: Settings, state: Path, env: dict[str, str]) -> ChildProcess:
+    """The scheduling bulletin of the half-month that holds yesterday, in the background."""
+    period = half_month_of(datetime.now(settings.tz).date() - timedelta(days=1))
+    return spawn("report", [*command, "report", "--period", period.label, "--out", str(state / "report")], state / "report.log", env)
 
 
 def _print_banner(settings: Settings, state, days: int) -> None:
@@ -88,6 +105,8 @@ sitepulse 演示已启动 (嵌入式: Tansu 消息代理 + InfluxDB + Faust 处�
   .venv/bin/sitepulse export daily --start {start} --end {today.isoformat()}
   curl -sG {influx}/query --data-urlencode db={db} \\
        --data-urlencode "q=SELECT kwh, readings FROM power_daily GROUP BY project_id ORDER BY time DESC LIMIT 3"
+
+半月调度通报: 启动约 1 分钟后生成于 {state / "report"} (report.html, report.pdf), 之后每 10 分钟更新。
 
 模拟站点先以加速方式回放最近 {days} 天的历史, 之后按真实时间每 15 分钟上报一次。
 按 Ctrl-C 停止全部进程。

@@ -84,7 +84,7 @@ class Attention:
     reasons: list[str]
 
 
-_STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已批准)"}
+STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已批准)"}
 
 
 async def attention(settings: Settings) -> list[Attention]:
@@ -104,7 +104,7 @@ async def attention(settings: Settings) -> list[Attention]:
     reasons: dict[str, list[str]] = {}
     for project_id, row in latest.items():
         if row.get("state") in ("stalled", "offline"):
-            reasons.setdefault(project_id, []).append(f"{row['date']} {_STATE_NAMES[row['state']]}")
+            reasons.setdefault(project_id, []).append(f"{row['date']} {STATE_NAMES[row['state']]}")
     for series in meter_series:
         for row in series.rows():
             if str(row.get("event_id", "")).startswith("offline:"):
@@ -122,7 +122,7 @@ async def attention(settings: Settings) -> list[Attention]:
                 entry.name if entry else "",
                 entry.district if entry else "",
                 entry.leader if entry else "",
-                _STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
+                STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
                 row.get("date") or "",
                 row.get("activity_index"),
                 why,

@@ -75,6 +75,10 @@ def broker(tmp_path) -> Iterator[EmbeddedBroker]:
 @pytest.fixture
 def settings(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path) -> Settings:
     """Settings for one test: its own broker, its own InfluxDB database."""
+    return settings_for(broker, influx, tmp_path)
+
+
+def settings_for(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path) -> Settings:
     database = f"sitepulse_test_{os.getpid()}_{next(_ids)}"
     influx.create_database(database)
     return Settings(
@@ -106,6 +110,10 @@ class Sitepulse:
     def attempt(self, *args: str):
         """Run a command that may fail; the click Result (exit_code, stdout, stderr)."""
         return CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+
+    def stop_all(self) -> None:
+        for process in self.workers:
+            self.stop_worker(process)
 
     def start_worker(self, **overrides: str) -> subprocess.Popen:
         return self.start_worker_command("worker", **overrides)
@@ -150,5 +158,16 @@ class Sitepulse:
 def sitepulse(settings: Settings, tmp_path: Path) -> Iterator[Sitepulse]:
     runner = Sitepulse(settings, tmp_path)
     yield runner
-    for process in runner.workers:
-        runner.stop_worker(process)
+    runner.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_sitepulse(influx: EmbeddedInflux, tmp_path_factory) -> Iterator[Sitepulse]:
+    """One broker, database and worker shared by the tests of a module that check
+    different sides of one expensive pipeline run."""
+    tmp_path = tmp_path_factory.mktemp("module")
+    server = EmbeddedBroker.start(tmp_path / "broker")
+    runner = Sitepulse(settings_for(server, influx, tmp_path), tmp_path)
+    yield runner
+    runner.stop_all()
+    server.stop()

@@ -58,6 +58,9 @@ class JudgedDay:
     machine_state: State
     working_day: bool
     activity_index: float | None
+    kwh: float = 0.0
+    baseline_kwh: float | None = None
+    suspicious: bool = False
 
 
 @dataclass

@@ -1,0 +1,263 @@
+"""The half-monthly scheduling bulletin (半月调度通报): every figure the supervisors hand
+out for a period, computed from the same facts as the rankings and the boards. Pure:
+the report command reads the facts from InfluxDB and renders what this returns."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from .calendar import Stoppage
+from .indicators import DayLabel, State
+from .periods import Period
+from .problems import Problem
+from .ranking import CITY, UNIT_TYPES, Completion, ProjectFacts, StartRate, UnitScore, completion_by, investment_without_power, month_days, rank_units, start_rate
+
+# Rank trend: this period and the ones before it.
+TREND_PERIODS = 6
+NOT_JUDGED = "not_judged"  # no judged day in the period (no meter data yet, or not registered in time)
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The city's figures for one period: projects by the state of their last judged day
+    in the period (what ``export daily`` shows), and investment as known on its last day."""
+
+    period: Period
+    projects: int
+    by_state: dict[str, int]
+    completed_wan: float
+    plan_wan: float
+
+    @property
+    def completion_pct(self) -> float | None:
+        return 100.0 * self.completed_wan / self.plan_wan if self.plan_wan > 0 else None
+
+    def count(self, state: str) -> int:
+        return self.by_state.get(state, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedUnit:
+    score: UnitScore
+    previous_rank: int | None
+
+    @property
+    def rank_change(self) -> int | None:
+        """Places gained since the period before (negative: places lost)."""
+        if self.score.rank is None or self.previous_rank is None:
+            return None
+        return self.previous_rank - self.score.rank
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedProject:
+    """A stalled or suspicious project, with whom to ask and what is still open."""
+
+    project_id: str
+    name: str
+    district: str
+    leader: str
+    state: str  # label of its last judged day in the period
+    stalled_days: int  # working days of the stall that runs at the period's end (0: none)
+    stall_runs_past_window: bool  # the stall began before the facts loaded: at least stalled_days
+    period_stalled_days: int  # working days judged stalled in the period (a stall that ended counts too)
+    suspicious_days: list[date]
+    idle_investment_months: list[str]  # investment reported while power stayed idle
+    open_problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictResolution:
+    district: str
+    opened: int
+    closed: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.closed / self.opened if self.opened else None
+
+
+@dataclass(frozen=True, slots=True)
+class CityDay:
+    day: date
+    kwh: float
+    baseline_kwh: float  # sum of the baselines of the projects judged with one that day
+    projects_judged: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedStoppage:
+    stoppage: Stoppage
+    name: str
+    district: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bulletin:
+    period: Period
+    headline: Headline
+    previous: Headline
+    rankings: dict[str, list[RankedUnit]]  # unit type -> ranked units, best first
+    start_rates: StartRate
+    completion_by_district: list[Completion]
+    flagged: list[FlaggedProject]
+    resolution: list[DistrictResolution]
+    city_days: list[CityDay]
+    rank_trend: dict[str, list[tuple[str, int | None]]]  # district -> [(period label, rank)]
+    trend_periods: list[Period]
+    stoppages: list[GrantedStoppage]
+
+    @property
+    def golden_snails(self) -> list[UnitScore]:
+        return [row.score for rows in self.rankings.values() for row in rows if row.score.golden_snail]
+
+
+def last_judged_in(fact: ProjectFacts, period: Period) -> tuple[date, DayLabel] | None:
+    judged = [day for day in fact.days if day in period]
+    if not judged:
+        return None
+    newest = max(judged)
+    return newest, fact.days[newest].label
+
+
+def headline(facts: Sequence[ProjectFacts], period: Period) -> Headline:
+    states: Counter[str] = Counter()
+    for fact in facts:
+        found = last_judged_in(fact, period)
+        states[found[1].value if found else NOT_JUDGED] += 1
+    city = completion_by(facts, period.last, "city")
+    done, plan = (city[0].completed_wan, city[0].plan_wan) if city else (0.0, 0.0)
+    return Headline(period, len(facts), dict(states), done, plan)
+
+
+def stall_length(fact: ProjectFacts, through: date) -> tuple[int, bool]:
+    """Working days of the stall running on ``through`` (counted as the state machine
+    counts them: offline days do not add), and whether it began before the first day
+    the facts hold."""
+    judged = sorted((day for day in fact.days if day <= through), reverse=True)
+    days = 0
+    for day in judged:
+        fact_day = fact.days[day]
+        if fact_day.machine_state != State.STALLED:
+            return days, False
+        days += fact_day.working_day and fact_day.label != DayLabel.OFFLINE
+    return days, bool(judged)
+
+
+def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem], period: Period) -> list[FlaggedProject]:
+    """Projects stalled on any working day of the period (still stalled at its end or
+    resumed since), with a suspicious day, or with investment reported for a month of
+    the period while their power stayed idle; longest running stall first."""
+    open_by_project: dict[str, list[Problem]] = defaultdict(list)
+    for problem in problems:
+        if problem.opened_day <= period.last and (problem.closed_at is None or problem.closed_at.date() > period.last):
+            open_by_project[problem.project_id].append(problem)
+    months = sorted({f"{day:%Y-%m}" for day in period.days})
+    found = []
+    for fact in facts:
+        last = last_judged_in(fact, period)
+        stalled_days, runs_past = stall_length(fact, last[0]) if last else (0, False)
+        period_stalled, _ = fact.judged_working_days(period)
+        suspicious = sorted(day for day, judged in fact.days.items() if day in period and judged.suspicious)
+        idle_months = [m for m in months if month_days(m).last <= period.last and investment_without_power(fact, m)]
+        if not (stalled_days or period_stalled or suspicious or idle_months):
+            continue
+        profile = fact.profile
+        found.append(
+            FlaggedProject(
+                profile.project_id,
+                profile.name,
+                profile.district,
+                profile.leader,
+                last[1].value if last else NOT_JUDGED,
+                stalled_days,
+                runs_past,
+                period_stalled,
+                suspicious,
+                idle_months,
+                sorted(open_by_project.get(profile.project_id, []), key=lambda p: p.opened_day),
+            )
+        )
+    return sorted(found, key=lambda f: (-f.stalled_days, -f.period_stalled_days, -len(f.suspicious_days), f.district, f.project_id))
+
+
+def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectFacts], period: Period) -> list[DistrictResolution]:
+    """问题销号率 per district: of the problems opened up to the period's end, the share
+    closed by then. Every district appears, those without problems too."""
+    districts = {fact.profile.project_id: fact.profile.district for fact in facts}
+    counts: dict[str, list[int]] = {district: [0, 0] for district in sorted(set(districts.values()))}
+    for problem in problems:
+        if problem.opened_day > period.last:
+            continue
+        district = districts.get(problem.project_id) or problem.district or "未登记"
+        row = counts.setdefault(district, [0, 0])
+        row[0] += 1
+        row[1] += problem.closed_at is not None and problem.closed_at.date() <= period.last
+    return [DistrictResolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
+
+
+def city_days(facts: Sequence[ProjectFacts], period: Period) -> list[CityDay]:
+    """The city's daily kWh against the sum of its projects' baselines."""
+    rows = []
+    for day in period.days:
+        kwh = baseline = 0.0
+        judged = 0
+        for fact in facts:
+            judged_day = fact.days.get(day)
+            if judged_day is None:
+                continue
+            kwh += judged_day.kwh
+            if judged_day.baseline_kwh is not None:
+                baseline += judged_day.baseline_kwh
+                judged += 1
+        rows.append(CityDay(day, kwh, baseline, judged))
+    return rows
+
+
+def trend_periods_ending(period: Period, count: int = TREND_PERIODS) -> list[Period]:
+    periods = [period]
+    while len(periods) < count:
+        periods.append(periods[-1].previous())
+    return list(reversed(periods))
+
+
+def compile_bulletin(
+    facts: Sequence[ProjectFacts], problems: Sequence[Problem], period: Period, bottom: int, trend_count: int = TREND_PERIODS
+) -> Bulletin:
+    """``facts`` must hold the judged days from the first trend period on (see
+    ``trend_periods_ending``) and the investment reports of that period's year on."""
+    previous = period.previous()
+    rankings = {}
+    for unit_type in UNIT_TYPES:
+        before = {s.unit: s.rank for s in rank_units(facts, previous, unit_type, bottom)}
+        rankings[unit_type] = [RankedUnit(score, before.get(score.unit)) for score in rank_units(facts, period, unit_type, bottom)]
+    trend = trend_periods_ending(period, trend_count)
+    rank_trend: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    for each in trend:
+        ranks = {s.unit: s.rank for s in rank_units(facts, each, "district", bottom)}
+        for district in sorted({f.profile.district for f in facts}):
+            rank_trend[district].append((each.label, ranks.get(district)))
+    names = {f.profile.project_id: (f.profile.name, f.profile.district) for f in facts}
+    granted = [
+        GrantedStoppage(stoppage, *names.get(stoppage.project_id, ("", "")))
+        for fact in facts
+        for stoppage in fact.stoppages
+        if stoppage.first <= period.last and stoppage.last >= period.first
+    ]
+    return Bulletin(
+        period=period,
+        headline=headline(facts, period),
+        previous=headline(facts, previous),
+        rankings=rankings,
+        start_rates=start_rate(facts, period.last),
+        completion_by_district=[c for c in completion_by(facts, period.last, "district") if c.unit != CITY],
+        flagged=flagged_projects(facts, problems, period),
+        resolution=resolution_by_district(problems, facts, period),
+        city_days=city_days(facts, period),
+        rank_trend=dict(rank_trend),
+        trend_periods=trend,
+        stoppages=sorted(granted, key=lambda g: (g.stoppage.first, g.stoppage.project_id)),
+    )

@@ -1,0 +1,91 @@
+"""The bulletin's figures on hand-made projects: what a supervisor reading it would check
+against the ledger and the daily states."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from sitepulse.agents.core.bulletin import compile_bulletin, headline, stall_length
+from sitepulse.agents.core.calendar import Stoppage
+from sitepulse.agents.core.indicators import DayLabel, State
+from sitepulse.agents.core.periods import parse_period
+from sitepulse.agents.core.problems import Problem
+from sitepulse.agents.core.ranking import JudgedDay, MonthReport
+from tests.unit.test_ranking import STALLED, STARTED, fill, project
+
+H2 = parse_period("2026-03-H2")
+CST = timezone(timedelta(hours=8))
+OFFLINE = JudgedDay(DayLabel.OFFLINE, State.STALLED, True, None)
+IDLE_SATURDAY = JudgedDay(DayLabel.STALLED, State.STALLED, False, 0.05)
+
+
+def city() -> list:
+    busy = fill(project("NB-0001", "海曙区", plan=20_000), date(2026, 2, 1), date(2026, 3, 31), STARTED)
+    stalled = fill(project("NB-0002", "北仑区", plan=10_000), date(2026, 2, 1), date(2026, 3, 20), STARTED)
+    fill(stalled, date(2026, 3, 21), date(2026, 3, 31), STALLED)
+    silent = fill(project("NB-0003", "北仑区", plan=10_000), date(2026, 2, 1), date(2026, 3, 29), STARTED)
+    fill(silent, date(2026, 3, 30), date(2026, 3, 31), OFFLINE)
+    unmetered = project("NB-0004", "海曙区", plan=5_000)  # registered, no judged day yet
+    busy.investment["2026-02"] = MonthReport(3_000, date(2026, 3, 5))
+    busy.investment["2026-03"] = MonthReport(2_000, date(2026, 3, 31))
+    stalled.investment["2026-02"] = MonthReport(1_000, date(2026, 3, 5))
+    return [busy, stalled, silent, unmetered]
+
+
+def test_headline_counts_each_project_by_its_last_judged_day_and_investment_as_known_then():
+    facts = city()
+    head = headline(facts, H2)
+    assert head.projects == 4
+    assert (head.count("started"), head.count("stalled"), head.count("offline"), head.count("not_judged")) == (1, 1, 1, 1)
+    assert head.completed_wan == 6_000 and head.plan_wan == 45_000
+    assert round(head.completion_pct, 2) == 13.33
+    before = headline(facts, H2.previous())
+    assert before.completed_wan == 4_000 and before.count("started") == 3  # March's report came in on the 31st
+
+
+def test_stall_length_counts_working_days_and_not_offline_days():
+    fact = fill(project("P"), date(2026, 3, 1), date(2026, 3, 9), STARTED)
+    fill(fact, date(2026, 3, 10), date(2026, 3, 14), STALLED)
+    fact.days[date(2026, 3, 15)] = IDLE_SATURDAY
+    fact.days[date(2026, 3, 16)] = OFFLINE
+    fact.days[date(2026, 3, 17)] = STALLED
+    assert stall_length(fact, date(2026, 3, 17)) == (6, False)
+    assert stall_length(fact, date(2026, 3, 9)) == (0, False)
+    always = fill(project("Q"), date(2026, 3, 1), date(2026, 3, 5), STALLED)
+    assert stall_length(always, date(2026, 3, 5)) == (5, True)  # began before the facts: at least 5
+
+
+def test_the_bulletin_lists_the_stalled_project_with_its_leader_and_open_problems():
+    facts = city()
+    opened = datetime(2026, 3, 23, 9, tzinfo=CST)
+    problems = [
+        Problem("NB-0002-20260323-stalled", "NB-0002", "stalled", date(2026, 3, 23), opened, "停工", "王强", "北仑区"),
+        # Closed after the period ended: still open in this bulletin.
+        Problem("NB-0002-20260301-suspicious", "NB-0002", "suspicious", date(2026, 3, 1), opened, "", "王强", "北仑区",
+                closed_at=datetime(2026, 4, 2, 10, tzinfo=CST), closed_by="manual"),
+        Problem("NB-0001-20260302-suspicious", "NB-0001", "suspicious", date(2026, 3, 2), opened, "", "李伟", "海曙区",
+                closed_at=datetime(2026, 3, 10, 10, tzinfo=CST), closed_by="manual"),
+        Problem("NB-0001-20260402-stalled", "NB-0001", "stalled", date(2026, 4, 2), opened, "", "李伟", "海曙区"),  # after the period
+    ]
+    facts[2].stoppages.append(Stoppage("NB-0003", date(2026, 3, 30), date(2026, 4, 3), "防汛"))
+    bulletin = compile_bulletin(facts, problems, H2, bottom=1)
+    (flagged,) = bulletin.flagged
+    assert flagged.project_id == "NB-0002" and flagged.state == "stalled"
+    assert flagged.stalled_days == 11 and not flagged.stall_runs_past_window
+    assert [p.problem_id for p in flagged.open_problems] == ["NB-0002-20260301-suspicious", "NB-0002-20260323-stalled"]
+    rates = {r.district: (r.opened, r.closed) for r in bulletin.resolution}
+    assert rates == {"北仑区": (2, 0), "海曙区": (1, 1)}
+    assert [g.stoppage.reason for g in bulletin.stoppages] == ["防汛"]
+    districts = bulletin.rankings["district"]
+    assert [r.score.unit for r in districts] == ["海曙区", "北仑区"]
+    assert districts[1].previous_rank is not None and districts[0].rank_change == districts[0].previous_rank - 1
+    assert [label for label, _ in bulletin.rank_trend["北仑区"]][-1] == "2026-03-H2" and len(bulletin.trend_periods) == 6
+    march_31 = bulletin.city_days[-1]
+    assert march_31.day == date(2026, 3, 31) and march_31.projects_judged == 0  # hand-made days carry no baseline
+
+
+def test_a_suspicious_day_flags_a_working_project():
+    facts = city()
+    facts[0].days[date(2026, 3, 18)] = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.0, suspicious=True)
+    flagged = {f.project_id: f for f in compile_bulletin(facts, [], H2, bottom=1).flagged}
+    assert flagged["NB-0001"].suspicious_days == [date(2026, 3, 18)] and flagged["NB-0001"].stalled_days == 0
