@@ -3,6 +3,7 @@ against the ledger and the daily states."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 from sitepulse.agents.core.bulletin import compile_bulletin, headline, stall_length
@@ -89,3 +90,18 @@ def test_a_suspicious_day_flags_a_working_project():
     facts[0].days[date(2026, 3, 18)] = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.0, suspicious=True)
     flagged = {f.project_id: f for f in compile_bulletin(facts, [], H2, bottom=1).flagged}
     assert flagged["NB-0001"].suspicious_days == [date(2026, 3, 18)] and flagged["NB-0001"].stalled_days == 0
+
+
+def test_the_page_escapes_registry_text_and_marks_the_golden_snail():
+    from sitepulse.bulletin import render_html
+
+    facts = city()
+    facts[1] = type(facts[1])(replace(facts[1].profile, name="<script>alert(1)</script>二期"), facts[1].investment, facts[1].days)
+    fill(facts[1], date(2026, 3, 10), date(2026, 3, 12), STALLED)
+    # With that stall 北仑区 is last in this period and the one before: the 金蜗牛.
+    page = render_html(compile_bulletin(facts, [], H2, bottom=1), datetime(2026, 4, 1, 9, tzinfo=CST))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;二期" in page
+    snail_row = next(row for row in page.split("<tr>") if "北仑区" in row and "得分" not in row and "snail" in row)
+    assert '<span class="snail">金蜗牛</span>' in snail_row
+    assert page.count("data:image/svg+xml;base64,") == 3
+    assert "2026年3月下半月" in page and "较上期" in page
