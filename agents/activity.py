@@ -10,11 +10,14 @@ needed and a rebuilt worker judges exactly as the one before it.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage, WorkCalendar
@@ -23,7 +26,7 @@ from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, Pr
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
 from ..streams.topics import partition_of
-from .influx import RetryingInflux, quote_literal
+from .influx import RetryingInflux, project_conditions
 from .points import daily_point, indicator_point, status_point
 
 # Days are judged minutes after they end; a day stored but unjudged is at most the grace
@@ -35,6 +38,9 @@ _TRANSITIONS = {
     (State.STARTED, State.STALLED): "stalled",
     (State.STALLED, State.STARTED): "resumed",
 }
+
+
+_SHARED_REGISTRY_TEXT = ("district", "zone", "department", "level", "kind", "leader", "data_owner")
 
 
 class ActivityTracker:
@@ -100,6 +106,11 @@ class ActivityTracker:
         return late
 
     def set_project(self, entry: RegistryEntry) -> None:
+        # Districts, departments, leaders and data owners repeat across thousands of
+        # projects: one string each instead of one per project (a worker holds them all).
+        entry = msgspec.structs.replace(
+            entry, **{name: sys.intern(getattr(entry, name)) for name in _SHARED_REGISTRY_TEXT}
+        )
         self.registry[entry.project_id] = entry
         timeline = self.timelines.get(entry.project_id)
         if timeline is not None and timeline.capacity_kva != entry.capacity_kva:
@@ -315,13 +326,14 @@ class ActivityTracker:
             return
         newest_day = max((e.day for k, e in self.pending.items() if k[0] in project_ids), default=around or date.today())
         since_ms = epoch_ms(day_start(newest_day - timedelta(days=2 * RETAINED_DAYS + 3), self.tz))
-        projects = " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in missing)
-        (series_list,) = await self.influx.query(
-            f"SELECT * FROM {Measurement.POWER_DAILY} WHERE ({projects}) AND time >= {since_ms}ms "
-            f"GROUP BY {Measurement.TAG_PROJECT}"
+        results = await self.influx.query(
+            ";".join(
+                f"SELECT * FROM {Measurement.POWER_DAILY} WHERE {projects} AND time >= {since_ms}ms GROUP BY {Measurement.TAG_PROJECT}"
+                for projects in project_conditions(missing)
+            )
         )
         stored: dict[str, list[dict]] = defaultdict(list)
-        for series in series_list:
+        for series in (series for series_list in results for series in series_list):
             stored[series.tags[Measurement.TAG_PROJECT]].extend(series.rows())
         for project_id in missing:
             entry = self.registry.get(project_id)

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import tracemalloc
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
+
 import msgspec
 from mode import CrashingSupervisor
 
 from ..settings import Settings
 from ..worker_status import write_status
 from ..streams.contract import (
+    AUDIT_TOPIC,
     DLQ_TOPIC,
     EVENTS_TOPIC,
     INVESTMENT_TOPIC,
     POWER_TOPIC,
     REGISTRY_TOPIC,
     STOPPAGES_TOPIC,
+    AuditRecord,
     InvestmentReport,
     PowerReading,
     ProjectEvent,
@@ -43,7 +49,7 @@ from .core.calendar import Stoppage, WorkCalendar
 from .influx import InfluxClient, RetryingInflux
 from .ledger import LedgerHandler
 from .pipeline import InvestmentHandler, PowerHandler
-from .points import project_point, stoppage_point
+from .points import audit_point, project_point, stoppage_point
 from .review import PeriodReview
 
 log = logging.getLogger("sitepulse.worker")
@@ -60,6 +66,7 @@ EMBEDDED_KAFKA_TIMEOUTS: dict[str, Any] = {
 _registry_decoder = msgspec.json.Decoder(RegistryEntry)
 _stoppage_decoder = msgspec.json.Decoder(StoppageRecord)
 _event_decoder = msgspec.json.Decoder(ProjectEvent)
+_audit_decoder = msgspec.json.Decoder(AuditRecord)
 _encode = msgspec.json.Encoder().encode
 # A day is judged once the stream's clock is one reporting interval past its end, so the
 # reading that closes the day (stamped at midnight) is in.
@@ -251,6 +258,18 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
                 accepted += 1
             counters.record_batch("stoppages", accepted, rejected)
 
+    @app.agent(topic(AUDIT_TOPIC), name="audit", supervisor_strategy=CrashingSupervisor)
+    async def audit_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(1000, within=settings.batch_within_s):
+            lines, rejected = [], Counter()
+            for event in events:
+                try:
+                    lines.append(audit_point(_audit_decoder.decode(event.message.value or b"")))
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
+            await influx.write(lines)
+            counters.record_batch("audit", len(lines), rejected)
+
     @app.agent(events_topic, name="ledger", supervisor_strategy=CrashingSupervisor)
     async def ledger_agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(1000, within=settings.batch_within_s):
@@ -302,6 +321,14 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     async def report_progress() -> None:
         if counters.counts:
             log.info("handled so far: %s", dict(sorted(counters.counts.items())))
+
+    if (profile_out := os.environ.get("SITEPULSE_TRACEMALLOC_OUT")) and tracemalloc.is_tracing():
+        # Profiling aid (docs/performance.md): run with PYTHONTRACEMALLOC=1 to find what
+        # holds the worker's memory; the largest allocation sites, every 10 s.
+        @app.timer(interval=10.0)
+        async def dump_memory_profile() -> None:
+            top = tracemalloc.take_snapshot().statistics("lineno")[:40]
+            Path(profile_out).write_text("\n".join(str(stat) for stat in top) + "\n")
 
     @app.on_before_shutdown.connect
     async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
 from .activity import ActivityTracker
-from .influx import RetryingInflux, quote_literal
+from .influx import RetryingInflux, project_conditions
 from .points import daily_point, investment_point, reading_point
 
 # A reading belongs to the day holding its interval's middle; with intervals of at most
@@ -98,14 +98,14 @@ class PowerHandler:
         return found
 
     async def _open_days(self, keys: Iterable[DayKey]) -> None:
-        """Load what is already stored for days not in memory, one statement per day."""
+        """Load what is already stored for days not in memory: one request, a statement
+        per day and group of projects."""
         projects_by_day = defaultdict(set)
         for project_id, day in keys:
             projects_by_day[day].add(project_id)
         if not projects_by_day:
             return
-        days = sorted(projects_by_day)
-        statements = [self._stored_readings_query(day, projects_by_day[day]) for day in days]
+        statements = [self._stored_readings_query(day, projects) for day in sorted(projects_by_day) for projects in project_conditions(projects_by_day[day])]
         results = await self.influx.query(";".join(statements))
         stored: dict[DayKey, list[MeterReading]] = defaultdict(list)
         for series_list in results:
@@ -118,13 +118,12 @@ class PowerHandler:
         for key in keys:
             self.book.load(key, stored.get(key, ()))
 
-    def _stored_readings_query(self, day, project_ids: set[str]) -> str:
+    def _stored_readings_query(self, day, projects: str) -> str:
         start = day_start(day, self.tz)
         end = day_start(day + timedelta(days=1), self.tz) + _STAMP_REACH
-        projects = " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in sorted(project_ids))
         return (
             f"SELECT kwh, interval_s FROM {Measurement.POWER_READING} "
-            f"WHERE ({projects}) AND time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms "
+            f"WHERE {projects} AND time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms "
             f"GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
         )
 

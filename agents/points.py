@@ -7,7 +7,7 @@ from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
+from ..streams.contract import AuditRecord, InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, day_start, epoch_ms
 from .core.indicators import DayIndicators, State
@@ -162,6 +162,16 @@ def stoppage_point(stoppage: Stoppage, tz: ZoneInfo) -> str:
         {Measurement.TAG_PROJECT: stoppage.project_id},
         {"from_day": stoppage.first.isoformat(), "to_day": stoppage.last.isoformat(), "reason": stoppage.reason},
         epoch_ms(day_start(stoppage.first, tz)),
+    )
+
+
+def audit_point(record: AuditRecord) -> str:
+    """Stamped when the command ran, to the millisecond."""
+    return encode_point(
+        Measurement.AUDIT,
+        {"action": record.action, "operator": record.operator},
+        {"reason": record.reason, "subject": record.subject, "host": record.host},
+        int(record.at.timestamp() * 1000),
     )
 
 

@@ -27,8 +27,9 @@ providers:
 """
 
 
-# Grafana expands $VARIABLES from its environment when it reads provisioning files: the
-# token never appears in the repository.
+# Grafana expands $__file{...} when it reads provisioning files: its read token, created
+# by the InfluxDB init (deploy/influxdb/create-tokens.sh) into a volume it alone mounts
+# with the worker, never appears in the repository or in Grafana's environment.
 DATASOURCE_FILE = {
     "apiVersion": 1,
     "datasources": [
@@ -39,7 +40,7 @@ DATASOURCE_FILE = {
             "access": "proxy",
             "url": "http://influxdb:8086",
             "jsonData": {"version": "InfluxQL", "dbName": "$SITEPULSE_INFLUX_DB", "httpMode": "POST", "httpHeaderName1": "Authorization"},
-            "secureJsonData": {"httpHeaderValue1": "Token $SITEPULSE_INFLUX_TOKEN"},
+            "secureJsonData": {"httpHeaderValue1": "Token $__file{/run/sitepulse-tokens/grafana-read}"},
         }
     ],
 }

@@ -43,10 +43,14 @@ class DatasourceTarget:
 
     url: str
     database: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # InfluxDB 2.x read token
+    user: str | None = None  # InfluxDB 1.x read-only user
+    password: str | None = field(default=None, repr=False)
 
 
 def datasource_model(target: DatasourceTarget) -> dict:
+    """Grafana's datasource, with its own read-only credentials (write-only secure fields:
+    Grafana never returns them, so boards and API answers cannot leak them)."""
     model = {
         "uid": DATASOURCE_UID,
         "name": DATASOURCE_UID,
@@ -58,6 +62,9 @@ def datasource_model(target: DatasourceTarget) -> dict:
     if target.token:
         model["jsonData"]["httpHeaderName1"] = "Authorization"
         model["secureJsonData"] = {"httpHeaderValue1": f"Token {target.token}"}
+    elif target.user:
+        model["user"] = target.user
+        model["secureJsonData"] = {"password": target.password or ""}
     return model
 
 

@@ -20,9 +20,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from kafka import KafkaConsumer, TopicPartition
 from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
+from .worker_status import status_path
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
 from .streams.registry import publish_registry
@@ -115,7 +116,7 @@ class Bench:
 
     def query(self, settings: Settings, statement: str) -> list[list]:
         params = urllib.parse.urlencode({"db": settings.influx_db, "q": statement, "epoch": "ms"})
-        with urllib.request.urlopen(f"{self.influx.url}/query?{params}", timeout=60) as response:
+        with urllib.request.urlopen(f"{self.influx.url}/query?{params}", timeout=600) as response:
             result = json.load(response)["results"][0]
         if "error" in result:
             raise RuntimeError(f"{result['error']}: {statement}")
@@ -125,15 +126,17 @@ class Bench:
         rows = self.query(settings, statement)
         return rows[0][1] if rows and rows[0][1] is not None else 0
 
-    def wait_for(self, check: Callable[[], bool], what: str, timeout_s: float, workers: list[ChildProcess] = ()) -> float:
-        """Poll ``check`` every 0.1 s; the moment it became true."""
+    def wait_for(
+        self, check: Callable[[], bool], what: str, timeout_s: float, workers: list[ChildProcess] = (), every_s: float = 0.1
+    ) -> float:
+        """Poll ``check`` every ``every_s``; the moment it became true."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if check():
                 return time.monotonic()
             for worker in workers:
                 worker.check_alive()
-            time.sleep(0.1)
+            time.sleep(every_s)
         raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
     def wait_for_registry(self, settings: Settings, count: int, workers: list[ChildProcess]) -> None:
@@ -375,12 +378,22 @@ class Bench:
                         for entry in registry:
                             day = [PowerReading(entry.project_id, "M1", start + timedelta(hours=h), 20.0, 3600) for h in hours]
                             publisher.publish_batch(entry.project_id, day, "bench")
-                self.wait_for(lambda: self.stored_readings(settings) >= readings, "the memory phase's readings", 3600, [worker])
+                # Progress from the worker's status file: a query over 100k series while
+                # the worker writes would itself take seconds and load the server.
+                status = status_path(settings.state_dir / "worker")
+                self.wait_for(lambda: _handled(status, "power") >= readings, "the memory phase's readings", 3600, [worker], every_s=2)
                 self.wait_for(
                     lambda: self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= count,
-                    "every project's first day judged", 600, [worker],
+                    "every project's first day judged", 1800, [worker], every_s=5,
                 )
             self.results.update(peak_rss_mb=rss.peak_mb, idle_rss_mb=idle, memory_projects=count, memory_readings=readings)
+
+
+def _handled(status: Path, kind: str) -> int:
+    try:
+        return int(json.loads(status.read_text()).get("counts", {}).get(kind, 0))
+    except (OSError, ValueError):
+        return 0  # not written yet, or being replaced
 
 
 class RssSampler:
@@ -422,37 +435,54 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_bench(settings: Settings, quick: bool, out: Path, say: Callable[[str], None]) -> dict:
+PHASES = ("raw_influx", "single_messages", "end_to_end", "freshness", "scaling", "memory")
+
+
+def run_bench(
+    settings: Settings, quick: bool, out: Path, say: Callable[[str], None], only: Sequence[str] = (), memory_projects: int | None = None
+) -> dict:
+    """All phases, or ``only`` some of them: those figures then replace their own in the
+    results already at ``out`` and the rest are kept."""
     plan = Plan.small() if quick else Plan.full()
+    if memory_projects is not None:
+        plan = replace(plan, memory_projects=memory_projects)
     # Clients of a stopped phase's broker retry noisily while they close.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     root = Path(tempfile.mkdtemp(prefix="sitepulse-bench-"))
     influx = EmbeddedInflux.start(root / "influxdb")
     base = settings.model_copy(update={"influx_url": influx.url, "influx_api": "v1", "profile": "embedded", "require_signatures": False, "signing_keys": None})
     bench = Bench(plan, root, influx, base, say)
+    earlier = json.loads(out.read_text()) if only and out.exists() else {}
+    wanted = set(only or PHASES)
     started = time.monotonic()
     try:
-        file, registry, readings = bench.scenario_file()
-        say(f"scenario: {len(registry)} projects × {plan.days} days = {readings:,} readings")
-        for run_phase in (
-            bench.raw_influx,
-            lambda: bench.single_messages(file),
-            lambda: bench.end_to_end(file, registry, readings),
-            bench.freshness,
-            lambda: bench.scaling(file, registry, readings),
-            bench.memory,
-        ):
-            run_phase()
-            # What is measured so far survives a phase that fails or is stopped.
-            _write(out, {**bench.results, "quick": quick, "partial": True})
+        file, registry, readings = bench.scenario_file() if wanted - {"raw_influx", "freshness", "memory"} else (None, [], 0)
+        if file is not None:
+            say(f"scenario: {len(registry)} projects × {plan.days} days = {readings:,} readings")
+        phases = {
+            "raw_influx": bench.raw_influx,
+            "single_messages": lambda: bench.single_messages(file),
+            "end_to_end": lambda: bench.end_to_end(file, registry, readings),
+            "freshness": bench.freshness,
+            "scaling": lambda: bench.scaling(file, registry, readings),
+            "memory": bench.memory,
+        }
+        for name in PHASES:
+            if name in wanted:
+                phases[name]()
+                # What is measured so far survives a phase that fails or is stopped.
+                _write(out, {**earlier, **bench.results, "quick": quick, "partial": True})
     finally:
         influx.stop()
         shutil.rmtree(root, ignore_errors=True)
-    results = bench.results
+    results = {**earlier, **bench.results}
+    results.pop("partial", None)
+    if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:
+        return results  # a partial run: no ratios to compute
     results["e2e_ratio"] = results["e2e_readings_per_s"] / results["raw_consumer_per_s"]
     results["single_message_ratio"] = results["single_message_readings_per_s"] / results["raw_consumer_per_s"]
     results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
-    results["replay_year_extrapolated_from"] = readings
+    results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)
     results["quick"] = quick
     results["bench_s"] = time.monotonic() - started
     results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -23,7 +23,22 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj
 
 
-@click.group()
+class SitepulseGroup(click.Group):
+    """Turns a refused or unreachable InfluxDB into one clear line for the operator
+    instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from .agents.influx import InfluxRejected, InfluxUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except InfluxRejected as exc:
+            raise click.ClickException(f"InfluxDB 拒绝了请求: {exc}") from None
+        except InfluxUnavailable as exc:
+            raise click.ClickException(f"无法连接 InfluxDB ({_settings(ctx).influx_url}): {exc}") from None
+
+
+@click.group(cls=SitepulseGroup)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """sitepulse: 重大项目动态监测用电 — 实时流处理。"""
@@ -56,8 +71,9 @@ def worker(ctx: click.Context) -> None:
             await client.create_database()
 
     asyncio.run(prepare_database())
-    registry = read_registry_topic(settings)
-    app = build_app(settings, registry, partition_count(settings, POWER_TOPIC))
+    # Not kept in a local: the registry agent replaces these entries as it reads the
+    # topic, and a second copy of 100k registry rows would stay alive for nothing.
+    app = build_app(settings, read_registry_topic(settings), partition_count(settings, POWER_TOPIC))
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
@@ -186,6 +202,15 @@ def report(ctx: click.Context, period: str | None, from_day: datetime | None, to
         click.echo(f"已生成 {path}")
 
 
+@export.command("audit")
+@click.pass_context
+def export_audit(ctx: click.Context) -> None:
+    """The audit trail: who loaded the registry, filed a stoppage or closed a problem, and why."""
+    from .reports import AUDIT_COLUMNS, audit_rows, write_rows_csv
+
+    write_rows_csv(asyncio.run(audit_rows(_settings(ctx))), AUDIT_COLUMNS, sys.stdout)
+
+
 @export.command("investment")
 @click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="completion as known on this day")
 @click.option("--by", "unit_types", multiple=True, type=click.Choice(ROLLUP_TYPES), help="roll-up (repeatable) [default: all]")
@@ -210,9 +235,11 @@ def registry() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV of approved stoppages: project_id,from_day,to_day,reason",
 )
+@click.option("--reason", required=True, help="why the registry changes (recorded in the audit trail with who ran it)")
 @click.pass_context
-def registry_load(ctx: click.Context, file: Path, stoppages: Path | None) -> None:
+def registry_load(ctx: click.Context, file: Path, stoppages: Path | None, reason: str) -> None:
     """Check a registry CSV (and stoppages) and publish them to their compacted topics."""
+    from .streams.audit import record_audit
     from .streams.publisher import SitePublisher
     from .streams.registry import RegistryError, publish_registry, publish_stoppages, read_registry_csv, read_stoppages_csv
     from .streams.topics import ensure_topics
@@ -227,9 +254,13 @@ def registry_load(ctx: click.Context, file: Path, stoppages: Path | None) -> Non
         raise click.ClickException(f"停工备案表中的项目不在登记表中: {', '.join(unknown)}")
     settings = _settings(ctx)
     ensure_topics(settings)
+    if not reason.strip():
+        raise click.ClickException("变更原因(--reason)不能为空")
     with SitePublisher(settings) as publisher:
         count = publish_registry(entries, publisher)
         stopped = publish_stoppages(stoppage_records, publisher)
+        subject = f"{file.name}: {count} 个项目" + (f", 停工备案 {stopped} 条" if stoppages else "")
+        record_audit(settings, publisher, "registry_load", subject, reason.strip())
     click.echo(f"已加载 {count} 个项目到登记表" + (f", 停工备案 {stopped} 条" if stoppages else ""))
 
 
@@ -247,6 +278,7 @@ def stoppage() -> None:
 def stoppage_add(ctx: click.Context, project: str, from_day: str, to_day: str, reason: str) -> None:
     """Record an approved stoppage of PROJECT from FROM to TO (YYYY-MM-DD, inclusive).
     Adding one with the same FROM again amends it."""
+    from .streams.audit import record_audit
     from .streams.publisher import SitePublisher
     from .streams.registry import publish_stoppages, stoppage_record
     from .streams.topics import ensure_topics
@@ -259,6 +291,8 @@ def stoppage_add(ctx: click.Context, project: str, from_day: str, to_day: str, r
     ensure_topics(settings)
     with SitePublisher(settings) as publisher:
         publish_stoppages([record], publisher)
+        subject = f"{record.project_id} {record.from_day} 至 {record.to_day}"
+        record_audit(settings, publisher, "stoppage_add", subject, record.reason)
     click.echo(f"已备案停工: {record.project_id} {record.from_day} 至 {record.to_day} ({record.reason})")
 
 
@@ -274,6 +308,7 @@ def problem() -> None:
 def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     """Close a problem by hand, with a note saying how it was resolved."""
     from .reports import all_problems
+    from .streams.audit import record_audit
     from .streams.contract import EVENTS_TOPIC, ProjectEvent
     from .streams.publisher import SitePublisher
 
@@ -298,6 +333,7 @@ def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     )
     with SitePublisher(settings) as publisher:
         publisher.send_keyed(EVENTS_TOPIC, target.project_id.encode(), msgspec.json.encode(event))
+        record_audit(settings, publisher, "problem_close", f"{problem_id} ({target.project_id})", note.strip())
         publisher.flush()
     click.echo(f"已提交销号: {problem_id} ({note.strip()})")
 
@@ -367,14 +403,17 @@ def status(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--quick", is_flag=True, help="the CI variant: small data, seconds not minutes")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"), show_default=True)
+@click.option("--only", multiple=True, type=click.Choice(["raw_influx", "single_messages", "end_to_end", "freshness", "scaling", "memory"]),
+              help="run these phases only (repeatable); their figures replace theirs in OUT, the rest are kept")
+@click.option("--memory-projects", type=int, help="projects in the memory phase [default: 100000, --quick 2000]")
 @click.pass_context
-def bench(ctx: click.Context, quick: bool, out: Path) -> None:
+def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], memory_projects: int | None) -> None:
     """Measure throughput, freshness, scaling, memory and board queries against the raw
     consumer and raw InfluxDB writes, on the embedded broker and influxd."""
     from .bench import run_bench
     from .terminal import bench_table
 
-    results = run_bench(_settings(ctx), quick, out, lambda line: click.echo(line, err=True))
+    results = run_bench(_settings(ctx), quick, out, lambda line: click.echo(line, err=True), only, memory_projects)
     bench_table(results)
     click.echo(f"written to {out}")
 
@@ -557,8 +596,15 @@ def provision(
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from None
     api = GrafanaApi.from_url(grafana_url, credential=settings.grafana_token.get_secret_value())
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
-    target = DatasourceTarget(influx_url or settings.influx_url, settings.influx_db, token)
+    # Grafana's own read-only account: the worker's token or password never goes to Grafana.
+    secret = lambda value: value.get_secret_value() if value else None  # noqa: E731
+    target = DatasourceTarget(
+        influx_url or settings.influx_url,
+        settings.influx_db,
+        token=secret(settings.grafana_influx_token),
+        user=settings.grafana_influx_username,
+        password=secret(settings.grafana_influx_password),
+    )
     this_year = datetime.now(settings.tz).year
     try:
         outcome = apply(api, target, registry, settings.notify_kind, (this_year, this_year + 1), replace_policy, routing_only)

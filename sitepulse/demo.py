@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from .agents.core.periods import half_month_of
-from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
+from .embedded import READER_USER, WORKER_USER, ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
 from .streams.topics import ensure_topics
 
@@ -41,12 +42,22 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
     try:
         broker = EmbeddedBroker.start(state)
         children.append(broker)
-        influx = EmbeddedInflux.start(state / "influxdb")
+        influx = EmbeddedInflux.start(state / "influxdb", auth=True)
         children.append(influx)
+        worker_account = influx.user(WORKER_USER)
         run_settings = settings.model_copy(
-            update={"broker": broker.url, "influx_url": influx.url, "influx_api": "v1", "state_dir": state, "profile": "embedded"}
+            update={
+                "broker": broker.url,
+                "influx_url": influx.url,
+                "influx_api": "v1",
+                "influx_username": worker_account.name,
+                "influx_password": SecretStr(worker_account.password),
+                "state_dir": state,
+                "profile": "embedded",
+            }
         )
         influx.create_database(run_settings.influx_db)
+        credentials = _write_credentials(state, run_settings, influx)
         ensure_topics(run_settings)
         env = {**os.environ, **run_settings.child_environment()}
         command = [sys.executable, "-m", "sitepulse"]
@@ -59,7 +70,7 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
             env,
         )
         children.append(simulator)
-        _print_banner(run_settings, state, days)
+        _print_banner(run_settings, state, days, credentials)
         deadline = time.monotonic() + duration if duration else None
         next_report, report = time.monotonic() + REPORT_FIRST_AFTER_S, None
         while deadline is None or time.monotonic() < deadline:
@@ -87,7 +98,24 @@ def _make_report(command: list[str], settings: Settings, state: Path, env: dict[
     return spawn("report", [*command, "report", "--period", period.label, "--out", str(state / "report")], state / "report.log", env)
 
 
-def _print_banner(settings: Settings, state, days: int) -> None:
+def _write_credentials(state: Path, settings: Settings, influx: EmbeddedInflux) -> Path:
+    """The worker's and Grafana's InfluxDB accounts, for the user's shell (mode 0600):
+    passwords go to a file, never to the terminal or a log."""
+    reader = influx.user(READER_USER)
+    path = state / "credentials.env"
+    path.touch(mode=0o600)
+    path.write_text(
+        "# sitepulse demo: the worker's InfluxDB account (reads and writes its database)\n"
+        f"SITEPULSE_INFLUX_USERNAME={settings.influx_username}\n"
+        f"SITEPULSE_INFLUX_PASSWORD={settings.influx_password.get_secret_value()}\n"
+        "# Grafana's datasource account (read only)\n"
+        f"GRAFANA_INFLUX_USERNAME={reader.name}\n"
+        f"GRAFANA_INFLUX_PASSWORD={reader.password}\n"
+    )
+    return path
+
+
+def _print_banner(settings: Settings, state, days: int, credentials: Path) -> None:
     today = datetime.now(settings.tz).date()
     start = (today - timedelta(days=days)).isoformat()
     broker = settings.broker
@@ -101,9 +129,10 @@ sitepulse 演示已启动 (嵌入式: Tansu 消息代理 + InfluxDB + Faust 处�
   日志目录:   {state}  (worker.log, simulator.log, tansu.log, influxdb/influxd.log)
 
 在另一个终端查看数据:
+  set -a; . {credentials}; set +a   # InfluxDB 开启了认证: 账号密码在此文件中
   export SITEPULSE_BROKER={broker} SITEPULSE_INFLUX_URL={influx} SITEPULSE_INFLUX_DB={db}
   .venv/bin/sitepulse export daily --start {start} --end {today.isoformat()}
-  curl -sG {influx}/query --data-urlencode db={db} \\
+  curl -sG {influx}/query -u "$GRAFANA_INFLUX_USERNAME:$GRAFANA_INFLUX_PASSWORD" --data-urlencode db={db} \\
        --data-urlencode "q=SELECT kwh, readings FROM power_daily GROUP BY project_id ORDER BY time DESC LIMIT 3"
 
 半月调度通报: 启动约 1 分钟后生成于 {state / "report"} (report.html, report.pdf), 之后每 10 分钟更新。

@@ -7,7 +7,9 @@ Used by ``sitepulse demo`` and by the test suite, so both run on the same parts.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -163,10 +165,23 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
+  auth-enabled = {auth}
 
 [monitor]
   store-enabled = false
 """
+
+
+@dataclass(frozen=True)
+class InfluxUser:
+    name: str
+    password: str = field(repr=False)
+
+
+# The embedded server's accounts: the worker reads and writes its database, Grafana (and
+# the tests' checks, which look at what a board would see) only reads it; neither is an
+# admin, so neither can create users or drop a database.
+WORKER_USER, READER_USER, ADMIN_USER = "sitepulse_worker", "grafana_reader", "sitepulse_admin"
 
 
 @dataclass
@@ -174,21 +189,48 @@ class EmbeddedInflux:
     port: int
     child: ChildProcess
     root: Path = field(repr=False)
+    users: dict[str, InfluxUser] = field(default_factory=dict, repr=False)  # empty: auth off
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def auth(self) -> bool:
+        return bool(self.users)
+
     @classmethod
-    def start(cls, root: Path, port: int | None = None, timeout_s: float = 30.0) -> EmbeddedInflux:
+    def start(cls, root: Path, port: int | None = None, timeout_s: float = 30.0, auth: bool = False) -> EmbeddedInflux:
+        """``auth``: users and privileges are enforced; the admin, worker and reader
+        accounts get random passwords, kept (mode 0600) in ``root/credentials.json`` so a
+        restart on the same data finds them."""
         port = port or free_port()
         root.mkdir(parents=True, exist_ok=True)
         config = root / "influxdb.conf"
-        config.write_text(_INFLUX_CONFIG.format(root=root, rpc_port=free_port(), http_port=port))
+        config.write_text(_INFLUX_CONFIG.format(root=root, rpc_port=free_port(), http_port=port, auth="true" if auth else "false"))
         child = spawn("influxd", [str(influxd_binary()), "run", "-config", str(config)], root / "influxd.log")
         influx = cls(port, child, root)
         _wait_until(influx._pings, child, timeout_s, "influxd")
+        if auth:
+            influx._set_up_users()
         return influx
+
+    def _set_up_users(self) -> None:
+        stored = self.root / "credentials.json"
+        if stored.exists():
+            self.users = {name: InfluxUser(name, password) for name, password in json.loads(stored.read_text()).items()}
+            return
+        self.users = {name: InfluxUser(name, secrets.token_urlsafe(18)) for name in (ADMIN_USER, WORKER_USER, READER_USER)}
+        # The first admin may be created without credentials; after that auth applies.
+        admin = self.users[ADMIN_USER]
+        self.run_query(f"CREATE USER \"{admin.name}\" WITH PASSWORD '{admin.password}' WITH ALL PRIVILEGES", user=None)
+        for name in (WORKER_USER, READER_USER):
+            self.run_query(f"CREATE USER \"{name}\" WITH PASSWORD '{self.users[name].password}'")
+        stored.touch(mode=0o600)
+        stored.write_text(json.dumps({u.name: u.password for u in self.users.values()}))
+
+    def user(self, name: str) -> InfluxUser | None:
+        return self.users.get(name)
 
     def _pings(self) -> bool:
         try:
@@ -197,11 +239,33 @@ class EmbeddedInflux:
         except (urllib.error.URLError, OSError):
             return False
 
+    def run_query(self, statement: str, user: str | None = ADMIN_USER, database: str | None = None) -> dict:
+        """One InfluxQL statement as ``user`` (None: no credentials); the JSON answer.
+        Raises EmbeddedError with the server's message when it is refused."""
+        fields = {"q": statement}
+        account = self.users.get(user) if user else None
+        if account is not None:
+            fields |= {"u": account.name, "p": account.password}
+        if database:
+            fields["db"] = database
+        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode(fields).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise EmbeddedError(f"{statement.split()[0]} refused: HTTP {exc.code} {exc.read().decode(errors='replace')}") from None
+        errors = [r["error"] for r in answer.get("results", []) if "error" in r]
+        if errors:
+            raise EmbeddedError(f"{statement.split()[0]} refused: {errors[0]}")
+        return answer
+
     def create_database(self, name: str) -> None:
-        body = urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}).encode()
-        with urllib.request.urlopen(f"{self.url}/query", data=body, timeout=10) as response:
-            if response.status != 200:
-                raise EmbeddedError(f"CREATE DATABASE {name} failed: HTTP {response.status}")
+        """Created by the admin; with auth on, the worker may read and write it and the
+        reader may read it."""
+        self.run_query(f'CREATE DATABASE "{name}"')
+        if self.auth:
+            self.run_query(f'GRANT ALL ON "{name}" TO "{WORKER_USER}"')
+            self.run_query(f'GRANT READ ON "{name}" TO "{READER_USER}"')
 
     def stop(self) -> None:
         self.child.stop()

@@ -20,6 +20,7 @@ from .settings import Settings
 from .streams.contract import Measurement
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
+AUDIT_COLUMNS = ("at", "action", "action_name", "operator", "reason", "subject", "host")
 INVESTMENT_COLUMNS = ("date", "unit_type", "unit", "projects", "completed_wan", "plan_wan", "completion_pct")
 
 
@@ -62,6 +63,34 @@ def write_rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], ou
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+
+
+async def audit_rows(settings: Settings) -> list[dict[str, object]]:
+    """Every operator command recorded, oldest first, with local times."""
+    from datetime import datetime, timezone
+
+    from .streams.contract import AUDIT_ACTIONS
+
+    statement = f"SELECT reason, subject, host FROM {Measurement.AUDIT} GROUP BY action, operator"
+    async with InfluxClient(settings) as client:
+        (series_list,) = await client.query(statement)
+    rows = []
+    for series in series_list:
+        for row in series.rows():
+            at = datetime.fromtimestamp(row["time"] / 1000, timezone.utc).astimezone(settings.tz)
+            action = series.tags["action"]
+            rows.append(
+                {
+                    "at": at.isoformat(timespec="seconds"),
+                    "action": action,
+                    "action_name": AUDIT_ACTIONS.get(action, action),
+                    "operator": series.tags["operator"],
+                    "reason": row.get("reason") or "",
+                    "subject": row.get("subject") or "",
+                    "host": row.get("host") or "",
+                }
+            )
+    return sorted(rows, key=lambda r: r["at"])
 
 
 async def all_problems(settings: Settings, problem_id: str | None = None) -> list[Problem]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     influx_db: str = Field("sitepulse", description="InfluxDB 1.x database, or 2.x bucket")
     influx_api: Literal["v1", "v2"] = "v1"
     influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x token (v2 only)")
+    influx_token_file: Path | None = Field(None, description="file holding the InfluxDB 2.x token, instead of SITEPULSE_INFLUX_TOKEN")
+    influx_username: str | None = Field(None, description="InfluxDB 1.x user (auth-enabled servers; v1 only)")
+    influx_password: SecretStr | None = Field(None, description="password of SITEPULSE_INFLUX_USERNAME")
     influx_org: str | None = Field(None, description="InfluxDB 2.x organisation (v2 only)")
     state_dir: Path = Path(".sitepulse")
     profile: Literal["embedded", "production"] = Field(
@@ -77,6 +80,11 @@ class Settings(BaseSettings):
     )
     grafana_url: str | None = Field(None, description="Grafana base URL, checked by `sitepulse doctor`")
     grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for `sitepulse provision`")
+    # Grafana reads InfluxDB with its own read-only account, never the worker's.
+    grafana_influx_username: str | None = Field(None, description="InfluxDB 1.x read-only user for Grafana's datasource")
+    grafana_influx_password: SecretStr | None = Field(None, description="password of SITEPULSE_GRAFANA_INFLUX_USERNAME")
+    grafana_influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x read token for Grafana's datasource")
+    operator: str | None = Field(None, description="who runs operator commands, for the audit trail [default: the login name]")
     log_level: str = "info"
 
     @field_validator("timezone")
@@ -84,6 +92,17 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Settings:
+        # A token mounted as a file (compose volume, Kubernetes secret) stays out of the
+        # environment, where any process listing could read it.
+        if self.influx_token is None and self.influx_token_file is not None:
+            try:
+                self.influx_token = SecretStr(self.influx_token_file.read_text().strip())
+            except OSError as exc:
+                raise ValueError(f"无法读取 SITEPULSE_INFLUX_TOKEN_FILE ({self.influx_token_file}): {exc.strerror}") from None
+        return self
 
     @property
     def signatures_required(self) -> bool:

@@ -16,6 +16,7 @@ REGISTRY_TOPIC = "sitepulse.registry"
 DLQ_TOPIC = "sitepulse.dlq"
 EVENTS_TOPIC = "sitepulse.events"
 STOPPAGES_TOPIC = "sitepulse.stoppages"  # compacted, key "project_id/from_day"
+AUDIT_TOPIC = "sitepulse.audit"  # who changed what and why (operator commands); kept
 
 # Kafka headers on a dead-letter record; its key and value are the original bytes.
 DLQ_HEADER_REASON = "sitepulse.reason"
@@ -137,6 +138,20 @@ class StoppageRecord(msgspec.Struct, frozen=True):
 
 STOPPAGE_COLUMNS: tuple[str, ...] = StoppageRecord.__struct_fields__
 
+AUDIT_ACTIONS = {"registry_load": "加载项目登记表", "stoppage_add": "停工备案", "problem_close": "问题销号"}
+
+
+class AuditRecord(msgspec.Struct, frozen=True):
+    """An operator command that changed state: who ran it, why, on what, and when."""
+
+    action: Literal["registry_load", "stoppage_add", "problem_close"]
+    operator: str
+    reason: str
+    subject: str  # what it changed: a project, a problem, a registry file and its size
+    at: datetime
+    host: str = ""
+
+
 
 # --- Dead-letter reasons (code -> what the data owner reads) -------------------------
 
@@ -225,6 +240,7 @@ class Measurement:
     PROJECT_STATUS = "project_status"
     METER_STATUS = "meter_status"  # tags: project_id, meter_id, data_owner; offline 1/0
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
+    AUDIT = "audit"  # tags: action, operator; one point per operator command, stamped when run
 
     TAG_PROJECT = "project_id"
     TAG_METER = "meter_id"

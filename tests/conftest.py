@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from kafka import KafkaConsumer
 
 from sitepulse.cli import cli
-from sitepulse.embedded import EmbeddedBroker, EmbeddedInflux
+from sitepulse.embedded import READER_USER, WORKER_USER, EmbeddedBroker, EmbeddedInflux, InfluxUser
 from sitepulse.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def read_topic(settings: Settings, topic: str, expected: int = 1, timeout_s: flo
 
 @pytest.fixture(scope="session")
 def influx(tmp_path_factory) -> Iterator[EmbeddedInflux]:
-    server = EmbeddedInflux.start(tmp_path_factory.mktemp("influxdb"))
+    server = EmbeddedInflux.start(tmp_path_factory.mktemp("influxdb"), auth=True)
     yield server
     server.stop()
 
@@ -78,13 +78,17 @@ def settings(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path) -> 
     return settings_for(broker, influx, tmp_path)
 
 
-def settings_for(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path) -> Settings:
-    database = f"sitepulse_test_{os.getpid()}_{next(_ids)}"
+def settings_for(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path, database: str | None = None) -> Settings:
+    """sitepulse runs as the worker account: it may read and write its database, nothing more."""
+    database = database or f"sitepulse_test_{os.getpid()}_{next(_ids)}"
     influx.create_database(database)
+    worker = influx.user(WORKER_USER)
     return Settings(
         broker=broker.url,
         influx_url=influx.url,
         influx_db=database,
+        influx_username=worker.name if worker else None,
+        influx_password=worker.password if worker else None,
         influx_api="v1",
         state_dir=tmp_path / "state",
         profile="embedded",
@@ -96,8 +100,9 @@ def settings_for(broker: EmbeddedBroker, influx: EmbeddedInflux, tmp_path: Path)
 class Sitepulse:
     """Runs ``sitepulse`` commands with a test's settings, as a user would."""
 
-    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+    def __init__(self, settings: Settings, tmp_path: Path, reader: InfluxUser | None = None) -> None:
         self.settings = settings
+        self.reader = reader  # what the tests read with: the account Grafana reads with
         self.env = settings.child_environment()
         self.tmp_path = tmp_path
         self.workers: list[subprocess.Popen] = []
@@ -144,8 +149,10 @@ class Sitepulse:
 
     def query(self, statement: str, database: str | None = None) -> list[dict]:
         """InfluxQL through plain HTTP, independent of sitepulse's own client."""
-        params = urllib.parse.urlencode({"db": database or self.settings.influx_db, "q": statement, "epoch": "ms"})
-        with urllib.request.urlopen(f"{self.settings.influx_url}/query?{params}", timeout=10) as response:
+        fields = {"db": database or self.settings.influx_db, "q": statement, "epoch": "ms"}
+        if self.reader is not None:
+            fields |= {"u": self.reader.name, "p": self.reader.password}
+        with urllib.request.urlopen(f"{self.settings.influx_url}/query?{urllib.parse.urlencode(fields)}", timeout=10) as response:
             payload = json.load(response)
         rows = []
         for series in payload["results"][0].get("series", []):
@@ -155,8 +162,8 @@ class Sitepulse:
 
 
 @pytest.fixture
-def sitepulse(settings: Settings, tmp_path: Path) -> Iterator[Sitepulse]:
-    runner = Sitepulse(settings, tmp_path)
+def sitepulse(settings: Settings, influx: EmbeddedInflux, tmp_path: Path) -> Iterator[Sitepulse]:
+    runner = Sitepulse(settings, tmp_path, influx.user(READER_USER))
     yield runner
     runner.stop_all()
 
@@ -167,7 +174,7 @@ def module_sitepulse(influx: EmbeddedInflux, tmp_path_factory) -> Iterator[Sitep
     different sides of one expensive pipeline run."""
     tmp_path = tmp_path_factory.mktemp("module")
     server = EmbeddedBroker.start(tmp_path / "broker")
-    runner = Sitepulse(settings_for(server, influx, tmp_path), tmp_path)
+    runner = Sitepulse(settings_for(server, influx, tmp_path), tmp_path, influx.user(READER_USER))
     yield runner
     runner.stop_all()
     server.stop()

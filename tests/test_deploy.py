@@ -23,7 +23,7 @@ def compose_config(env: dict[str, str], *options: str) -> subprocess.CompletedPr
     )
 
 
-SECRETS = {"SITEPULSE_INFLUX_TOKEN": "tok-123", "INFLUXDB_ADMIN_PASSWORD": "pw-456", "GRAFANA_ADMIN_PASSWORD": "pw-789"}
+SECRETS = {"INFLUXDB_ADMIN_TOKEN": "tok-123", "INFLUXDB_ADMIN_PASSWORD": "pw-456", "GRAFANA_ADMIN_PASSWORD": "pw-789"}
 
 
 def test_the_stack_validates_and_takes_its_secrets_from_the_environment():
@@ -51,3 +51,19 @@ def test_the_worker_runs_the_production_profile_on_kafka_and_influxdb2():
     worker = text.split("  worker:", 1)[1]
     for setting in ("SITEPULSE_PROFILE: production", "SITEPULSE_BROKER: kafka://kafka:9092", "SITEPULSE_INFLUX_API: v2"):
         assert setting in worker
+
+
+def test_the_admin_token_stays_with_influxdb_and_each_party_gets_its_own():
+    import yaml
+
+    stack = yaml.safe_load(compose_config(SECRETS).stdout)["services"]
+    for name in ("worker", "grafana"):
+        assert "tok-123" not in str(stack[name]), f"{name} must not hold the InfluxDB admin token"
+    assert stack["worker"]["environment"]["SITEPULSE_INFLUX_TOKEN_FILE"] == "/run/sitepulse-tokens/worker-write"
+    init = (REPO / "deploy/influxdb/create-tokens.sh").read_text()
+    assert "--read-bucket" in init and "grafana-read" in init and "worker-write" in init
+    # Grafana's datasource reads the read-only token from the shared volume.
+    datasource = (REPO / "deploy/grafana/provisioning/datasources/sitepulse.yaml").read_text()
+    assert "$__file{/run/sitepulse-tokens/grafana-read}" in datasource
+    mounts = {name: [str(v) for v in stack[name].get("volumes", [])] for name in ("worker", "grafana", "influxdb")}
+    assert all(any("/run/sitepulse-tokens" in m for m in mounted) for mounted in mounts.values())

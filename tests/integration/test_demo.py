@@ -51,7 +51,10 @@ def test_demo_runs_the_pipeline_and_ctrl_c_stops_every_child(tmp_path):
         broker = re.search(r"SITEPULSE_BROKER=(\S+)", banner).group(1)
         influx = re.search(r"SITEPULSE_INFLUX_URL=(\S+)", banner).group(1)
         export = re.search(r"sitepulse export daily (--start \S+ --end \S+)", banner).group(1).split()
-        user_env = {**os.environ, "SITEPULSE_BROKER": broker, "SITEPULSE_INFLUX_URL": influx}
+        credentials = Path(re.search(r"set -a; \. (\S+);", banner).group(1))
+        assert credentials.stat().st_mode & 0o077 == 0, "the credentials file is private"
+        accounts = dict(line.split("=", 1) for line in credentials.read_text().splitlines() if line and not line.startswith("#"))
+        user_env = {**os.environ, "SITEPULSE_BROKER": broker, "SITEPULSE_INFLUX_URL": influx, **accounts}
 
         def exported_rows():
             result = subprocess.run(
@@ -73,3 +76,9 @@ def test_demo_runs_the_pipeline_and_ctrl_c_stops_every_child(tmp_path):
     assert demo.returncode == 0, "".join(output)[-3000:]
     assert "已停止" in "".join(output)
     assert processes_under(state_dir.resolve(), demo.pid) == []
+    # InfluxDB runs with auth on, and no password reaches the terminal or a log.
+    printed = "".join(output)
+    for password in (accounts["SITEPULSE_INFLUX_PASSWORD"], accounts["GRAFANA_INFLUX_PASSWORD"]):
+        assert password not in printed
+        for log in state_dir.rglob("*.log"):
+            assert password not in log.read_text(errors="replace"), log

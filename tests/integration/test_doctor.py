@@ -21,7 +21,7 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(sitepulse):
         assert "✗ Grafana" in before.output and "401" in before.output and "SITEPULSE_GRAFANA_TOKEN" in before.output
 
         sitepulse.run("simulate", "--projects", "1", "--days", "1", "--out", str(sitepulse.tmp_path / "one.jsonl"))
-        sitepulse.run("registry", "load", str(sitepulse.tmp_path / "one.registry.csv"))  # creates the topics
+        sitepulse.run("registry", "load", str(sitepulse.tmp_path / "one.registry.csv"), "--reason", "测试项目登记")  # creates the topics
         sitepulse.env["SITEPULSE_GRAFANA_TOKEN"] = "glsa-doctor"
         after = sitepulse.attempt("doctor")
         assert after.exit_code == 0, after.output

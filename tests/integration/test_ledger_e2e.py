@@ -45,7 +45,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert truth["projects"][IDLE_PROJECT]["kind"] == "new" and truth["projects"][IDLE_PROJECT]["planned_start"] == "2026-02-02"
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
     sitepulse.run("replay", str(scenario))
     sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
     last_complete = (START + timedelta(days=DAYS - 2)).isoformat()
@@ -72,7 +72,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     empty = [
         (uid, title)
         for uid, title, query in board_queries()
-        if not any(run_influxql(sitepulse.settings.influx_url, sitepulse.settings.influx_db, substitute(query, a, b, variables)) for a, b in windows)
+        if not any(run_influxql(sitepulse.settings.influx_url, sitepulse.settings.influx_db, substitute(query, a, b, variables), sitepulse.reader) for a, b in windows)
     ]
     assert empty == [], f"board queries without rows: {empty}"
 
@@ -81,7 +81,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     influx = (sitepulse.settings.influx_url, sitepulse.settings.influx_db)
     labelled = {}
     for uid, query in alert_queries():
-        series = [s for a, b in windows for s in run_series(*influx, substitute(query, a, b, {}))]
+        series = [s for a, b in windows for s in run_series(*influx, substitute(query, a, b, {}), sitepulse.reader)]
         labelled[uid] = {(s["tags"]["project_id"], s["tags"].get("leader") or s["tags"].get("data_owner")) for s in series}
     assert (STALLED_PROJECT, registry[STALLED_PROJECT]["leader"]) in labelled["sp-stalled"]
     assert (IDLE_PROJECT, registry[IDLE_PROJECT]["leader"]) in labelled["sp-suspicious"]

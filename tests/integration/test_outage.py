@@ -10,9 +10,8 @@ import time
 import pytest
 
 from sitepulse.bench import rss_mb
-from sitepulse.embedded import EmbeddedInflux
-from sitepulse.settings import Settings
-from tests.conftest import Sitepulse, poll
+from sitepulse.embedded import READER_USER, EmbeddedInflux
+from tests.conftest import Sitepulse, poll, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +19,9 @@ OUTAGE_S = 60
 
 
 def test_an_influxdb_outage_loses_nothing_and_is_shown(broker, tmp_path):
-    server = EmbeddedInflux.start(tmp_path / "influxdb")
+    server = EmbeddedInflux.start(tmp_path / "influxdb", auth=True)
     try:
-        server.create_database("sitepulse")
-        settings = Settings(broker=broker.url, influx_url=server.url, influx_db="sitepulse", state_dir=tmp_path / "state", partitions=4, _env_file=None)
-        sitepulse = Sitepulse(settings, tmp_path)
+        sitepulse = Sitepulse(settings_for(broker, server, tmp_path, database="sitepulse"), tmp_path, server.user(READER_USER))
         scenario = tmp_path / "week.jsonl"
         sitepulse.run("simulate", "--projects", "4", "--days", "6", "--seed", "5", "--start", "2026-03-02", "--out", str(scenario))
         lines = scenario.read_bytes().splitlines()
@@ -33,7 +30,7 @@ def test_an_influxdb_outage_loses_nothing_and_is_shown(broker, tmp_path):
         before.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
         during.write_bytes(b"\n".join(lines[len(lines) // 2 :]) + b"\n")
 
-        sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")))
+        sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
         sitepulse.run("replay", str(before))
         worker = sitepulse.start_worker()
         poll(lambda: sitepulse.query("SELECT count(kwh) FROM power_reading"), 60, "the first half to be stored")
@@ -53,7 +50,7 @@ def test_an_influxdb_outage_loses_nothing_and_is_shown(broker, tmp_path):
         assert worker.poll() is None, "the worker rode out the outage"
         assert shown is not None and shown.exit_code != 0 and "InfluxDB 不可用" in shown.output, "status shows the sink degraded"
 
-        server = EmbeddedInflux.start(tmp_path / "influxdb", port=server.port)
+        server = EmbeddedInflux.start(tmp_path / "influxdb", port=server.port, auth=True)  # same accounts after the restart
         stored = poll(
             lambda: (n := sitepulse.query("SELECT count(kwh) FROM power_reading")[0]["count"]) == len(readings) and n,
             120, "every reading to be stored after the outage",

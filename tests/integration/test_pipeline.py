@@ -48,7 +48,7 @@ def test_replayed_history_lands_in_influxdb_as_daily_kwh(sitepulse, tmp_path):
     expected = expected_daily_kwh(lines)
     assert len(expected) == 12 * 10, "the scenario covers every project-day"
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
     summary = sitepulse.run("replay", str(replay))
     assert f"已发布 {len(lines) + 3} 条" in summary and "拒收 2 条" in summary
     sitepulse.start_worker()
@@ -146,10 +146,12 @@ def test_restarted_worker_rebuilds_days_and_counts_resent_readings_once(sitepuls
 def test_refused_write_stops_the_worker_instead_of_leaving_a_dead_agent(sitepulse):
     # A text field where sitepulse writes numbers, in the same shard (week) as the data:
     # InfluxDB refuses every later write of a number there.
+    import urllib.parse
     import urllib.request
 
+    account = urllib.parse.urlencode({"u": sitepulse.settings.influx_username, "p": sitepulse.settings.influx_password.get_secret_value()})
     urllib.request.urlopen(
-        f"{sitepulse.settings.influx_url}/write?db={sitepulse.settings.influx_db}&precision=s",
+        f"{sitepulse.settings.influx_url}/write?db={sitepulse.settings.influx_db}&precision=s&{account}",
         data=b'power_reading,project_id=X,meter_id=M kwh="not a number" 1772424000',
     ).close()
     sitepulse.run("simulate", "--projects", "1", "--days", "1", "--start", "2026-03-02", "--out", str(sitepulse.tmp_path / "one.jsonl"))

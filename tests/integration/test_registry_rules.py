@@ -24,7 +24,7 @@ def power(project: str, ts: str, kwh: float, total: float) -> bytes:
 def test_registry_rules_in_the_worker(sitepulse, tmp_path):
     sitepulse.run("simulate", "--projects", "2", "--days", "1", "--out", str(tmp_path / "x.jsonl"))
     registry = {row["project_id"]: row for row in csv.DictReader((tmp_path / "x.registry.csv").open(encoding="utf-8"))}
-    sitepulse.run("registry", "load", str(tmp_path / "x.registry.csv"))
+    sitepulse.run("registry", "load", str(tmp_path / "x.registry.csv"), "--reason", "测试项目登记")
     project, capacity = "NB-0001", float(registry["NB-0001"]["capacity_kva"])
     worker = sitepulse.start_worker()
     records = [

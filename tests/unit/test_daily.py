@@ -6,8 +6,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sitepulse.agents.core.daily import DailyEnergyBook, MeterReading, epoch_ms, local_day
+from sitepulse.agents.core.daily import DailyEnergyBook, MeterDay, MeterReading, epoch_ms, local_day
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -118,3 +120,27 @@ def test_local_day_agrees_with_a_plain_time_zone_conversion_across_a_year():
                 expected = (moment - timedelta(seconds=interval_s / 2)).astimezone(zone).date()
                 assert local_day(ts_ms, interval_s, zone) == expected, (zone, moment, interval_s)
             moment += timedelta(minutes=7, seconds=30)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([900, 1800, 2700, 3600, 5400, 7_200, 86_400, 1_000, 901_500]),  # grid and off-grid seconds
+            st.sampled_from([900, 60, 3600]),
+            st.sampled_from([0.0, 1.5, 2.25, 7.0]),
+        ),
+        max_size=40,
+    )
+)
+def test_a_meter_day_holds_what_a_plain_dict_by_time_would(operations):
+    # The compact storage must behave exactly like {ts: (kwh, interval)}: one reading per
+    # time, the newest replacing the older, whatever its interval or alignment.
+    origin = 1_772_380_800_000
+    meter, reference = MeterDay(origin, 900), {}
+    for seconds, interval_s, kwh in operations:
+        ts_ms = origin + seconds * 1000
+        meter.set(ts_ms, kwh, interval_s)
+        reference[ts_ms] = (kwh, interval_s)
+        assert meter.get(ts_ms) == (kwh, interval_s)
+    assert len(meter) == len(reference)
+    assert sorted(meter.readings()) == sorted((ts, kwh, interval) for ts, (kwh, interval) in reference.items())
