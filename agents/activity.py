@@ -40,6 +40,7 @@ _TRANSITIONS = {
 }
 
 
+JUDGE_GROUP = 2_000  # projects judged, and their points written, at a time
 _SHARED_REGISTRY_TEXT = ("district", "zone", "department", "level", "kind", "leader", "data_owner")
 
 
@@ -186,23 +187,37 @@ class ActivityTracker:
         now_ms = self.clock.now_ms(wall_s)
         if now_ms is None:
             return []
-        events = [self._meter_event(change, now_ms) for change in self.watch.overdue(now_ms)]
-        complete = [key for key in self.pending if self._day_end_ms(key[1]) + self.settle_ms <= now_ms]
-        await self._load_timelines({project_id for project_id, _ in complete})
-        # Loading may have found stored days that were never judged: judge them now too,
-        # or a later day would be judged over a gap.
-        complete = [key for key in self.pending if self._day_end_ms(key[1]) + self.settle_ms <= now_ms]
-        for key in complete:
-            self.timelines[key[0]].set_day(self.pending.pop(key))
-            self._dirty.add(key[0])
-            self._silent_unscanned.add(key[0])
+        self._outbox.extend(self._meter_event(change, now_ms) for change in self.watch.overdue(now_ms))
+        unpublished: list[ProjectEvent] = []
+        # A day that completes for 100k projects at once (midnight in a replay) is judged
+        # a group at a time: memory holds one group's stored days and points, not all.
+        projects = sorted({project_id for project_id, day in self.pending if self._is_complete(day, now_ms)})
+        for start in range(0, len(projects), JUDGE_GROUP):
+            group = set(projects[start : start + JUDGE_GROUP])
+            await self._load_timelines(group)
+            # Loading may have found stored days that were never judged: judge them now
+            # too, or a later day would be judged over a gap.
+            for key in [k for k in self.pending if k[0] in group and self._is_complete(k[1], now_ms)]:
+                self.timelines[key[0]].set_day(self.pending.pop(key))
+                self._dirty.add(key[0])
+                self._silent_unscanned.add(key[0])
+            unpublished += await self._emit([], group & self._dirty, now_ms)
         silent_days = self._fill_silent_days(now_ms)
-        points = [daily_point(energy, self.tz) for energy in silent_days]
-        for project_id in sorted(self._dirty):
+        unpublished += await self._emit([daily_point(energy, self.tz) for energy in silent_days], set(self._dirty), now_ms)
+        return unpublished
+
+    def _is_complete(self, day: date, now_ms: int) -> bool:
+        return self._day_end_ms(day) + self.settle_ms <= now_ms
+
+    async def _emit(self, points: list[str], projects: set[str], now_ms: int) -> list[ProjectEvent]:
+        """Judge ``projects``; publish the events, then write the points. Returns the
+        events when there is no publisher (tests of the tracker alone)."""
+        events: list[ProjectEvent] = []
+        for project_id in sorted(projects):
             day_points, day_events = self._judge(project_id, now_ms)
             points.extend(day_points)
             events.extend(day_events)
-        self._dirty.clear()
+        self._dirty -= projects
         events = self._outbox + events
         self._outbox = []
         if self.publish is not None and events:

@@ -136,10 +136,11 @@ async def newest_judged_day(query: Query) -> date | None:
     return None
 
 
-def problem_query(project_ids: Iterable[str] | None = None, problem_id: str | None = None) -> str:
+def problem_query(problem_id: str | None = None, condition: str | None = None) -> str:
+    """Problems, all or one; ``condition``: a clause of ``project_conditions``."""
     conditions = []
-    if project_ids is not None:
-        conditions.append("(" + " OR ".join(f"{Measurement.TAG_PROJECT} = {quote_literal(p)}" for p in sorted(project_ids)) + ")")
+    if condition is not None:
+        conditions.append(condition)
     if problem_id is not None:
         conditions.append(f"problem_id = {quote_literal(problem_id)}")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import ProjectEvent
 from .core.problems import LedgerInput, ProblemLedger
 from .facts import problem_query, problems_from
-from .influx import RetryingInflux
+from .influx import RetryingInflux, project_conditions
 from .points import event_point, meter_status_point, problem_point
 
 
@@ -33,8 +33,8 @@ class LedgerHandler:
         projects = {e.project_id for e in events if e.project_id}
         ledger = ProblemLedger()
         if projects:
-            (series_list,) = await self.influx.query(problem_query(projects))
-            ledger = ProblemLedger(problems_from(series_list))
+            results = await self.influx.query(";".join(problem_query(condition=c) for c in project_conditions(projects)))
+            ledger = ProblemLedger(problems_from(series for series_list in results for series in series_list))
         changed = {}
         for event in events:
             if event.project_id:

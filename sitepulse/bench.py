@@ -472,9 +472,12 @@ def run_bench(
                 phases[name]()
                 # What is measured so far survives a phase that fails or is stopped.
                 _write(out, {**earlier, **bench.results, "quick": quick, "partial": True})
-    finally:
+    except BaseException:
         influx.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        say(f"failed: logs of every phase kept in {root}")
+        raise
+    influx.stop()
+    shutil.rmtree(root, ignore_errors=True)
     results = {**earlier, **bench.results}
     results.pop("partial", None)
     if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:

@@ -33,6 +33,7 @@ class FakeGrafana:
         self.mute_timings: dict[str, dict] = {}
         self.policy: dict = dict(DEFAULT_POLICY)
         self.writes: list[str] = []
+        self.bodies: list[object] = []  # what each write sent, in order
         fake = self
 
         class Handler(QuietHandler):
@@ -73,6 +74,7 @@ class FakeGrafana:
     def route(self, method: str, path: str, body):
         if method != "GET":
             self.writes.append(f"{method} {path}")
+            self.bodies.append(body)
         routes = [
             ("GET", r"/api/health", lambda m: (200, {"database": "ok", "version": "11.6.0"})),
             ("GET", r"/api/folders", lambda m: (200, list(self.folders.values()))),

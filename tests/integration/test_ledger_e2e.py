@@ -97,6 +97,12 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert again.exit_code != 0 and "已于" in again.output and "前期临电施工" in again.output
     missing = sitepulse.attempt("problem", "close", "NB-9999-20260101-stalled", "--note", "x")
     assert missing.exit_code != 0 and "没有编号为" in missing.output
+    # The hand closure is in the audit trail with its note; the refused attempts are not.
+    audit = poll(
+        lambda: [r for r in csv.DictReader(io.StringIO(sitepulse.run("export", "audit"))) if r["action"] == "problem_close"],
+        30, "the closure in the audit trail",
+    )
+    assert len(audit) == 1 and audit[0]["subject"].startswith(idle_problem) and audit[0]["reason"] == "现场核查: 前期临电施工, 投资为设备预付款"
     rates = {row["district"]: row for row in csv.DictReader(io.StringIO(sitepulse.run("problem", "rates", "--by", "district")))}
     district = registry[IDLE_PROJECT]["district"]
     assert rates[district]["opened"] == "2" and rates[district]["rate"] == "1.0", "the stall and the idle month, both closed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -120,3 +121,23 @@ def test_the_fake_refuses_what_grafana_refuses(grafana):
     assert refused("POST", "/api/v1/provisioning/alert-rules", {**rule, "folderUID": "f"}) == 409
     assert refused("POST", "/api/v1/provisioning/contact-points", {"uid": "c", "name": "c", "type": "carrier-pigeon", "settings": {}}) == 400
     assert refused("PUT", "/api/v1/provisioning/policies", {"receiver": "nobody"}) == 400
+
+
+def test_grafana_gets_its_own_read_account_never_the_workers(grafana):
+    env = {
+        "SITEPULSE_GRAFANA_TOKEN": TOKEN,
+        "SITEPULSE_INFLUX_URL": "http://influxdb:8086",
+        "SITEPULSE_INFLUX_USERNAME": "sitepulse_worker",
+        "SITEPULSE_INFLUX_PASSWORD": "worker-secret-1",
+        "SITEPULSE_INFLUX_TOKEN": "worker-token-2",
+        "SITEPULSE_GRAFANA_INFLUX_USERNAME": "grafana_reader",
+        "SITEPULSE_GRAFANA_INFLUX_PASSWORD": "reader-secret-3",
+    }
+    done = CliRunner().invoke(cli, ["provision", "--grafana-url", grafana.url], env=env, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    datasource = grafana.datasources["sitepulse-influxdb"]
+    assert datasource["user"] == "grafana_reader" and datasource["secureJsonFields"] == {"password": True}
+    sent = json.dumps(grafana.bodies, ensure_ascii=False)
+    assert "reader-secret-3" in sent, "the read password goes to Grafana's write-only secure field"
+    assert "worker-secret-1" not in sent and "worker-token-2" not in sent and "sitepulse_worker" not in sent
+    assert "reader-secret-3" not in done.output
