@@ -19,34 +19,49 @@ from .points import UNREGISTERED
 
 Query = Callable[[str], Awaitable[list[list[Series]]]]
 
-REGISTRY_QUERY = f"SELECT * FROM {Measurement.PROJECT} GROUP BY {Measurement.TAG_PROJECT} ORDER BY time DESC LIMIT 1"
+# Whole-city reads are one series each, not one per project: at 100k projects a series
+# per project costs its own tags, column list and row dicts, which made the leader's
+# review the largest allocation in a worker. Tags not grouped by come back as columns.
+REGISTRY_QUERY = f"SELECT * FROM {Measurement.PROJECT}"
 STOPPAGES_QUERY = f"SELECT from_day, to_day, reason FROM {Measurement.STOPPAGE} GROUP BY {Measurement.TAG_PROJECT}"
+
+
+def _columns(series: Series, *names: str) -> list[int | None]:
+    return [series.columns.index(name) if name in series.columns else None for name in names]
 
 
 def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
     """The newest registry row per project (the leader's phone is never stored)."""
-    entries = {}
+    newest: dict[str, list] = {}
+    fields = ("time", Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
+              "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url")
     for series in series_list:
-        for row in series.rows()[:1]:
-            project_id = series.tags[Measurement.TAG_PROJECT]
-            entries[project_id] = RegistryEntry(
-                project_id=project_id,
-                name=row.get("project_name") or "",
-                district=row.get("district") or "",
-                zone=row.get("zone") or "",
-                department=row.get("department") or "",
-                level=row.get("level") or "city",
-                kind=row.get("kind") or "continuing",
-                leader=row.get("leader") or "",
-                leader_phone="",
-                data_owner=row.get("data_owner") or "",
-                annual_plan_wan=float(row.get("annual_plan_wan") or 0.0),
-                planned_start=date.fromisoformat(row["planned_start"]) if row.get("planned_start") else date.min,
-                capacity_kva=float(row.get("capacity_kva") or 0.0),
-                lat=row.get("lat"),
-                lon=row.get("lon"),
-                video_url=row.get("video_url"),
-            )
+        at = _columns(series, *fields)
+        for values in series.values:  # oldest first: a later row of a project replaces it
+            row = [values[i] if i is not None else None for i in at]
+            project_id = row[1] or series.tags.get(Measurement.TAG_PROJECT)
+            if project_id:
+                newest[project_id] = row
+    entries = {}
+    for project_id, (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video) in newest.items():
+        entries[project_id] = RegistryEntry(
+            project_id=project_id,
+            name=name or "",
+            district=district or "",
+            zone=zone or "",
+            department=department or "",
+            level=level or "city",
+            kind=kind or "continuing",
+            leader=leader or "",
+            leader_phone="",
+            data_owner=data_owner or "",
+            annual_plan_wan=float(plan or 0.0),
+            planned_start=date.fromisoformat(planned_start) if planned_start else date.min,
+            capacity_kva=float(capacity or 0.0),
+            lat=lat,
+            lon=lon,
+            video_url=video,
+        )
     return entries
 
 
@@ -85,13 +100,12 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
     until = epoch_ms(day_start(last + timedelta(days=1), tz))
     year_start = epoch_ms(day_start(date(first.year, 1, 1), tz))
     days_query = (
-        f"SELECT {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, baseline_kwh, suspicious "
-        f"FROM {Measurement.POWER_DAILY} "
-        f"WHERE time >= {since}ms AND time < {until}ms GROUP BY {Measurement.TAG_PROJECT}"
+        f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
+        f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} WHERE time >= {since}ms AND time < {until}ms"
     )
     investment_query = (
-        f"SELECT amount_wan, period, reported_at FROM {Measurement.INVESTMENT} "
-        f"WHERE time >= {year_start}ms AND time < {until}ms GROUP BY {Measurement.TAG_PROJECT}"
+        f"SELECT {Measurement.TAG_PROJECT}, amount_wan, period, reported_at FROM {Measurement.INVESTMENT} "
+        f"WHERE time >= {year_start}ms AND time < {until}ms"
     )
     registry, stoppages, days, investment = await query(";".join([REGISTRY_QUERY, STOPPAGES_QUERY, days_query, investment_query]))
     entries = registry_from(registry)
@@ -100,29 +114,33 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
         if stoppage.project_id in facts:
             facts[stoppage.project_id].stoppages.append(stoppage)
     for series in days:
-        fact = facts.get(series.tags[Measurement.TAG_PROJECT])
-        if fact is None:
-            continue
-        for row in series.rows():
-            if not row.get("machine_state") or not row.get("date"):
-                continue  # a day not judged yet
-            fact.days[date.fromisoformat(row["date"])] = JudgedDay(
-                DayLabel(row["state"]),
-                State(row["machine_state"]),
-                bool(row.get("working_day")),
-                row.get("activity_index"),
+        at = _columns(series, Measurement.TAG_PROJECT, "date", "state", "machine_state", "working_day", "activity_index", "kwh", "baseline_kwh", "suspicious")
+        for values in series.values:
+            project_id, day, state, machine_state, working_day, index, kwh, baseline, suspicious = (
+                values[i] if i is not None else None for i in at
+            )
+            fact = facts.get(project_id)
+            if fact is None or not machine_state or not day:
+                continue  # not registered, or a day not judged yet
+            fact.days[date.fromisoformat(day)] = JudgedDay(
+                DayLabel(state),
+                State(machine_state),
+                bool(working_day),
+                index,
                 # A day judged with no reading at all has no energy field: it drew nothing we know of.
-                float(row.get("kwh") or 0.0),
-                row.get("baseline_kwh"),
-                bool(row.get("suspicious")),
+                float(kwh or 0.0),
+                baseline,
+                bool(suspicious),
             )
     for series in investment:
-        fact = facts.get(series.tags[Measurement.TAG_PROJECT])
-        if fact is None:
-            continue
-        for row in series.rows():
-            reported = datetime.fromisoformat(row["reported_at"]).astimezone(tz).date()
-            fact.investment[row["period"]] = MonthReport(float(row["amount_wan"]), reported)
+        at = _columns(series, Measurement.TAG_PROJECT, "amount_wan", "period", "reported_at")
+        for values in series.values:
+            project_id, amount, period, reported_at = (values[i] if i is not None else None for i in at)
+            fact = facts.get(project_id)
+            if fact is None:
+                continue
+            reported = datetime.fromisoformat(reported_at).astimezone(tz).date()
+            fact.investment[period] = MonthReport(float(amount), reported)
     return entries, list(facts.values())
 
 

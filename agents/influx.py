@@ -8,6 +8,7 @@ which 2.x serves through its 1.x compatibility API, so one query works on both.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,19 +82,17 @@ class InfluxClient:
 
     def _headers(self) -> dict[str, str]:
         token = self.settings.influx_token
-        return {"Authorization": f"Token {token.get_secret_value()}"} if token else {}
-
-    def _auth(self) -> aiohttp.BasicAuth | None:
+        if token and self.settings.influx_api == "v2":
+            return {"Authorization": f"Token {token.get_secret_value()}"}
         user, password = self.settings.influx_username, self.settings.influx_password
-        if self.settings.influx_api != "v1" or not user:
-            return None
-        return aiohttp.BasicAuth(user, password.get_secret_value() if password else "")
+        if user and self.settings.influx_api == "v1":
+            secret = password.get_secret_value() if password else ""
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")}
+        return {"Authorization": f"Token {token.get_secret_value()}"} if token else {}
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers(), auth=self._auth(), timeout=aiohttp.ClientTimeout(total=30)
-            )
+            self._session = aiohttp.ClientSession(headers=self._headers(), timeout=aiohttp.ClientTimeout(total=30))
         return self._session
 
     async def close(self) -> None:

@@ -206,28 +206,36 @@ class EmbeddedInflux:
         restart on the same data finds them."""
         port = port or free_port()
         root.mkdir(parents=True, exist_ok=True)
+        stored = root / "credentials.json"
+        if auth and not stored.exists():
+            # influxd 1.6 refuses even the first CREATE USER once auth is on (influxdb
+            # issue 8967): the accounts are made with auth off, then it starts with auth on.
+            first = cls._run_server(root, port, timeout_s, auth=False)
+            try:
+                first._create_users(stored)
+            finally:
+                first.child.stop()
+        influx = cls._run_server(root, port, timeout_s, auth)
+        if auth:
+            influx.users = {name: InfluxUser(name, password) for name, password in json.loads(stored.read_text()).items()}
+        return influx
+
+    @classmethod
+    def _run_server(cls, root: Path, port: int, timeout_s: float, auth: bool) -> EmbeddedInflux:
         config = root / "influxdb.conf"
         config.write_text(_INFLUX_CONFIG.format(root=root, rpc_port=free_port(), http_port=port, auth="true" if auth else "false"))
         child = spawn("influxd", [str(influxd_binary()), "run", "-config", str(config)], root / "influxd.log")
         influx = cls(port, child, root)
         _wait_until(influx._pings, child, timeout_s, "influxd")
-        if auth:
-            influx._set_up_users()
         return influx
 
-    def _set_up_users(self) -> None:
-        stored = self.root / "credentials.json"
-        if stored.exists():
-            self.users = {name: InfluxUser(name, password) for name, password in json.loads(stored.read_text()).items()}
-            return
-        self.users = {name: InfluxUser(name, secrets.token_urlsafe(18)) for name in (ADMIN_USER, WORKER_USER, READER_USER)}
-        # The first admin may be created without credentials; after that auth applies.
-        admin = self.users[ADMIN_USER]
-        self.run_query(f"CREATE USER \"{admin.name}\" WITH PASSWORD '{admin.password}' WITH ALL PRIVILEGES", user=None)
+    def _create_users(self, stored: Path) -> None:
+        users = {name: secrets.token_urlsafe(18) for name in (ADMIN_USER, WORKER_USER, READER_USER)}
+        self.run_query(f"CREATE USER \"{ADMIN_USER}\" WITH PASSWORD '{users[ADMIN_USER]}' WITH ALL PRIVILEGES", user=None)
         for name in (WORKER_USER, READER_USER):
-            self.run_query(f"CREATE USER \"{name}\" WITH PASSWORD '{self.users[name].password}'")
+            self.run_query(f"CREATE USER \"{name}\" WITH PASSWORD '{users[name]}'", user=None)
         stored.touch(mode=0o600)
-        stored.write_text(json.dumps({u.name: u.password for u in self.users.values()}))
+        stored.write_text(json.dumps(users))
 
     def user(self, name: str) -> InfluxUser | None:
         return self.users.get(name)
@@ -243,12 +251,12 @@ class EmbeddedInflux:
         """One InfluxQL statement as ``user`` (None: no credentials); the JSON answer.
         Raises EmbeddedError with the server's message when it is refused."""
         fields = {"q": statement}
-        account = self.users.get(user) if user else None
-        if account is not None:
-            fields |= {"u": account.name, "p": account.password}
         if database:
             fields["db"] = database
-        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode(fields).encode())
+        # influxd reads u and p from the URL only, not from a form body.
+        account = self.users.get(user) if user else None
+        credentials = "?" + urllib.parse.urlencode({"u": account.name, "p": account.password}) if account is not None else ""
+        request = urllib.request.Request(f"{self.url}/query{credentials}", data=urllib.parse.urlencode(fields).encode())
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.load(response)

@@ -71,7 +71,7 @@ def test_a_wrong_password_is_refused_with_a_clear_message(sitepulse):
 def test_no_password_reaches_the_worker_log(sitepulse, influx, tmp_path):
     scenario = tmp_path / "day.jsonl"
     sitepulse.run("simulate", "--projects", "2", "--days", "2", "--start", "2026-03-02", "--out", str(scenario))
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
     worker = sitepulse.start_worker(SITEPULSE_LOG_LEVEL="debug")
     poll(lambda: sitepulse.query("SELECT count(kwh) FROM power_reading"), 60, "readings stored by the worker account")

@@ -20,7 +20,7 @@ def test_a_burst_is_absorbed_with_bounded_memory(sitepulse, tmp_path):
     scenario = tmp_path / "burst.jsonl"
     sitepulse.run("simulate", "--projects", "10", "--days", "20", "--seed", "8", "--start", "2026-03-02", "--out", str(scenario))
     readings = {(r["project_id"], r["meter_id"], r["ts"]) for r in map(json.loads, scenario.read_bytes().splitlines()) if r["type"] == "power"}
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     worker = sitepulse.start_worker()
     poll(lambda: sitepulse.query("SELECT count(annual_plan_wan) FROM project"), 60, "the worker to take the registry")
     idle = rss_mb(worker.pid)

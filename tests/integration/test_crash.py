@@ -55,7 +55,7 @@ def settled(sitepulse, database: str, judged_days: int):
 def test_five_kills_lose_nothing_and_count_nothing_twice(sitepulse, influx, tmp_path):
     scenario = tmp_path / "month.jsonl"
     sitepulse.run("simulate", "--projects", str(PROJECTS), "--days", str(DAYS), "--seed", str(SEED), "--start", START.isoformat(), "--out", str(scenario))
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
     judged_days = PROJECTS * (DAYS - 1)
 

@@ -89,7 +89,7 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path):
     assert sum(1 for s in expected.values() if s == "stalled") >= 10, "the scenario has stalls to find"
     assert "offline" in expected.values() and "not_started" in expected.values()
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
     sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
     last = (START + timedelta(days=DAYS - 1)).isoformat()
@@ -170,7 +170,7 @@ def test_golden_snail_is_announced_once_a_period_is_final(sitepulse, tmp_path):
     snails = {(s.unit_type, s.unit) for s in rank_all(facts, march_h2) if s.golden_snail}
     assert snails, "the scenario has a unit at the bottom twice running"
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
     sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
 

@@ -45,7 +45,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert truth["projects"][IDLE_PROJECT]["kind"] == "new" and truth["projects"][IDLE_PROJECT]["planned_start"] == "2026-02-02"
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
     sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
     last_complete = (START + timedelta(days=DAYS - 2)).isoformat()

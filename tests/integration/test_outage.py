@@ -30,7 +30,7 @@ def test_an_influxdb_outage_loses_nothing_and_is_shown(broker, tmp_path):
         before.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
         during.write_bytes(b"\n".join(lines[len(lines) // 2 :]) + b"\n")
 
-        sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+        sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
         sitepulse.run("replay", str(before))
         worker = sitepulse.start_worker()
         poll(lambda: sitepulse.query("SELECT count(kwh) FROM power_reading"), 60, "the first half to be stored")

@@ -48,7 +48,7 @@ def test_replayed_history_lands_in_influxdb_as_daily_kwh(sitepulse, tmp_path):
     expected = expected_daily_kwh(lines)
     assert len(expected) == 12 * 10, "the scenario covers every project-day"
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     summary = sitepulse.run("replay", str(replay))
     assert f"已发布 {len(lines) + 3} 条" in summary and "拒收 2 条" in summary
     sitepulse.start_worker()

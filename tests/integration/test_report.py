@@ -101,7 +101,7 @@ def report(tmp_path_factory, module_sitepulse):
     work = tmp_path_factory.mktemp("report")
     scenario = work / "scenario.jsonl"
     sitepulse.run("simulate", "--projects", str(PROJECTS), "--days", str(DAYS), "--seed", str(SEED), "--start", START.isoformat(), "--out", str(scenario))
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("stoppage", "add", "NB-0004", "2026-04-02", "2026-04-03", "--reason", "台风防汛停工令")
     sitepulse.run("replay", str(scenario))
     sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")

@@ -27,7 +27,7 @@ def test_a_meter_silent_across_a_restart_still_raises_its_alarm(sitepulse, tmp_p
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines[:cut]) + b"\n")
     (tmp_path / "b.jsonl").write_bytes(b"\n".join(lines[cut:]) + b"\n")
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv"), "--reason", "测试项目登记"))
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(tmp_path / "a.jsonl"))
     first = sitepulse.start_worker()
     first_part = sum(1 for line in lines[:cut] if b'"power"' in line)
