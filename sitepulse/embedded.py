@@ -161,6 +161,10 @@ bind-address = "127.0.0.1:{rpc_port}"
   dir = "{root}/data"
   wal-dir = "{root}/wal"
   query-log-enabled = false
+  # A province is 100k projects: the 1.x defaults (100k values per tag, 1M series per
+  # database) would refuse the 100,001st project. InfluxDB 2.x has no such limits.
+  max-values-per-tag = 0
+  max-series-per-database = 0
 
 [http]
   bind-address = "127.0.0.1:{http_port}"

@@ -83,7 +83,8 @@ def bench_table(results: dict) -> None:
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
         lambda: ("2 workers ÷ 1 worker (8 partitions)", f"{r['scaling_2_workers']:.2f}×", "≥ 1.7×", _met(r["scaling_2_workers"] >= 1.7)),
         lambda: (f"worker peak RSS, {r['memory_projects']:,} projects in state", f"{r['peak_rss_mb']:.0f} MB", "< 500 MB (100k)", _met(r["peak_rss_mb"] < 500)),
-        lambda: ("slowest board query", f"{r['board_query_max_ms']:.0f} ms", "< 300 ms", _met(r["board_query_max_ms"] < 300)),
+        lambda: ("slowest board query, replayed days", f"{r['board_query_max_ms']:.0f} ms", "< 300 ms", _met(r["board_query_max_ms"] < 300)),
+        lambda: ("slowest board query, a year of daily points", f"{r['board_query_year_max_ms']:.0f} ms", "< 300 ms", _met(r["board_query_year_max_ms"] < 300)),
     ]
     rows = []
     for make in row_makers:
