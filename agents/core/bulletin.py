@@ -12,7 +12,7 @@ from datetime import date
 from .calendar import Stoppage
 from .indicators import DayLabel, State
 from .periods import Period
-from .problems import Problem
+from .problems import Problem, Resolution
 from .ranking import CITY, UNIT_TYPES, Completion, ProjectFacts, StartRate, UnitScore, completion_by, investment_without_power, month_days, rank_units, start_rate
 
 # Rank trend: this period and the ones before it.
@@ -70,17 +70,6 @@ class FlaggedProject:
 
 
 @dataclass(frozen=True, slots=True)
-class DistrictResolution:
-    district: str
-    opened: int
-    closed: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.closed / self.opened if self.opened else None
-
-
-@dataclass(frozen=True, slots=True)
 class CityDay:
     day: date
     kwh: float
@@ -104,7 +93,7 @@ class Bulletin:
     start_rates: StartRate
     completion_by_district: list[Completion]
     flagged: list[FlaggedProject]
-    resolution: list[DistrictResolution]
+    resolution: list[Resolution]
     city_days: list[CityDay]
     rank_trend: dict[str, list[tuple[str, int | None]]]  # district -> [(period label, rank)]
     trend_periods: list[Period]
@@ -184,7 +173,7 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
     return sorted(found, key=lambda f: (-f.stalled_days, -f.period_stalled_days, -len(f.suspicious_days), f.district, f.project_id))
 
 
-def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectFacts], period: Period) -> list[DistrictResolution]:
+def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectFacts], period: Period) -> list[Resolution]:
     """问题销号率 per district: of the problems opened up to the period's end, the share
     closed by then. Every district appears, those without problems too."""
     districts = {fact.profile.project_id: fact.profile.district for fact in facts}
@@ -196,7 +185,7 @@ def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectF
         row = counts.setdefault(district, [0, 0])
         row[0] += 1
         row[1] += problem.closed_at is not None and problem.closed_at.date() <= period.last
-    return [DistrictResolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
+    return [Resolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
 
 
 def city_days(facts: Sequence[ProjectFacts], period: Period) -> list[CityDay]:

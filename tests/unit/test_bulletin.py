@@ -74,7 +74,7 @@ def test_the_bulletin_lists_the_stalled_project_with_its_leader_and_open_problem
     assert flagged.project_id == "NB-0002" and flagged.state == "stalled"
     assert flagged.stalled_days == 11 and not flagged.stall_runs_past_window
     assert [p.problem_id for p in flagged.open_problems] == ["NB-0002-20260301-suspicious", "NB-0002-20260323-stalled"]
-    rates = {r.district: (r.opened, r.closed) for r in bulletin.resolution}
+    rates = {r.group: (r.opened, r.closed) for r in bulletin.resolution}
     assert rates == {"北仑区": (2, 0), "海曙区": (1, 1)}
     assert [g.stoppage.reason for g in bulletin.stoppages] == ["防汛"]
     districts = bulletin.rankings["district"]
