@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -483,6 +484,9 @@ def run_bench(
 ) -> dict:
     """All phases, or ``only`` some of them: those figures then replace their own in the
     results already at ``out`` and the rest are kept."""
+    # A stopped benchmark (timeout, kill) must still stop its broker, influxd and
+    # workers: they would go on eating the cores the next measurement needs.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     plan = Plan.small() if quick else Plan.full()
     if memory_projects is not None:
         plan = replace(plan, memory_projects=memory_projects)
@@ -532,6 +536,10 @@ def run_bench(
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     _write(out, results)
     return results
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _write(out: Path, results: dict) -> None:
