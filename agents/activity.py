@@ -21,7 +21,7 @@ import msgspec
 
 from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage, WorkCalendar
-from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, epoch_ms
+from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_ms, epoch_ms
 from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
@@ -230,7 +230,7 @@ class ActivityTracker:
         return events
 
     def _day_end_ms(self, day: date) -> int:
-        return epoch_ms(day_start(day + timedelta(days=1), self.tz))
+        return day_start_ms(day + timedelta(days=1), self.tz)
 
     def _fill_silent_days(self, now_ms: int) -> list[DailyEnergy]:
         """A project whose meters said nothing for whole days: those days are offline."""

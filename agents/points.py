@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import AuditRecord, InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage
-from .core.daily import DailyEnergy, day_start, epoch_ms
+from .core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
 from .core.indicators import DayIndicators, State
 from .core.periods import Period
 from .core.problems import Problem
@@ -48,7 +48,7 @@ def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
             "flat_load": energy.flat_load,
             "date": energy.day.isoformat(),
         },
-        epoch_ms(day_start(energy.day, tz)),
+        day_start_ms(energy.day, tz),
     )
 
 
@@ -71,7 +71,7 @@ def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
             "working_day": day.working_day,
             "date": day.day.isoformat(),
         },
-        epoch_ms(day_start(day.day, tz)),
+        day_start_ms(day.day, tz),
     )
 
 
@@ -137,7 +137,7 @@ def status_point(entry: RegistryEntry | None, newest: DayIndicators, stalled_day
             "offline": int(newest.offline),
             "date": newest.day.isoformat(),
         },
-        epoch_ms(day_start(newest.day, tz)),
+        day_start_ms(newest.day, tz),
     )
 
 

@@ -142,7 +142,7 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
     the period while their power stayed idle; longest running stall first."""
     open_by_project: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
-        if problem.opened_day <= period.last and (problem.closed_at is None or problem.closed_at.date() > period.last):
+        if problem.opened_day <= period.last and not problem.closed_on_or_before(period.last):
             open_by_project[problem.project_id].append(problem)
     months = sorted({f"{day:%Y-%m}" for day in period.days})
     found = []
@@ -184,7 +184,7 @@ def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectF
         district = districts.get(problem.project_id) or problem.district or "未登记"
         row = counts.setdefault(district, [0, 0])
         row[0] += 1
-        row[1] += problem.closed_at is not None and problem.closed_at.date() <= period.last
+        row[1] += problem.closed_on_or_before(period.last)
     return [Resolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
 
 

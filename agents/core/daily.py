@@ -54,7 +54,9 @@ def day_start(day: date, tz: ZoneInfo) -> datetime:
 
 
 @lru_cache(maxsize=4096)
-def _day_start_ms(day: date, tz: ZoneInfo) -> int:
+def day_start_ms(day: date, tz: ZoneInfo) -> int:
+    """``day_start`` as epoch milliseconds, cached: it is asked for every pending day
+    and every daily point."""
     return epoch_ms(day_start(day, tz))
 
 
@@ -198,7 +200,7 @@ class DailyEnergyBook:
     def _meter_day(self, key: DayKey, day: dict[str, MeterDay], reading: MeterReading) -> MeterDay:
         meter = day.get(reading.meter_id)
         if meter is None:
-            meter = day[sys.intern(reading.meter_id)] = MeterDay(_day_start_ms(key[1], self.tz), reading.interval_s)
+            meter = day[sys.intern(reading.meter_id)] = MeterDay(day_start_ms(key[1], self.tz), reading.interval_s)
         return meter
 
     def holds(self, reading: MeterReading, key: DayKey | None = None) -> bool:
@@ -222,8 +224,8 @@ class DailyEnergyBook:
 
     def total(self, key: DayKey) -> DailyEnergy:
         day = self._days[key]
-        start_ms = _day_start_ms(key[1], self.tz)
-        end_ms = _day_start_ms(key[1] + timedelta(days=1), self.tz)
+        start_ms = day_start_ms(key[1], self.tz)
+        end_ms = day_start_ms(key[1] + timedelta(days=1), self.tz)
         readings = [(meter_id, ts_ms, kwh, interval_s) for meter_id, meter in day.items() for ts_ms, kwh, interval_s in meter.readings()]
         max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
         return DailyEnergy(

@@ -33,6 +33,11 @@ class Problem:
     def is_open(self) -> bool:
         return self.closed_at is None
 
+    def closed_on_or_before(self, day: date) -> bool:
+        """Closed on or before ``day`` (its local date): a report for a past period
+        does not count later closures."""
+        return self.closed_at is not None and self.closed_at.date() <= day
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerInput:
