@@ -147,6 +147,43 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
 async def newest_judged_day(query: Query) -> date | None:
     """The newest day any project has been judged on: the stream's clock as stored."""
     (series_list,) = await query(f"SELECT last(machine_state), {quote_identifier('date')} FROM {Measurement.POWER_DAILY}")
+    return _date_of(series_list)
+
+
+async def judged_energy(query: Query, first: date, last: date, tz: ZoneInfo) -> dict[date, tuple[float, float | None, int]]:
+    """Per local day in [first, last]: the sum of every judged project-day's kwh and
+    baseline, and how many projects were judged. InfluxDB sums; a month per statement."""
+    statements, day = [], first
+    while day <= last:
+        until = min(day + timedelta(days=31), last + timedelta(days=1))
+        statements.append(
+            f"SELECT sum(kwh) AS kwh, sum(baseline_kwh) AS baseline_kwh, count(machine_state) AS projects "
+            f"FROM {Measurement.POWER_DAILY} WHERE time >= {epoch_ms(day_start(day, tz))}ms AND time < {epoch_ms(day_start(until, tz))}ms "
+            f"AND machine_state =~ /./ GROUP BY time(1d) fill(none) tz({quote_literal(tz.key)})"
+        )
+        day = until
+    totals = {}
+    for series_list in await query(";".join(statements)) if statements else []:
+        for series in series_list:
+            for row in series.rows():
+                # A bucket starts at local midnight; noon of it is safely inside the day.
+                local_day = datetime.fromtimestamp(row["time"] / 1000 + 43_200, tz).date()
+                totals[local_day] = (float(row["kwh"] or 0.0), row["baseline_kwh"], int(row["projects"]))
+    return totals
+
+
+async def newest_energy_day(query: Query) -> date | None:
+    """The newest day of the city's energy roll-up."""
+    (series_list,) = await query(f"SELECT last(kwh), {quote_identifier('date')} FROM {Measurement.ENERGY_DAILY} WHERE unit_type = 'city'")
+    return _date_of(series_list)
+
+
+async def first_judged_day(query: Query) -> date | None:
+    (series_list,) = await query(f"SELECT first(machine_state), {quote_identifier('date')} FROM {Measurement.POWER_DAILY}")
+    return _date_of(series_list)
+
+
+def _date_of(series_list: list[Series]) -> date | None:
     for series in series_list:
         for row in series.rows():
             if row.get("date"):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from ..settings import Settings
+from ..streams.contract import SHARD_DURATION
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class InfluxClient:
         (databases,) = await self.query("SHOW DATABASES")
         if any(row and row[0] == self.settings.influx_db for series in databases for row in series.values):
             return
-        await self._query_request(f"CREATE DATABASE {quote_identifier(self.settings.influx_db)}", post=True)
+        await self._query_request(f"CREATE DATABASE {quote_identifier(self.settings.influx_db)} WITH SHARD DURATION {SHARD_DURATION}", post=True)
 
     async def write(self, lines: Sequence[str]) -> None:
         """Write line-protocol points (millisecond timestamps), in chunks."""

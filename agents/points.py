@@ -245,6 +245,16 @@ def completion_point(completion: Completion, as_of: date, tz: ZoneInfo) -> str:
     )
 
 
+def energy_point(day: date, kwh: float, baseline_kwh: float | None, projects: int, tz: ZoneInfo) -> str:
+    """The city's judged energy of one day."""
+    return encode_point(
+        Measurement.ENERGY_DAILY,
+        {"unit_type": "city"},
+        {"kwh": float(kwh), "baseline_kwh": None if baseline_kwh is None else float(baseline_kwh), "projects": projects, "date": day.isoformat()},
+        day_start_ms(day, tz),
+    )
+
+
 def ranking_point(score: UnitScore, period: Period, tz: ZoneInfo, final: bool) -> str:
     return encode_point(
         Measurement.RANKING,

@@ -13,9 +13,9 @@ from ..streams.contract import EVENT_KINDS, ProjectEvent, RegistryEntry
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
 from .core.ranking import ROLLUP_TYPES, UnitScore, completion_by, investment_without_power, month_days, rank_all
-from .facts import load_facts, newest_judged_day
+from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day
 from .influx import RetryingInflux
-from .points import completion_point, ranking_point
+from .points import completion_point, energy_point, ranking_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
 
@@ -33,12 +33,14 @@ class PeriodReview:
         newest = await newest_judged_day(self.influx.query)
         if newest is None:
             return []
+        points = await self._energy_points(newest)
         current = half_month_of(newest)
         previous = current.previous()
         entries, facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz)
         if not facts:
+            await self._write(points)
             return []
-        points, events = [], []
+        events = []
         for period in (previous, current):
             # Late readings may still change a period for the grace period after it ends.
             final = newest >= period.last + timedelta(days=self.grace_days)
@@ -59,12 +61,28 @@ class PeriodReview:
             for unit_type in ROLLUP_TYPES
             for completion in completion_by(facts, day, unit_type)
         )
-        # Most of it is what the last review wrote already; write only what changed.
-        await self.influx.write([point for point in points if point not in self.written])
-        self.written = set(points)
+        await self._write(points)
         fresh = [e for e in events if e.event_id not in self.announced]
         self.announced.update(e.event_id for e in fresh)
         return fresh
+
+    async def _write(self, points: list[str]) -> None:
+        # Most of it is what the last review wrote already; write only what changed.
+        await self.influx.write([point for point in points if point not in self.written])
+        self.written = set(points)
+
+    async def _energy_points(self, newest: date) -> list[str]:
+        """The city's judged energy per day, from the newest day rolled up before (or the
+        first judged day) to the newest judged day. Days within the late-data grace are
+        summed again each time: a late reading or another worker's late judgement may
+        still change them."""
+        query = self.influx.query
+        rolled = await newest_energy_day(query)
+        first = await first_judged_day(query) if rolled is None else min(rolled, newest - timedelta(days=self.grace_days + 1))
+        if first is None:
+            return []
+        totals = await judged_energy(query, first, newest, self.tz)
+        return [energy_point(day, kwh, baseline, projects, self.tz) for day, (kwh, baseline, projects) in sorted(totals.items())]
 
     def _at(self, newest: date) -> datetime:
         """When the review found it, in event time: the end of the newest judged day."""

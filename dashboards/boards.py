@@ -111,9 +111,9 @@ def overview() -> dashboard.Dashboard:
         )
         .with_panel(
             timeseries.Panel()
-            .title("全部项目日用电量与基线 (kWh)")
+            .title("全部项目日用电量与基线 (kWh, 已判定日)")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT sum(kwh) AS \"日用电量\", sum(baseline_kwh) AS \"基线\" FROM {M.POWER_DAILY} WHERE $timeFilter GROUP BY time(1d) fill(none)"))
+            .with_target(InfluxQL(f"SELECT kwh AS \"日用电量\", baseline_kwh AS \"基线\" FROM {M.ENERGY_DAILY} WHERE $timeFilter AND unit_type = 'city'"))
             .unit("kwatth")
             .height(8)
             .span(12)

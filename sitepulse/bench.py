@@ -37,6 +37,7 @@ from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
 from .worker_status import status_path
 from .agents.lineprotocol import encode_point
+from .agents.points import energy_point
 from .streams.contract import POWER_TOPIC, Measurement, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
 from .streams.registry import publish_registry
@@ -288,8 +289,10 @@ class Bench:
         day = first.date()
         while day < until.date():
             ts_ms = int(datetime.combine(day, datetime.min.time(), settings.tz).timestamp() * 1000)
+            city_kwh = 0.0
             for entry in registry:
                 kwh = rng.uniform(0, 2_000)
+                city_kwh += kwh
                 baseline = 1_500.0
                 state = "stalled" if kwh < 300 else "started"
                 lines.append(encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: entry.project_id}, {
@@ -302,6 +305,8 @@ class Bench:
                     Measurement.TAG_PROJECT: entry.project_id, Measurement.TAG_DISTRICT: entry.district, "leader": entry.leader,
                 }, {"state": state, "stalled": int(state == "stalled"), "stalled_working_days": 0, "suspicious": 0, "offline": 0,
                     "date": day.isoformat()}, ts_ms))
+            # What the leader's review rolls up for the city's energy curve.
+            lines.append(energy_point(day, city_kwh, 1_500.0 * len(registry), len(registry), settings.tz))
             day += timedelta(days=1)
         for start in range(0, len(lines), 5_000):
             body = "\n".join(lines[start : start + 5_000]).encode()

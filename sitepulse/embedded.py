@@ -23,6 +23,8 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from .streams.contract import SHARD_DURATION
+
 
 class EmbeddedError(RuntimeError):
     pass
@@ -274,7 +276,7 @@ class EmbeddedInflux:
     def create_database(self, name: str) -> None:
         """Created by the admin; with auth on, the worker may read and write it and the
         reader may read it."""
-        self.run_query(f'CREATE DATABASE "{name}"')
+        self.run_query(f'CREATE DATABASE "{name}" WITH SHARD DURATION {SHARD_DURATION}')
         if self.auth:
             self.run_query(f'GRANT ALL ON "{name}" TO "{WORKER_USER}"')
             self.run_query(f'GRANT READ ON "{name}" TO "{READER_USER}"')

@@ -219,6 +219,15 @@ class ProjectEvent(msgspec.Struct, frozen=True):
 # --- InfluxDB measurements ------------------------------------------------------------
 
 
+# Shard group duration of sitepulse's database. The boards read daily points (one per
+# project and day) over ranges up to a year; InfluxDB opens every series in every shard
+# the range touches, so with the 7-day default a year of overview panels scans 52 shards
+# per series (0.4-0.9 s measured) and with one-year shards a single one (30-50 ms). A
+# city's raw readings (~15M a year) sit well within one shard. Used when the database or
+# bucket is created (embedded influxd, the worker on 1.x, deploy/influxdb for 2.x).
+SHARD_DURATION = "52w"
+
+
 class Measurement:
     """Measurement and tag names in InfluxDB; boards, export and sink use these."""
 
@@ -238,6 +247,10 @@ class Measurement:
     EVENT = "event"  # tags: project_id, kind; every published event, for boards and reports
     # tags: project_id, district, leader; the newest judged day's state (alert rules)
     PROJECT_STATUS = "project_status"
+    # tag: unit_type (city); one point per judged day: the sums of every project's judged
+    # day (kwh, baseline_kwh, projects), so the overview's year view reads 365 points
+    # instead of every project's days
+    ENERGY_DAILY = "energy_daily"
     METER_STATUS = "meter_status"  # tags: project_id, meter_id, data_owner; offline 1/0
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
     AUDIT = "audit"  # tags: action, operator; one point per operator command, stamped when run

@@ -76,6 +76,21 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     ]
     assert empty == [], f"board queries without rows: {empty}"
 
+    # The overview's energy curve: for every judged day, the city's sum of every project's
+    # judged day and how many were judged, rolled up by the review as days were judged.
+    judged = [r for r in sitepulse.query('SELECT "date", kwh, machine_state FROM power_daily') if r["machine_state"]]
+    expected = {}
+    for row in judged:
+        kwh, projects = expected.get(row["date"], (0.0, 0))
+        expected[row["date"]] = (kwh + (row["kwh"] or 0.0), projects + 1)
+    assert len(expected) >= DAYS - 1
+    rolled = poll(
+        lambda: (r := {row["date"]: (row["kwh"], row["projects"]) for row in sitepulse.query("SELECT * FROM energy_daily")}).keys() == expected.keys() and r,
+        30, "the energy roll-up of every judged day",
+    )
+    for day, (kwh, projects) in expected.items():
+        assert rolled[day][1] == projects == PROJECTS and rolled[day][0] == pytest.approx(kwh, rel=1e-9), day
+
     # Every alert rule's query gives series labelled with who must act: project, district
     # and leader (the data owner for meters), which the policy tree routes on.
     influx = (sitepulse.settings.influx_url, sitepulse.settings.influx_db)
