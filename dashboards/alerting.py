@@ -119,19 +119,19 @@ def _short(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def _contact(name: str, kind: str, message: str) -> alerting.ContactPoint:
+def _contact(name: str, kind: str) -> alerting.ContactPoint:
     settings: dict[str, object] = {"url": URL_FROM_ENV}
     if kind != "webhook":
-        settings["message"] = message
+        settings["message"] = ALERT_MESSAGE
     if kind == "dingtalk":
         settings["msgType"] = "text"
     return alerting.ContactPoint().uid(f"sp-{_short(name)}").name(name).type(CONTACT_TYPES[kind]).settings(settings).disable_resolve_message(False)
 
 
-def _message(mention: str) -> str:
-    # Grafana's DingDing and WeCom integrations post plain text: the phone is written out
-    # (`sitepulse notify` is what makes it a real @-mention).
-    return '{{ range .Alerts }}【重大项目监测】{{ .Annotations.summary }}\n{{ end }}' + mention
+# Grafana shows contact points to every viewer, so no phone number is written into one:
+# the summary names the leader, and `sitepulse notify` (the webhook relay) @-mentions the
+# leader by the phone it reads from the registry.
+ALERT_MESSAGE = '{{ range .Alerts }}【重大项目监测】{{ .Annotations.summary }}\n{{ end }}'
 
 
 def leader_receiver(leader: str) -> str:
@@ -139,14 +139,11 @@ def leader_receiver(leader: str) -> str:
 
 
 def contact_points(entries: Sequence[RegistryEntry], kind: str) -> list[alerting.ContactPoint]:
-    """One per leader (their phone written in the message), data owner and district, plus duty."""
-    points = [_contact(DUTY_RECEIVER, kind, _message(""))]
-    phones: dict[str, str] = {}
-    for entry in entries:
-        phones.setdefault(entry.leader, entry.leader_phone)
-    points += [_contact(leader_receiver(leader), kind, _message(f"@{phone}" if phone else "")) for leader, phone in sorted(phones.items())]
-    points += [_contact(f"数据责任单位-{owner}", kind, _message("")) for owner in sorted({e.data_owner for e in entries})]
-    points += [_contact(f"区县督查-{district}", kind, _message("")) for district in sorted({e.district for e in entries})]
+    """One per leader, data owner and district, plus duty; none holds a phone number."""
+    points = [_contact(DUTY_RECEIVER, kind)]
+    points += [_contact(leader_receiver(leader), kind) for leader in sorted({e.leader for e in entries})]
+    points += [_contact(f"数据责任单位-{owner}", kind) for owner in sorted({e.data_owner for e in entries})]
+    points += [_contact(f"区县督查-{district}", kind) for district in sorted({e.district for e in entries})]
     return points
 
 

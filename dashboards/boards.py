@@ -4,6 +4,8 @@ over the measurements declared in ``streams/contract.py`` (so one query serves I
 
 from __future__ import annotations
 
+import hashlib
+
 from grafana_foundation_sdk.builders import dashboard, gauge, geomap, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders.common import FrameGeometrySource, GraphThresholdsStyleConfig, MapLayerOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -204,17 +206,29 @@ def ranking() -> dashboard.Dashboard:
     return board
 
 
-def project() -> dashboard.Dashboard:
+def district_board_uid(district: str) -> str:
+    # Grafana uids are ASCII, at most 40 characters: a digest of the district's name.
+    return f"sitepulse-p-{hashlib.sha1(district.encode()).hexdigest()[:12]}"
+
+
+def project(district_only: str | None = None) -> dashboard.Dashboard:
     """The drill-down: district, then project; power against baseline, the index with its
-    thresholds, the state timeline, investment, problems."""
-    district = (
-        dashboard.QueryVariable("district")
-        .label("区县")
-        .datasource(DATASOURCE)
-        .query(f"SHOW TAG VALUES FROM {M.PROJECT} WITH KEY = {M.TAG_DISTRICT}")
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
-    )
+    thresholds, the state timeline, investment, problems. With ``district_only``, one
+    district's own copy (its folder admits only that district's team and the city's
+    supervisors): the district is fixed and hidden, its projects are the choice."""
+    if district_only is None:
+        district = (
+            dashboard.QueryVariable("district")
+            .label("区县")
+            .datasource(DATASOURCE)
+            .query(f"SHOW TAG VALUES FROM {M.PROJECT} WITH KEY = {M.TAG_DISTRICT}")
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+        )
+        uid, title = PROJECT_UID, "项目详情 · 用电与进度"
+    else:
+        district = dashboard.ConstantVariable("district").value(district_only.replace("'", "\\'"))
+        uid, title = district_board_uid(district_only), f"项目详情 · {district_only}"
     project_id = (
         dashboard.QueryVariable("project")
         .label("项目")
@@ -226,8 +240,8 @@ def project() -> dashboard.Dashboard:
     where_project = f"{M.TAG_PROJECT} = '$project'"
     index_thresholds = _thresholds((None, "red"), (STALLED_BELOW, "orange"), (STARTED_ABOVE, "green"), (STABLE_AT, "blue"))
     return (
-        dashboard.Dashboard("项目详情 · 用电与进度")
-        .uid(PROJECT_UID)
+        dashboard.Dashboard(title)
+        .uid(uid)
         .tags(["sitepulse"])
         .time("now-60d", "now")
         .refresh("1m")

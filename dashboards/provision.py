@@ -15,6 +15,7 @@ from grafana_client.client import GrafanaClientError
 
 from ..streams.contract import RegistryEntry
 from .alerting import DUTY_RECEIVER, FOLDER_UID, contact_points, holiday_mute_timing, policy_tree, rules, plain_json
+from .access import FolderPlan, folder_plans
 from .boards import FOLDER_TITLE, all_boards
 from .influxql import DATASOURCE_UID
 
@@ -112,13 +113,19 @@ def provision(
 ) -> Outcome:
     outcome = Outcome()
     if not routing_only:
-        _apply_boards_and_rules(api, datasource, outcome)
+        if registry is None:
+            # Without a registry there are no teams to admit: every board in the one folder,
+            # its permissions left as the Grafana admin set them.
+            plans = [FolderPlan(FOLDER_UID, FOLDER_TITLE, (), tuple(all_boards()))]
+        else:
+            plans = folder_plans(registry)
+        _apply_boards_and_rules(api, datasource, plans, registry is not None, outcome)
     if registry is not None:
         _apply_routing(api, registry, robot_kind, years, replace_policy, outcome)
     return outcome
 
 
-def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outcome: Outcome) -> None:
+def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, plans: Sequence[FolderPlan], with_permissions: bool, outcome: Outcome) -> None:
     ds = datasource_model(datasource)
     _upsert(
         outcome, f"数据源 {DATASOURCE_UID}",
@@ -127,25 +134,9 @@ def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outco
         lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, ds),
         ds,
     )
-    folder = {"uid": FOLDER_UID, "title": FOLDER_TITLE}
-    _upsert(
-        outcome, f"文件夹 {FOLDER_TITLE}",
-        lambda: api.folder.get_folder(FOLDER_UID),
-        lambda: api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID),
-        lambda: api.folder.update_folder(FOLDER_UID, title=FOLDER_TITLE, overwrite=True),
-        folder,
-    )
-    for board in all_boards():
-        model = plain_json(board.build())
-        payload = {"dashboard": model, "folderUid": FOLDER_UID, "overwrite": True, "message": "sitepulse provision"}
-        _upsert(
-            outcome, f"看板 {model['title']}",
-            lambda uid=model["uid"]: api.dashboard.get_dashboard(uid),
-            lambda p=payload: api.dashboard.update_dashboard(p),
-            lambda p=payload: api.dashboard.update_dashboard(p),
-            model,
-            current_of=lambda response: response["dashboard"],
-        )
+    team_ids = _teams(api, teams_of_plans(plans), outcome) if with_permissions else {}
+    for plan in plans:
+        _apply_folder(api, plan, team_ids if with_permissions else None, outcome)
     for rule in rules():
         model = plain_json(rule.build())
         _upsert(
@@ -155,6 +146,79 @@ def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, outco
             lambda m=model: api.alertingprovisioning.update_alertrule(m["uid"], m),
             model,
         )
+
+
+def teams_of_plans(plans: Sequence[FolderPlan]) -> list[str]:
+    return sorted({grant.team for plan in plans for grant in plan.grants if grant.team})
+
+
+def _teams(api: GrafanaApi, names: Sequence[str], outcome: Outcome) -> dict[str, int]:
+    """Team ids by name; missing teams are created (members are added in Grafana or by
+    its SSO team sync: people are not sitepulse's to manage)."""
+    existing = {team["name"]: team["id"] for team in api.teams.search_teams(perpage=1000)}
+    for name in names:
+        if name in existing:
+            outcome.unchanged.append(f"团队 {name}")
+        else:
+            existing[name] = api.teams.add_team({"name": name})["teamId"]
+            outcome.created.append(f"团队 {name}")
+    return existing
+
+
+def _permission_items(plan: FolderPlan, team_ids: dict[str, int]) -> list[dict]:
+    return [
+        {"role": grant.role, "permission": grant.permission} if grant.role else {"teamId": team_ids[grant.team], "permission": grant.permission}
+        for grant in plan.grants
+    ]
+
+
+def _permission_set(items: Iterable[dict]) -> set[tuple[str, object, int]]:
+    """Comparable entries of a folder's list; Grafana also lists the Admin role's implied
+    admin and inherited entries, which no POST sets."""
+    found = set()
+    for item in items:
+        if item.get("inherited") or item.get("role") == "Admin":
+            continue
+        if item.get("role"):
+            found.add(("role", item["role"], item["permission"]))
+        elif item.get("teamId"):
+            found.add(("team", item["teamId"], item["permission"]))
+        elif item.get("userId"):
+            found.add(("user", item["userId"], item["permission"]))
+    return found
+
+
+def _apply_folder(api: GrafanaApi, plan: FolderPlan, team_ids: dict[str, int] | None, outcome: Outcome) -> None:
+    """The folder, its boards and (with team ids) its complete permission list."""
+    folder = {"uid": plan.uid, "title": plan.title}
+    _upsert(
+        outcome, f"文件夹 {plan.title}",
+        lambda: api.folder.get_folder(plan.uid),
+        lambda: api.folder.create_folder(plan.title, uid=plan.uid),
+        lambda: api.folder.update_folder(plan.uid, title=plan.title, overwrite=True),
+        folder,
+    )
+    for board in plan.boards:
+        model = plain_json(board.build())
+        payload = {"dashboard": model, "folderUid": plan.uid, "overwrite": True, "message": "sitepulse provision"}
+        _upsert(
+            outcome, f"看板 {model['title']}",
+            lambda uid=model["uid"]: api.dashboard.get_dashboard(uid),
+            lambda p=payload: api.dashboard.update_dashboard(p),
+            lambda p=payload: api.dashboard.update_dashboard(p),
+            # A board in another folder is moved: the folder is part of what must match.
+            {**model, "folderUid": plan.uid},
+            current_of=lambda response: {**response["dashboard"], "folderUid": response.get("meta", {}).get("folderUid")},
+        )
+    if team_ids is None:
+        return
+    items = _permission_items(plan, team_ids)
+    name = f"文件夹权限 {plan.title}"
+    if _permission_set(api.folder.get_folder_permissions(plan.uid)) == _permission_set(items):
+        outcome.unchanged.append(name)
+    else:
+        api.folder.update_folder_permissions(plan.uid, items)
+        outcome.updated.append(name)
 
 
 def _apply_routing(

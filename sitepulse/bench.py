@@ -414,7 +414,7 @@ class Bench:
                 publish_registry(registry, publisher)
             worker = self.start_worker(settings)
             self.wait_for_registry(settings, count, [worker])
-            with RssSampler([worker.process.pid]) as rss:
+            with RssSampler([worker.process.pid], settings.state_dir / "rss.csv") as rss:
                 idle = rss.sample()
                 # One batch per project and day, as the day packer would send them, but
                 # without holding 2.6M readings in this process: day 1 of every project,
@@ -443,11 +443,13 @@ def _handled(status: Path, kind: str) -> int:
 
 
 class RssSampler:
-    """Peak resident memory of some processes, sampled every 0.2 s in a thread."""
+    """Peak resident memory of some processes, sampled every 0.2 s in a thread; with
+    ``timeline``, one line a second (wall clock, MB) to match against the worker's log."""
 
-    def __init__(self, pids: list[int]) -> None:
+    def __init__(self, pids: list[int], timeline: Path | None = None) -> None:
         self.pids = pids
         self.peak_mb = 0.0
+        self.timeline = timeline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -457,9 +459,20 @@ class RssSampler:
         return now
 
     def _run(self) -> None:
+        lines, ticks = [], 0
         while not self._stop.is_set():
-            self.sample()
+            now = self.sample()
+            ticks += 1
+            if self.timeline is not None and ticks % 5 == 0:
+                lines.append(f"{datetime.now():%H:%M:%S},{now:.0f}\n")
+                if len(lines) >= 10:
+                    with self.timeline.open("a") as out:
+                        out.writelines(lines)
+                    lines.clear()
             time.sleep(0.2)
+        if self.timeline is not None and lines:
+            with self.timeline.open("a") as out:
+                out.writelines(lines)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -485,7 +498,8 @@ PHASES = ("raw_influx", "single_messages", "end_to_end", "freshness", "scaling",
 
 
 def run_bench(
-    settings: Settings, quick: bool, out: Path, say: Callable[[str], None], only: Sequence[str] = (), memory_projects: int | None = None
+    settings: Settings, quick: bool, out: Path, say: Callable[[str], None], only: Sequence[str] = (), memory_projects: int | None = None,
+    keep_logs: bool = False,
 ) -> dict:
     """All phases, or ``only`` some of them: those figures then replace their own in the
     results already at ``out`` and the rest are kept."""
@@ -526,7 +540,10 @@ def run_bench(
         say(f"failed: logs of every phase kept in {root}")
         raise
     influx.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    if keep_logs:
+        say(f"logs of every phase kept in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     results = {**earlier, **bench.results}
     results.pop("partial", None)
     if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:

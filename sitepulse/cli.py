@@ -406,14 +406,15 @@ def status(ctx: click.Context) -> None:
 @click.option("--only", multiple=True, type=click.Choice(["raw_influx", "single_messages", "end_to_end", "freshness", "scaling", "memory"]),
               help="run these phases only (repeatable); their figures replace theirs in OUT, the rest are kept")
 @click.option("--memory-projects", type=int, help="projects in the memory phase [default: 100000, --quick 2000]")
+@click.option("--keep-logs", is_flag=True, help="keep every phase's logs (worker.log, the memory phase's rss.csv) and say where")
 @click.pass_context
-def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], memory_projects: int | None) -> None:
+def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], memory_projects: int | None, keep_logs: bool) -> None:
     """Measure throughput, freshness, scaling, memory and board queries against the raw
     consumer and raw InfluxDB writes, on the embedded broker and influxd."""
     from .bench import run_bench
     from .terminal import bench_table
 
-    results = run_bench(_settings(ctx), quick, out, lambda line: click.echo(line, err=True), only, memory_projects)
+    results = run_bench(_settings(ctx), quick, out, lambda line: click.echo(line, err=True), only, memory_projects, keep_logs)
     bench_table(results)
     click.echo(f"written to {out}")
 

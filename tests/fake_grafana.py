@@ -2,13 +2,15 @@
 with the documented request and response shapes, refusing what Grafana refuses: no or a
 wrong token (401), a duplicate uid (409), a panel or rule reading a datasource that does
 not exist, a rule in a missing folder, a contact point of an unknown type, a policy naming
-an unknown receiver or mute timing (400). It records every write."""
+an unknown receiver or mute timing (400); a team name taken (409); a folder permission
+entry naming no or two grantees, an unknown team or role, or a level other than View,
+Edit, Admin (400). It records every write."""
 
 from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from tests.local_http import LocalServer, QuietHandler
 
@@ -28,10 +30,14 @@ class FakeGrafana:
         self.datasources: dict[str, dict] = {}
         self.folders: dict[str, dict] = {}
         self.dashboards: dict[str, dict] = {}
+        self.dashboard_folders: dict[str, str] = {}
         self.rules: dict[str, dict] = {}
         self.contact_points: dict[str, dict] = {}
         self.mute_timings: dict[str, dict] = {}
         self.policy: dict = dict(DEFAULT_POLICY)
+        self.teams: dict[int, dict] = {}
+        # Grafana gives a new folder Editor: Edit and Viewer: View until someone sets its list.
+        self.folder_permissions: dict[str, list[dict]] = {}
         self.writes: list[str] = []
         self.bodies: list[object] = []  # what each write sent, in order
         fake = self
@@ -44,7 +50,8 @@ class FakeGrafana:
                     public = self.path.startswith("/api/health")  # Grafana serves health without auth
                     if not public and self.headers.get("Authorization") != f"Bearer {fake.token}":
                         raise ApiError(401, "Unauthorized")
-                    status, payload = fake.route(method, self.path.split("?")[0], body)
+                    path, _, query = self.path.partition("?")
+                    status, payload = fake.route(method, path, body, parse_qs(query))
                 except ApiError as exc:
                     status, payload = exc.status, {"message": exc.message}
                 data = json.dumps(payload, ensure_ascii=False).encode()
@@ -71,7 +78,8 @@ class FakeGrafana:
 
     # --- routing -------------------------------------------------------------------
 
-    def route(self, method: str, path: str, body):
+    def route(self, method: str, path: str, body, query: dict[str, list[str]] | None = None):
+        query = query or {}
         if method != "GET":
             self.writes.append(f"{method} {path}")
             self.bodies.append(body)
@@ -81,10 +89,14 @@ class FakeGrafana:
             ("GET", r"/api/datasources/uid/([^/]+)", lambda m: self._get(self.datasources, m[1], "Data source not found")),
             ("POST", r"/api/datasources", lambda m: self._create_datasource(body)),
             ("PUT", r"/api/datasources/uid/([^/]+)", lambda m: self._update(self.datasources, m[1], body, "Data source not found")),
+            ("GET", r"/api/folders/([^/]+)/permissions", lambda m: self._get_permissions(m[1])),
+            ("POST", r"/api/folders/([^/]+)/permissions", lambda m: self._set_permissions(m[1], body)),
             ("GET", r"/api/folders/([^/]+)", lambda m: self._get(self.folders, m[1], "folder not found")),
-            ("POST", r"/api/folders", lambda m: self._create(self.folders, body["uid"], {"uid": body["uid"], "title": body["title"]})),
+            ("POST", r"/api/folders", lambda m: self._create_folder(body)),
+            ("GET", r"/api/teams/search", lambda m: self._search_teams(query)),
+            ("POST", r"/api/teams", lambda m: self._create_team(body)),
             ("PUT", r"/api/folders/([^/]+)", lambda m: self._update(self.folders, m[1], {"uid": m[1], "title": body["title"]}, "folder not found")),
-            ("GET", r"/api/dashboards/uid/([^/]+)", lambda m: (200, {"dashboard": self._get(self.dashboards, m[1], "Dashboard not found")[1], "meta": {}})),
+            ("GET", r"/api/dashboards/uid/([^/]+)", lambda m: (200, {"dashboard": self._get(self.dashboards, m[1], "Dashboard not found")[1], "meta": {"folderUid": self.dashboard_folders.get(m[1], "")}})),
             ("POST", r"/api/dashboards/db", lambda m: self._save_dashboard(body)),
             ("GET", r"/api/v1/provisioning/alert-rules/([^/]+)", lambda m: self._get(self.rules, m[1], "rule not found")),
             ("POST", r"/api/v1/provisioning/alert-rules", lambda m: self._create(self.rules, body.get("uid"), self._checked_rule(body), 201)),
@@ -146,6 +158,7 @@ class FakeGrafana:
         if dashboard["uid"] in self.dashboards and not body.get("overwrite"):
             raise ApiError(412, "A dashboard with the same uid already exists")
         self.dashboards[dashboard["uid"]] = dashboard
+        self.dashboard_folders[dashboard["uid"]] = folder or ""
         return 200, {"uid": dashboard["uid"], "status": "success", "version": 1}
 
     def _checked_rule(self, rule: dict) -> dict:
@@ -178,3 +191,62 @@ class FakeGrafana:
         check(tree)
         self.policy = tree
         return 202, {"message": "policies updated"}
+
+    # --- teams and folder permissions (Grafana's documented HTTP API) ---------------
+
+    def _create_folder(self, body: dict):
+        status, folder = self._create(self.folders, body["uid"], {"uid": body["uid"], "title": body["title"]})
+        self.folder_permissions[body["uid"]] = [{"role": "Editor", "permission": 2}, {"role": "Viewer", "permission": 1}]
+        return status, folder
+
+    def _search_teams(self, query: dict[str, list[str]]):
+        name = (query.get("name") or [None])[0]
+        per_page = int((query.get("perpage") or ["1000"])[0])
+        page = int((query.get("page") or ["1"])[0])
+        found = [t for t in sorted(self.teams.values(), key=lambda t: t["id"]) if name is None or t["name"] == name]
+        return 200, {"totalCount": len(found), "teams": found[(page - 1) * per_page : page * per_page], "page": page, "perPage": per_page}
+
+    def _create_team(self, body: dict):
+        name = (body or {}).get("name")
+        if not name:
+            raise ApiError(400, "name is required")
+        if any(t["name"] == name for t in self.teams.values()):
+            raise ApiError(409, "Team name taken")
+        team_id = len(self.teams) + 1
+        self.teams[team_id] = {"id": team_id, "uid": f"team{team_id}", "orgId": 1, "name": name, "email": body.get("email", ""), "memberCount": 0}
+        return 200, {"message": "Team created", "teamId": team_id, "uid": f"team{team_id}"}
+
+    def _get_permissions(self, uid: str):
+        if uid not in self.folders:
+            raise ApiError(404, "folder not found")
+        listed = [{"role": "Admin", "permission": 4, "permissionName": "Admin", "teamId": 0, "userId": 0}]
+        for item in self.folder_permissions.get(uid, []):
+            listed.append({"role": item.get("role", ""), "teamId": item.get("teamId", 0), "userId": item.get("userId", 0), "permission": item["permission"],
+                           "permissionName": {1: "View", 2: "Edit", 4: "Admin"}[item["permission"]], "uid": uid, "inherited": False})
+        return 200, listed
+
+    def _set_permissions(self, uid: str, body: dict):
+        if uid not in self.folders:
+            raise ApiError(404, "folder not found")
+        items = (body or {}).get("items")
+        if not isinstance(items, list):
+            raise ApiError(400, "bad request data")
+        for item in items:
+            grantees = [key for key in ("role", "teamId", "userId") if item.get(key)]
+            if len(grantees) != 1:
+                raise ApiError(400, "Permission item must name exactly one of user, team or role")
+            if item.get("permission") not in (1, 2, 4):
+                raise ApiError(400, "Invalid permission")
+            if "role" in item and item["role"] not in ("Viewer", "Editor"):
+                raise ApiError(400, f"Invalid role {item['role']!r}")
+            if "teamId" in item and item["teamId"] not in self.teams:
+                raise ApiError(400, "Team not found")
+        self.folder_permissions[uid] = [dict(item) for item in items]
+        return 200, {"message": "Folder permissions updated"}
+
+    def may_view(self, folder_uid: str, role: str, teams: set[str]) -> bool:
+        """Whether a user with this org role and these teams may open the folder."""
+        if role == "Admin":
+            return True
+        team_ids = {t["id"] for t in self.teams.values() if t["name"] in teams}
+        return any(item.get("role") == role or item.get("teamId") in team_ids for item in self.folder_permissions.get(folder_uid, []))

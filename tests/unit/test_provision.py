@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from sitepulse.cli import cli
 from sitepulse.streams.contract import RegistryEntry
 from sitepulse.streams.registry import write_registry_csv
+from sitepulse.dashboards.access import district_folder_uid
+from sitepulse.dashboards.boards import district_board_uid
 from tests.fake_grafana import FakeGrafana
 
 TOKEN = "glsa_test_token"
@@ -44,8 +46,10 @@ def provision(grafana: FakeGrafana, *args: str, token: str = TOKEN):
 def test_first_run_creates_everything_second_run_changes_nothing(grafana, registry):
     first = provision(grafana, "--registry", str(registry))
     assert first.exit_code == 0, first.output
-    assert set(grafana.dashboards) == {"sitepulse-overview", "sitepulse-ranking", "sitepulse-project"}
-    assert len(grafana.rules) == 4 and set(grafana.folders) == {"sitepulse"}
+    district_boards = {district_board_uid("鄞州区"), district_board_uid("海曙区")}
+    assert set(grafana.dashboards) == {"sitepulse-overview", "sitepulse-ranking", "sitepulse-project", *district_boards}
+    assert len(grafana.rules) == 4
+    assert set(grafana.folders) == {"sitepulse", "sitepulse-city", district_folder_uid("鄞州区"), district_folder_uid("海曙区")}
     assert {cp["name"] for cp in grafana.contact_points.values()} >= {"负责人-王伟", "负责人-李娜", "数据责任单位-计量中心1组", "区县督查-海曙区"}
     assert grafana.policy["receiver"] == "sitepulse-值班" and "法定节假日" in grafana.mute_timings
     assert grafana.datasources["sitepulse-influxdb"]["url"] == "http://influxdb:8086"
@@ -72,6 +76,53 @@ def test_a_changed_board_or_registry_is_updated_in_place(grafana, registry, tmp_
     assert grafana.dashboards["sitepulse-ranking"]["title"] != "someone edited it"
     leaders = [r["object_matchers"][0][2] for r in grafana.policy["routes"] if r["object_matchers"][0][0] == "leader"]
     assert sorted(leaders) == ["张敏", "王伟"]
+
+
+def test_each_party_opens_only_its_own_boards(grafana, registry):
+    assert provision(grafana, "--registry", str(registry)).exit_code == 0, "provisioned"
+    assert {t["name"] for t in grafana.teams.values()} == {"市级督查", "区县-鄞州区", "区县-海曙区", "部门-市住建局", "部门-市交通局"}
+
+    def boards_for(role: str, *teams: str) -> set[str]:
+        return {uid for uid, folder in grafana.dashboard_folders.items() if grafana.may_view(folder, role, set(teams))}
+
+    public = {"sitepulse-overview", "sitepulse-ranking"}
+    yinzhou, haishu = district_board_uid("鄞州区"), district_board_uid("海曙区")
+    # Any viewer: the overview and the public ranking (一屏晾晒), no drill-down.
+    assert boards_for("Viewer") == public
+    # A district office (no org role of its own, only its team): its own drill-down.
+    assert boards_for("None", "区县-鄞州区") == public | {yinzhou}
+    assert boards_for("None", "部门-市交通局") == public
+    # The city's supervisors: every district's drill-down and the all-district one.
+    assert boards_for("None", "市级督查") == public | {yinzhou, haishu, "sitepulse-project"}
+    assert boards_for("Admin") == set(grafana.dashboards)
+    # A district's board shows only that district's projects.
+    constant = next(v for v in grafana.dashboards[yinzhou]["templating"]["list"] if v["name"] == "district")
+    assert constant["type"] == "constant" and constant["query"] == "鄞州区" and constant["hide"] == 2
+    # No phone number anywhere in Grafana: every viewer may read contact points.
+    sent = json.dumps(grafana.bodies, ensure_ascii=False)
+    assert "13800000001" not in sent and "13800000002" not in sent
+
+
+def test_access_follows_the_registry_and_is_restored(grafana, registry):
+    assert provision(grafana, "--registry", str(registry)).exit_code == 0, "provisioned"
+    # Someone opens a district's folder to every viewer by hand: the next run closes it.
+    folder = district_folder_uid("海曙区")
+    grafana.folder_permissions[folder].append({"role": "Viewer", "permission": 1})
+    rows = list(csv.DictReader(registry.open(encoding="utf-8")))
+    rows.append({**rows[0], "project_id": "NB-3", "district": "北仑区", "department": "市水利局"})
+    with registry.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = provision(grafana, "--registry", str(registry))
+    assert result.exit_code == 0, result.output
+    assert "新建: 团队 区县-北仑区" in result.output and "新建: 团队 部门-市水利局" in result.output
+    assert not grafana.may_view(folder, "Viewer", set()) and grafana.may_view(folder, "None", {"区县-海曙区"})
+    assert grafana.may_view(district_folder_uid("北仑区"), "None", {"区县-北仑区"})
+    assert grafana.may_view("sitepulse", "None", {"部门-市水利局"}), "a new team sees the public boards"
+    writes = len(grafana.writes)
+    assert provision(grafana, "--registry", str(registry)).exit_code == 0
+    assert grafana.writes[writes:] == [], "nothing changed, nothing written"
 
 
 def test_a_policy_tree_someone_else_wrote_is_kept_unless_replacing_it_is_asked(grafana, registry):
@@ -121,6 +172,12 @@ def test_the_fake_refuses_what_grafana_refuses(grafana):
     assert refused("POST", "/api/v1/provisioning/alert-rules", {**rule, "folderUID": "f"}) == 409
     assert refused("POST", "/api/v1/provisioning/contact-points", {"uid": "c", "name": "c", "type": "carrier-pigeon", "settings": {}}) == 400
     assert refused("PUT", "/api/v1/provisioning/policies", {"receiver": "nobody"}) == 400
+    grafana.route("POST", "/api/teams", {"name": "区县-鄞州区"})
+    assert refused("POST", "/api/teams", {"name": "区县-鄞州区"}) == 409
+    assert refused("POST", "/api/folders/f/permissions", {"items": [{"teamId": 99, "permission": 1}]}) == 400
+    assert refused("POST", "/api/folders/f/permissions", {"items": [{"teamId": 1, "role": "Viewer", "permission": 1}]}) == 400
+    assert refused("POST", "/api/folders/f/permissions", {"items": [{"teamId": 1, "permission": 3}]}) == 400
+    assert refused("POST", "/api/folders/nope/permissions", {"items": []}) == 404
 
 
 def test_grafana_gets_its_own_read_account_never_the_workers(grafana):

@@ -1,0 +1,82 @@
+"""Who may see which board, generated from the registry: a Grafana team per district and
+per responsible department plus the city's supervisors, and a folder per district whose
+drill-down only that district's team and the supervisors may open. The public boards
+(overview, ranking) are readable by every viewer and every team.
+
+Grafana's folder permissions are the whole list of who may do what (a POST replaces it),
+so a plan states each folder's complete list; ``provision`` compares and writes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import dashboard
+
+from ..streams.contract import RegistryEntry
+from .alerting import FOLDER_UID
+from .boards import FOLDER_TITLE, overview, project, ranking
+
+CITY_TEAM = "市级督查"
+CITY_FOLDER_UID = "sitepulse-city"
+CITY_FOLDER_TITLE = "重大项目 · 市级督查"
+VIEW = 1  # Grafana's folder permission levels: 1 View, 2 Edit, 4 Admin
+
+
+def district_team(district: str) -> str:
+    return f"区县-{district}"
+
+
+def department_team(department: str) -> str:
+    return f"部门-{department}"
+
+
+def district_folder_uid(district: str) -> str:
+    return f"sitepulse-d-{hashlib.sha1(district.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One entry of a folder's permission list: a basic role or a team, and its level."""
+
+    role: str | None = None
+    team: str | None = None
+    permission: int = VIEW
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    uid: str
+    title: str
+    grants: tuple[Grant, ...]
+    boards: tuple[dashboard.Dashboard, ...]
+
+
+def teams_of(registry: Sequence[RegistryEntry]) -> list[str]:
+    districts = sorted({e.district for e in registry if e.district})
+    departments = sorted({e.department for e in registry if e.department})
+    return [CITY_TEAM, *(district_team(d) for d in districts), *(department_team(d) for d in departments)]
+
+
+def folder_plans(registry: Sequence[RegistryEntry]) -> list[FolderPlan]:
+    """The public folder, the supervisors' folder (the all-district drill-down) and one
+    folder per district."""
+    teams = teams_of(registry)
+    public = FolderPlan(
+        FOLDER_UID,
+        FOLDER_TITLE,
+        (Grant(role="Viewer"), Grant(role="Editor"), *(Grant(team=t) for t in teams)),
+        (overview(), ranking()),
+    )
+    city = FolderPlan(CITY_FOLDER_UID, CITY_FOLDER_TITLE, (Grant(team=CITY_TEAM),), (project(),))
+    districts = [
+        FolderPlan(
+            district_folder_uid(d),
+            f"重大项目 · {d}",
+            (Grant(team=district_team(d)), Grant(team=CITY_TEAM)),
+            (project(district_only=d),),
+        )
+        for d in sorted({e.district for e in registry if e.district})
+    ]
+    return [public, city, *districts]
