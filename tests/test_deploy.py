@@ -23,17 +23,20 @@ def compose_config(env: dict[str, str], *options: str) -> subprocess.CompletedPr
     )
 
 
-SECRETS = {"INFLUXDB_ADMIN_TOKEN": "tok-123", "INFLUXDB_ADMIN_PASSWORD": "pw-456", "GRAFANA_ADMIN_PASSWORD": "pw-789"}
+SECRETS = {
+    "INFLUXDB_ADMIN_TOKEN": "tok-123", "INFLUXDB_ADMIN_PASSWORD": "pw-456", "GRAFANA_ADMIN_PASSWORD": "pw-789",
+    "KAFKA_ADMIN_PASSWORD": "ka-111", "KAFKA_WORKER_PASSWORD": "kw-222", "KAFKA_SITE_PASSWORD": "ks-333", "KAFKA_OPERATOR_PASSWORD": "ko-444",
+}
 
 
 def test_the_stack_validates_and_takes_its_secrets_from_the_environment():
     result = compose_config(SECRETS)
     assert result.returncode == 0, result.stderr
-    assert {"kafka", "influxdb", "grafana", "worker"} <= set(compose_config(SECRETS, "--services").stdout.split())
+    assert {"kafka", "kafka-principals", "influxdb", "grafana", "worker"} <= set(compose_config(SECRETS, "--services").stdout.split())
     optional = {**SECRETS, "COMPOSE_PROFILES": "provision,demo,notify"}
     everything = compose_config(optional, "--services")
     assert everything.returncode == 0, everything.stderr
-    assert set(everything.stdout.split()) == {"kafka", "influxdb", "grafana", "worker", "provision", "simulator", "notify"}
+    assert set(everything.stdout.split()) == {"kafka", "kafka-principals", "influxdb", "grafana", "worker", "provision", "simulator", "notify"}
     for secret in SECRETS.values():
         assert secret in result.stdout  # interpolated from the environment ...
         assert secret not in (REPO / "docker-compose.yml").read_text()  # ... never written down
@@ -67,3 +70,23 @@ def test_the_admin_token_stays_with_influxdb_and_each_party_gets_its_own():
     assert "$__file{/run/sitepulse-tokens/grafana-read}" in datasource
     mounts = {name: [str(v) for v in stack[name].get("volumes", [])] for name in ("worker", "grafana", "influxdb")}
     assert all(any("/run/sitepulse-tokens" in m for m in mounted) for mounted in mounts.values())
+
+
+def test_each_party_logs_in_to_kafka_as_itself_and_only_the_broker_holds_the_admin_login():
+    import yaml
+
+    stack = yaml.safe_load(compose_config({**SECRETS, "COMPOSE_PROFILES": "demo,notify"}).stdout)["services"]
+    logins = {name: stack[name]["environment"] for name in ("worker", "simulator", "notify")}
+    for name, env in logins.items():
+        assert env["SITEPULSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and env["SITEPULSE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert "ka-111" not in str(stack[name]), f"{name} must not hold the Kafka admin password"
+    assert (logins["worker"]["SITEPULSE_KAFKA_SASL_USERNAME"], logins["worker"]["SITEPULSE_KAFKA_SASL_PASSWORD"]) == ("sitepulse-worker", "kw-222")
+    assert (logins["simulator"]["SITEPULSE_KAFKA_SASL_USERNAME"], logins["simulator"]["SITEPULSE_KAFKA_SASL_PASSWORD"]) == ("sitepulse-site", "ks-333")
+    assert logins["notify"]["SITEPULSE_KAFKA_SASL_USERNAME"] == "sitepulse-operator"
+    properties = (REPO / "deploy/kafka/server.properties").read_text()
+    assert "allow.everyone.if.no.acl.found=false" in properties and "SASL_PLAINTEXT://:9092" in properties
+    assert "PLAINTEXT://:9092" not in properties.replace("SASL_PLAINTEXT://:9092", ""), "no unauthenticated client listener"
+    # The sites' login may produce readings and reports and nothing else: no Read anywhere.
+    grants = [line for line in (REPO / "deploy/kafka/create-principals.sh").read_text().splitlines() if line.startswith("allow sitepulse-site")]
+    assert grants == ["allow sitepulse-site --operation Write --operation Describe --topic sitepulse.power --topic sitepulse.investment"]
+
