@@ -10,6 +10,7 @@ needed and a rebuilt worker judges exactly as the one before it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections import defaultdict
@@ -40,6 +41,7 @@ _TRANSITIONS = {
 }
 
 
+log = logging.getLogger("sitepulse.worker")
 JUDGE_GROUP = 2_000  # projects judged, and their points written, at a time
 _SHARED_REGISTRY_TEXT = ("district", "zone", "department", "level", "kind", "leader", "data_owner")
 
@@ -192,6 +194,8 @@ class ActivityTracker:
         # A day that completes for 100k projects at once (midnight in a replay) is judged
         # a group at a time: memory holds one group's stored days and points, not all.
         projects = sorted({project_id for project_id, day in self.pending if self._is_complete(day, now_ms)})
+        if len(projects) > JUDGE_GROUP:
+            log.info("judging the completed days of %d projects", len(projects))
         for start in range(0, len(projects), JUDGE_GROUP):
             group = set(projects[start : start + JUDGE_GROUP])
             await self._load_timelines(group)

@@ -285,7 +285,16 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     @app.timer(interval=settings.review_interval_s, on_leader=True)
     async def review_periods() -> None:
         # Rankings and checks across projects read every partition's data from InfluxDB.
-        await publish(await review.run())
+        started = time.monotonic()
+        try:
+            await publish(await review.run())
+        except Exception:
+            # The review only reads what is stored and rewrites its own points: whatever
+            # went wrong, the next one starts afresh, and the readings must keep flowing.
+            log.exception("period review failed; the next runs in %d s", settings.review_interval_s)
+            return
+        if (took := time.monotonic() - started) > 5:
+            log.info("period review took %.1f s", took)
 
     @app.on_partitions_assigned.connect
     async def forget_days_of_moved_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
@@ -322,13 +331,19 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
         if counters.counts:
             log.info("handled so far: %s", dict(sorted(counters.counts.items())))
 
-    if (profile_out := os.environ.get("SITEPULSE_TRACEMALLOC_OUT")) and tracemalloc.is_tracing():
-        # Profiling aid (docs/performance.md): run with PYTHONTRACEMALLOC=1 to find what
-        # holds the worker's memory; the largest allocation sites, every 10 s.
-        @app.timer(interval=10.0)
+    if profile_out := os.environ.get("SITEPULSE_TRACEMALLOC_OUT"):
+        # Profiling aid (docs/performance.md): the largest allocation sites when the
+        # traced memory was highest so far, sampled every 2 s.
+        tracemalloc.start()
+        highest = [0]
+
+        @app.timer(interval=2.0)
         async def dump_memory_profile() -> None:
-            top = tracemalloc.take_snapshot().statistics("lineno")[:40]
-            Path(profile_out).write_text("\n".join(str(stat) for stat in top) + "\n")
+            current, _ = tracemalloc.get_traced_memory()
+            if current > highest[0]:
+                highest[0] = current
+                top = tracemalloc.take_snapshot().statistics("lineno")[:40]
+                Path(profile_out).write_text(f"traced {current / 2**20:.0f} MiB\n" + "\n".join(str(stat) for stat in top) + "\n")
 
     @app.on_before_shutdown.connect
     async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:

@@ -120,8 +120,10 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
                 values[i] if i is not None else None for i in at
             )
             fact = facts.get(project_id)
-            if fact is None or not machine_state or not day:
-                continue  # not registered, or a day not judged yet
+            if fact is None or not machine_state or not state or not day:
+                # Not registered, or not judged yet; or being judged right now: InfluxDB
+                # stores each field on its own, so a read may see some of a point's fields.
+                continue
             fact.days[date.fromisoformat(day)] = JudgedDay(
                 DayLabel(state),
                 State(machine_state),
