@@ -4,7 +4,8 @@ problems. InfluxQL only, so the same reads work on InfluxDB 1.x and 2.x."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -85,6 +86,7 @@ def profile_of(entry: RegistryEntry) -> Profile:
         entry.planned_start,
         entry.name,
         entry.leader,
+        entry.data_owner,
     )
 
 
@@ -93,47 +95,104 @@ async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[S
     return registry_from(registry), stoppages_from(stoppages)
 
 
-async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tuple[dict[str, RegistryEntry], list[ProjectFacts]]:
+# What the review and the reports need of a registry row (not coordinates, video, capacity).
+_PROFILE_COLUMNS = (Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
+                    "data_owner", "annual_plan_wan", "planned_start")
+PROFILES_QUERY = f"SELECT {', '.join(quote_identifier(c) for c in _PROFILE_COLUMNS)} FROM {Measurement.PROJECT}"
+PAGE_ROWS = 25_000  # rows per read of the whole city: memory follows a page, not the city
+
+
+def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | None = None) -> dict[str, Profile]:
+    """The newest registry row of every project as its Profile (into ``profiles``, page
+    by page). Districts, zones, departments and leaders repeat across thousands of
+    projects: one string each."""
+    profiles = {} if profiles is None else profiles
+    for series in series_list:
+        at = _columns(series, *_PROFILE_COLUMNS)
+        for values in series.values:  # oldest first: a later row of a project replaces it
+            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start = (
+                values[i] if i is not None else None for i in at
+            )
+            if not project_id:
+                continue
+            profiles[project_id] = Profile(
+                project_id,
+                sys.intern(district or ""),
+                sys.intern(zone or ""),
+                sys.intern(department or ""),
+                sys.intern(level or "city"),
+                sys.intern(kind or "continuing"),
+                float(plan or 0.0),
+                date.fromisoformat(planned_start) if planned_start else date.min,
+                name or "",
+                sys.intern(leader or ""),
+                sys.intern(data_owner or ""),
+            )
+    return profiles
+
+
+async def _pages(query: Query, statement: str) -> AsyncIterator[list[Series]]:
+    """A statement's rows, PAGE_ROWS at a time (the statement has no GROUP BY, so one
+    series, ordered by time: rows written meanwhile come after the pages read)."""
+    offset = 0
+    while True:
+        (series_list,) = await query(f"{statement} LIMIT {PAGE_ROWS} OFFSET {offset}")
+        yield series_list
+        if sum(len(series.values) for series in series_list) < PAGE_ROWS:
+            return
+        offset += PAGE_ROWS
+
+
+async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> list[ProjectFacts]:
     """Facts of every registered project: judged days in [first, last], investment reports
-    of the years those days fall in, stoppages."""
-    since = epoch_ms(day_start(first, tz))
-    until = epoch_ms(day_start(last + timedelta(days=1), tz))
-    year_start = epoch_ms(day_start(date(first.year, 1, 1), tz))
-    days_query = (
-        f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
-        f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} WHERE time >= {since}ms AND time < {until}ms"
-    )
-    investment_query = (
-        f"SELECT {Measurement.TAG_PROJECT}, amount_wan, period, reported_at FROM {Measurement.INVESTMENT} "
-        f"WHERE time >= {year_start}ms AND time < {until}ms"
-    )
-    registry, stoppages, days, investment = await query(";".join([REGISTRY_QUERY, STOPPAGES_QUERY, days_query, investment_query]))
-    entries = registry_from(registry)
-    facts = {pid: ProjectFacts(profile_of(entry)) for pid, entry in sorted(entries.items())}
+    of the years those days fall in, stoppages. Read a page at a time, each page turned
+    into facts before the next is asked for: at a province's 100k projects, one answer
+    with everything was most of the worker's memory."""
+    profiles: dict[str, Profile] = {}
+    async for page in _pages(query, PROFILES_QUERY):
+        profiles_from(page, profiles)
+    facts = {pid: ProjectFacts(profile) for pid, profile in sorted(profiles.items())}
+    del profiles
+    (stoppages,) = await query(STOPPAGES_QUERY)
     for stoppage in stoppages_from(stoppages):
         if stoppage.project_id in facts:
             facts[stoppage.project_id].stoppages.append(stoppage)
-    for series in days:
-        at = _columns(series, Measurement.TAG_PROJECT, "date", "state", "machine_state", "working_day", "activity_index", "kwh", "baseline_kwh", "suspicious")
-        for values in series.values:
-            project_id, day, state, machine_state, working_day, index, kwh, baseline, suspicious = (
-                values[i] if i is not None else None for i in at
-            )
-            fact = facts.get(project_id)
-            if fact is None or not machine_state or not state or not day:
-                # Not registered, or not judged yet; or being judged right now: InfluxDB
-                # stores each field on its own, so a read may see some of a point's fields.
-                continue
-            fact.days[date.fromisoformat(day)] = JudgedDay(
-                DayLabel(state),
-                State(machine_state),
-                bool(working_day),
-                index,
-                # A day judged with no reading at all has no energy field: it drew nothing we know of.
-                float(kwh or 0.0),
-                baseline,
-                bool(suspicious),
-            )
+    labels, states, days = {}, {}, {}
+    statement = (
+        f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
+        f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} "
+        f"WHERE time >= {epoch_ms(day_start(first, tz))}ms AND time < {epoch_ms(day_start(last + timedelta(days=1), tz))}ms"
+    )
+    async for series_list in _pages(query, statement):
+        for series in series_list:
+            at = _columns(series, Measurement.TAG_PROJECT, "date", "state", "machine_state", "working_day", "activity_index", "kwh", "baseline_kwh", "suspicious")
+            for values in series.values:
+                project_id, day, state, machine_state, working_day, index, kwh, baseline, suspicious = (
+                    values[i] if i is not None else None for i in at
+                )
+                fact = facts.get(project_id)
+                if fact is None or not machine_state or not state or not day:
+                    # Not registered, or not judged yet; or being judged right now: InfluxDB
+                    # stores each field on its own, so a read may see some of a point's fields.
+                    continue
+                if day not in days:
+                    days[day] = date.fromisoformat(day)
+                fact.days[days[day]] = JudgedDay(
+                    labels.get(state) or labels.setdefault(state, DayLabel(state)),
+                    states.get(machine_state) or states.setdefault(machine_state, State(machine_state)),
+                    bool(working_day),
+                    index,
+                    # A day judged with no reading at all has no energy field: it drew nothing we know of.
+                    float(kwh or 0.0),
+                    baseline,
+                    bool(suspicious),
+                )
+    year_start = epoch_ms(day_start(date(first.year, 1, 1), tz))
+    until = epoch_ms(day_start(last + timedelta(days=1), tz))
+    (investment,) = await query(
+        f"SELECT {Measurement.TAG_PROJECT}, amount_wan, period, reported_at FROM {Measurement.INVESTMENT} "
+        f"WHERE time >= {year_start}ms AND time < {until}ms"
+    )
     for series in investment:
         at = _columns(series, Measurement.TAG_PROJECT, "amount_wan", "period", "reported_at")
         for values in series.values:
@@ -143,7 +202,7 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> tup
                 continue
             reported = datetime.fromisoformat(reported_at).astimezone(tz).date()
             fact.investment[period] = MonthReport(float(amount), reported)
-    return entries, list(facts.values())
+    return list(facts.values())
 
 
 async def newest_judged_day(query: Query) -> date | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import msgspec
 
 from ..settings import Settings
 from ..streams.contract import SHARD_DURATION
@@ -187,12 +188,16 @@ class InfluxClient:
             async with self._http().post(
                 f"{self._base}/query", params=params, data={"q": statements}
             ) as response:
-                text = await response.text()
+                body = await response.read()
                 if response.status != 200:
-                    _raise_for_status(response.status, text)
-                payload = await response.json(content_type=None)
+                    _raise_for_status(response.status, body.decode(errors="replace"))
+            # Straight from bytes: a whole-city answer (100k registry rows) is tens of MB,
+            # and a decoded str copy of it and Python's json would each double that.
+            payload = msgspec.json.decode(body)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise InfluxUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except msgspec.DecodeError as exc:
+            raise InfluxUnavailable(f"InfluxDB 返回了无法解析的应答: {exc}") from exc
         if isinstance(payload, dict) and "error" in payload:
             raise InfluxRejected(f"InfluxQL error: {payload['error']}")
         return payload

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import EVENT_KINDS, ProjectEvent, RegistryEntry
+from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
-from .core.ranking import ROLLUP_TYPES, UnitScore, completion_by, investment_without_power, month_days, rank_all
+from .core.ranking import ROLLUP_TYPES, Profile, UnitScore, completion_on_days, investment_without_power, month_days, rank_all
 from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day
 from .influx import RetryingInflux
 from .points import completion_point, energy_point, ranking_point
@@ -36,7 +36,7 @@ class PeriodReview:
         points = await self._energy_points(newest)
         current = half_month_of(newest)
         previous = current.previous()
-        entries, facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz)
+        facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz)
         if not facts:
             await self._write(points)
             return []
@@ -51,15 +51,14 @@ class PeriodReview:
         for fact in facts:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
-                    events.append(self._idle_investment_event(entries[fact.profile.project_id], month, fact.investment[month].amount_wan, newest))
+                    events.append(self._idle_investment_event(fact.profile, month, fact.investment[month].amount_wan, newest))
         # Completion as of every day of the two periods so far: the stored series does not
         # depend on when the review happened to run.
+        days = [day for day in previous.days + current.days if day <= newest]
         points.extend(
             completion_point(completion, day, self.tz)
-            for day in previous.days + current.days
-            if day <= newest
-            for unit_type in ROLLUP_TYPES
-            for completion in completion_by(facts, day, unit_type)
+            for day, completions in completion_on_days(facts, days, ROLLUP_TYPES).items()
+            for completion in completions
         )
         await self._write(points)
         fresh = [e for e in events if e.event_id not in self.announced]
@@ -107,7 +106,7 @@ class PeriodReview:
             period=period.label,
         )
 
-    def _idle_investment_event(self, entry: RegistryEntry, month: str, amount_wan: float, newest: date) -> ProjectEvent:
+    def _idle_investment_event(self, entry: Profile, month: str, amount_wan: float, newest: date) -> ProjectEvent:
         project_id, last = entry.project_id, month_days(month).last
         detail = f"{EVENT_KINDS['suspicious']}: {month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
         return ProjectEvent(

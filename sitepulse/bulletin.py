@@ -38,7 +38,7 @@ class ReportError(RuntimeError):
 async def load_bulletin(settings: Settings, period: Period, bottom: int) -> Bulletin:
     trend = trend_periods_ending(period)
     async with InfluxClient(settings) as client:
-        _, facts = await load_facts(client.query, trend[0].first, period.last, settings.tz)
+        facts = await load_facts(client.query, trend[0].first, period.last, settings.tz)
         (problem_series,) = await client.query(problem_query())
     if not facts:
         raise ReportError("InfluxDB 中没有项目登记信息: 请先 `sitepulse registry load`, 并确认处理进程在运行")

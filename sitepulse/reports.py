@@ -26,7 +26,7 @@ INVESTMENT_COLUMNS = ("date", "unit_type", "unit", "projects", "completed_wan", 
 
 async def ranking(settings: Settings, period: Period, bottom: int) -> list[UnitScore]:
     async with InfluxClient(settings) as client:
-        _, facts = await load_facts(client.query, period.previous().first, period.last, settings.tz)
+        facts = await load_facts(client.query, period.previous().first, period.last, settings.tz)
     return rank_all(facts, period, bottom)
 
 
@@ -41,7 +41,7 @@ def write_ranking_csv(scores: Sequence[UnitScore], out: TextIO) -> None:
 
 async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequence[str]) -> list[dict[str, object]]:
     async with InfluxClient(settings) as client:
-        _, facts = await load_facts(client.query, as_of, as_of, settings.tz)
+        facts = await load_facts(client.query, as_of, as_of, settings.tz)
     rows = []
     for unit_type in unit_types:
         for c in completion_by(facts, as_of, unit_type):

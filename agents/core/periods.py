@@ -8,6 +8,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 _HALF_MONTH = re.compile(r"^(\d{4})-(\d{2})-H([12])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -26,7 +27,7 @@ class Period:
 
     @property
     def days(self) -> list[date]:
-        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+        return list(_days_between(self.first, self.last))
 
     def previous(self) -> Period:
         if _HALF_MONTH.match(self.label):
@@ -39,6 +40,12 @@ class Period:
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.first <= day <= self.last
+
+
+@lru_cache(maxsize=256)
+def _days_between(first: date, last: date) -> tuple[date, ...]:
+    # Rankings ask a period for its days once per project: build them once.
+    return tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
 
 
 def half_month_of(day: date) -> Period:

@@ -41,6 +41,7 @@ class Profile:
     planned_start: date
     name: str = ""
     leader: str = ""
+    data_owner: str = ""
 
     def unit(self, unit_type: str) -> str:
         return CITY if unit_type == "city" else getattr(self, unit_type)
@@ -63,7 +64,7 @@ class JudgedDay:
     suspicious: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ProjectFacts:
     profile: Profile
     investment: dict[str, MonthReport] = field(default_factory=dict)  # "YYYY-MM" -> report
@@ -73,6 +74,8 @@ class ProjectFacts:
     def completed_wan(self, as_of: date) -> float:
         """Investment of ``as_of``'s year up to its month, as known on ``as_of``: a report
         counts once it was received, so a period's figure never changes afterwards."""
+        if not self.investment:
+            return 0.0
         return sum(
             report.amount_wan
             for month, report in self.investment.items()
@@ -95,9 +98,8 @@ class ProjectFacts:
         """(stalled, judged) working days of the period that count for the stall share:
         started or stalled days; offline, stoppage and not-yet-started days do not."""
         stalled = judged = 0
-        for day in period.days:
-            fact = self.days.get(day)
-            if fact is None or not fact.working_day or fact.label not in (DayLabel.STARTED, DayLabel.STALLED):
+        for day, fact in self.days.items():
+            if day not in period or not fact.working_day or fact.label not in (DayLabel.STARTED, DayLabel.STALLED):
                 continue
             judged += 1
             stalled += fact.label == DayLabel.STALLED
@@ -120,13 +122,35 @@ class Completion:
 def completion_by(facts: Iterable[ProjectFacts], as_of: date, unit_type: str) -> list[Completion]:
     """Plan completion per unit: the unit's completed investment over its annual plan
     (weighted by plan, as the seeds' city figures are)."""
-    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    return completion_on_days(facts, [as_of], [unit_type])[as_of]
+
+
+def completion_on_days(facts: Iterable[ProjectFacts], days: Sequence[date], unit_types: Sequence[str]) -> dict[date, list[Completion]]:
+    """``completion_by`` for several days and unit types in one pass over the projects:
+    counts and plans do not depend on the day, and a project without investment reports
+    adds nothing to any day (most of a province's, in a review every 30 s)."""
+    counts: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    done: dict[tuple[date, str, str], float] = defaultdict(float)
     for fact in facts:
-        row = totals[fact.profile.unit(unit_type)]
-        row[0] += 1
-        row[1] += fact.completed_wan(as_of)
-        row[2] += fact.profile.annual_plan_wan
-    return [Completion(unit_type, unit, int(n), done, plan) for unit, (n, done, plan) in sorted(totals.items())]
+        units = [(unit_type, fact.profile.unit(unit_type)) for unit_type in unit_types]
+        for key in units:
+            row = counts[key]
+            row[0] += 1
+            row[1] += fact.profile.annual_plan_wan
+        if fact.investment:
+            for day in days:
+                if completed := fact.completed_wan(day):
+                    for unit_type, unit in units:
+                        done[(day, unit_type, unit)] += completed
+    return {
+        day: [
+            Completion(unit_type, unit, int(n), done.get((day, unit_type, unit), 0.0), plan)
+            for unit_type in unit_types
+            for (row_type, unit), (n, plan) in sorted(counts.items())
+            if row_type == unit_type
+        ]
+        for day in days
+    }
 
 
 @dataclass(frozen=True, slots=True)
