@@ -122,6 +122,8 @@ class ProjectTimeline:
     before the first retained one.
     """
 
+    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history")  # one per project a worker owns
+
     def __init__(self, project_id: str, capacity_kva: float, calendar: WorkCalendar, anchor: Machine = Machine()) -> None:
         self.project_id = project_id
         self.capacity_kva = capacity_kva
