@@ -70,6 +70,7 @@ class ActivityTracker:
         self.partition_count: int | None = None
         self.owned_partitions: set[int] | None = None
         self._outbox: list[ProjectEvent] = []
+        self.judging_backlog = False  # more than a group of projects' days being judged
         # Set by the app: publishes events (and waits for the broker) before points are written.
         self.publish: Callable[[list[ProjectEvent]], Awaitable[None]] | None = None
         self._reset_state()
@@ -196,16 +197,20 @@ class ActivityTracker:
         projects = sorted({project_id for project_id, day in self.pending if self._is_complete(day, now_ms)})
         if len(projects) > JUDGE_GROUP:
             log.info("judging the completed days of %d projects", len(projects))
-        for start in range(0, len(projects), JUDGE_GROUP):
-            group = set(projects[start : start + JUDGE_GROUP])
-            await self._load_timelines(group)
-            # Loading may have found stored days that were never judged: judge them now
-            # too, or a later day would be judged over a gap.
-            for key in [k for k in self.pending if k[0] in group and self._is_complete(k[1], now_ms)]:
-                self.timelines[key[0]].set_day(self.pending.pop(key))
-                self._dirty.add(key[0])
-                self._silent_unscanned.add(key[0])
-            unpublished += await self._emit([], group & self._dirty, now_ms)
+            self.judging_backlog = True
+        try:
+            for start in range(0, len(projects), JUDGE_GROUP):
+                group = set(projects[start : start + JUDGE_GROUP])
+                await self._load_timelines(group)
+                # Loading may have found stored days that were never judged: judge them now
+                # too, or a later day would be judged over a gap.
+                for key in [k for k in self.pending if k[0] in group and self._is_complete(k[1], now_ms)]:
+                    self.timelines[key[0]].set_day(self.pending.pop(key))
+                    self._dirty.add(key[0])
+                    self._silent_unscanned.add(key[0])
+                unpublished += await self._emit([], group & self._dirty, now_ms)
+        finally:
+            self.judging_backlog = False
         silent_days = self._fill_silent_days(now_ms)
         unpublished += await self._emit([daily_point(energy, self.tz) for energy in silent_days], set(self._dirty), now_ms)
         return unpublished

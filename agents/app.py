@@ -285,6 +285,10 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     @app.timer(interval=settings.review_interval_s, on_leader=True)
     async def review_periods() -> None:
         # Rankings and checks across projects read every partition's data from InfluxDB.
+        if tracker.judging_backlog:
+            # Half of a big backlog is judged: the review would rank half-judged days, and
+            # its memory would come on top of the judging's. The next one runs after it.
+            return
         started = time.monotonic()
         try:
             await publish(await review.run())

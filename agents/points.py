@@ -29,7 +29,9 @@ def reading_point(reading: PowerReading, ts_ms: int | None = None) -> str:
     return f"{_reading_series(reading.project_id, reading.meter_id)} {fields} {epoch_ms(reading.ts) if ts_ms is None else ts_ms}"
 
 
-@lru_cache(maxsize=1 << 18)
+# A city's meters all fit; a province's 100k would hold ~30 MB of keys that are cheap
+# to build again.
+@lru_cache(maxsize=4096)
 def _reading_series(project_id: str, meter_id: str) -> str:
     return series_key(Measurement.POWER_READING, {Measurement.TAG_PROJECT: project_id, Measurement.TAG_METER: meter_id})
 
