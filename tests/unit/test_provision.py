@@ -38,6 +38,17 @@ def registry(tmp_path: Path) -> Path:
     return path
 
 
+def registry_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open(encoding="utf-8")))
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def provision(grafana: FakeGrafana, *args: str, token: str = TOKEN):
     env = {"SITEPULSE_GRAFANA_TOKEN": token, "SITEPULSE_INFLUX_URL": "http://influxdb:8086", "SITEPULSE_NOTIFY_KIND": "dingtalk"}
     return CliRunner().invoke(cli, ["provision", "--grafana-url", grafana.url, *args], env=env, catch_exceptions=False)
@@ -64,12 +75,9 @@ def test_first_run_creates_everything_second_run_changes_nothing(grafana, regist
 def test_a_changed_board_or_registry_is_updated_in_place(grafana, registry, tmp_path):
     assert provision(grafana, "--registry", str(registry)).exit_code == 0
     grafana.dashboards["sitepulse-ranking"]["title"] = "someone edited it"
-    rows = list(csv.DictReader(registry.open(encoding="utf-8")))
+    rows = registry_rows(registry)
     rows[1]["leader"] = "张敏"
-    with registry.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(registry, rows)
     result = provision(grafana, "--registry", str(registry))
     assert result.exit_code == 0, result.output
     assert "更新: 看板" in result.output and "新建: 联系点 负责人-张敏" in result.output
@@ -108,12 +116,9 @@ def test_access_follows_the_registry_and_is_restored(grafana, registry):
     # Someone opens a district's folder to every viewer by hand: the next run closes it.
     folder = district_folder_uid("海曙区")
     grafana.folder_permissions[folder].append({"role": "Viewer", "permission": 1})
-    rows = list(csv.DictReader(registry.open(encoding="utf-8")))
+    rows = registry_rows(registry)
     rows.append({**rows[0], "project_id": "NB-3", "district": "北仑区", "department": "市水利局"})
-    with registry.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(registry, rows)
     result = provision(grafana, "--registry", str(registry))
     assert result.exit_code == 0, result.output
     assert "新建: 团队 区县-北仑区" in result.output and "新建: 团队 部门-市水利局" in result.output
