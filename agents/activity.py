@@ -46,6 +46,22 @@ JUDGE_GROUP = 2_000  # projects judged, and their points written, at a time
 _SHARED_REGISTRY_TEXT = ("district", "zone", "department", "level", "kind", "leader", "data_owner")
 
 
+def _as_held(entry: RegistryEntry) -> RegistryEntry:
+    """A registry row as a worker keeps it for every project it may see: what judging,
+    events and checks use. Districts, departments, leaders and data owners repeat across
+    thousands of projects: one string each. Name, phone, coordinates and video stay in
+    the stored registry (InfluxDB) and the registry file: ~200 bytes a project."""
+    return msgspec.structs.replace(
+        entry,
+        name="",
+        leader_phone="",
+        lat=None,
+        lon=None,
+        video_url=None,
+        **{name: sys.intern(getattr(entry, name)) for name in _SHARED_REGISTRY_TEXT},
+    )
+
+
 class ActivityTracker:
     def __init__(
         self,
@@ -78,7 +94,9 @@ class ActivityTracker:
     def _reset_state(self) -> None:
         self.timelines: dict[str, ProjectTimeline] = {}
         self.pending: dict[DayKey, DailyEnergy] = {}
-        self.published: dict[str, dict[date, DayIndicators]] = defaultdict(dict)  # project -> day -> last written
+        # project -> day -> hash of the indicators last written: a few weeks of days for
+        # every project a worker owns, so a number each instead of the indicators.
+        self.published: dict[str, dict[date, int]] = defaultdict(dict)
         self._dirty: set[str] = set()
         # Silent days appear only when the clock completes a new day, or for a timeline
         # that just got its days: the scan for them is skipped otherwise (it would
@@ -110,12 +128,7 @@ class ActivityTracker:
         return late
 
     def set_project(self, entry: RegistryEntry) -> None:
-        # Districts, departments, leaders and data owners repeat across thousands of
-        # projects: one string each instead of one per project (a worker holds them all).
-        entry = msgspec.structs.replace(
-            entry, **{name: sys.intern(getattr(entry, name)) for name in _SHARED_REGISTRY_TEXT}
-        )
-        self.registry[entry.project_id] = entry
+        self.registry[entry.project_id] = _as_held(entry)
         timeline = self.timelines.get(entry.project_id)
         if timeline is not None and timeline.capacity_kva != entry.capacity_kva:
             timeline.capacity_kva = entry.capacity_kva
@@ -147,7 +160,8 @@ class ActivityTracker:
             return  # loaded, or not yet assigned partitions: other workers' projects are not ours
         registry, stoppages = await load_reference(self.influx.query)
         for project_id, entry in registry.items():
-            self.registry.setdefault(project_id, entry)
+            if project_id not in self.registry:
+                self.registry[project_id] = _as_held(entry)
         for stoppage in stoppages:
             if stoppage not in self.calendar.stoppages_of(stoppage.project_id):
                 self.calendar.add_stoppage(stoppage)
@@ -272,13 +286,13 @@ class ActivityTracker:
         previous = timeline.anchor
         entry = self.registry.get(project_id)
         for position, day in enumerate(evaluated):
-            if published.get(day.day) != day:
+            if published.get(day.day) != hash(day):
                 points.append(indicator_point(day, self.tz))
                 # The status as of this day: one point per project and day, so what is
                 # stored does not depend on how many days one batch happened to judge.
                 points.append(status_point(entry, day, stalled_working_days(evaluated[: position + 1]), self.tz))
                 events.extend(self._day_events(day, previous, now_ms))
-                published[day.day] = day
+                published[day.day] = hash(day)
             previous = day.machine
         keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
@@ -383,7 +397,7 @@ class ActivityTracker:
                 else:
                     self.pending.setdefault((project_id, energy.day), energy)
             # What was judged before the restart is not news: no events for it again.
-            self.published[project_id] = {day.day: day for day in timeline.evaluate()}
+            self.published[project_id] = {day.day: hash(day) for day in timeline.evaluate()}
 
 
 def _stored_energy(project_id: str, row: dict) -> DailyEnergy:
