@@ -74,22 +74,6 @@ def stoppages_from(series_list: Iterable[Series]) -> list[Stoppage]:
     ]
 
 
-def profile_of(entry: RegistryEntry) -> Profile:
-    return Profile(
-        entry.project_id,
-        entry.district,
-        entry.zone,
-        entry.department,
-        entry.level,
-        entry.kind,
-        entry.annual_plan_wan,
-        entry.planned_start,
-        entry.name,
-        entry.leader,
-        entry.data_owner,
-    )
-
-
 async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[Stoppage]]:
     registry, stoppages = await query(f"{REGISTRY_QUERY};{STOPPAGES_QUERY}")
     return registry_from(registry), stoppages_from(stoppages)
@@ -157,7 +141,7 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> lis
     for stoppage in stoppages_from(stoppages):
         if stoppage.project_id in facts:
             facts[stoppage.project_id].stoppages.append(stoppage)
-    labels, states, days = {}, {}, {}
+    days: dict[str, date] = {}  # one date object per day, shared by every project's
     statement = (
         f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
         f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} "
@@ -178,8 +162,8 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> lis
                 if day not in days:
                     days[day] = date.fromisoformat(day)
                 fact.days[days[day]] = JudgedDay(
-                    labels.get(state) or labels.setdefault(state, DayLabel(state)),
-                    states.get(machine_state) or states.setdefault(machine_state, State(machine_state)),
+                    DayLabel(state),
+                    State(machine_state),
                     bool(working_day),
                     index,
                     # A day judged with no reading at all has no energy field: it drew nothing we know of.

@@ -8,7 +8,6 @@ so a plan states each folder's complete list; ``provision`` compares and writes.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from grafana_foundation_sdk.builders import dashboard
 
 from ..streams.contract import RegistryEntry
 from .alerting import FOLDER_UID
-from .boards import FOLDER_TITLE, overview, project, ranking
+from .boards import FOLDER_TITLE, overview, project, ranking, short_digest
 
 CITY_TEAM = "市级督查"
 CITY_FOLDER_UID = "sitepulse-city"
@@ -33,7 +32,7 @@ def department_team(department: str) -> str:
 
 
 def district_folder_uid(district: str) -> str:
-    return f"sitepulse-d-{hashlib.sha1(district.encode()).hexdigest()[:12]}"
+    return f"sitepulse-d-{short_digest(district)}"
 
 
 @dataclass(frozen=True)

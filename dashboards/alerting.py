@@ -7,7 +7,6 @@ provisioning HTTP API takes, and ``file_provisioning`` turns them into its YAML 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -20,7 +19,7 @@ from grafana_foundation_sdk.models.expr import ExprTypeThresholdConditions, Expr
 
 from ..streams.contract import Measurement as M
 from ..streams.contract import RegistryEntry
-from .boards import FOLDER_TITLE
+from .boards import FOLDER_TITLE, short_digest
 from .influxql import DATASOURCE_UID, InfluxQL
 
 FOLDER_UID = "sitepulse"
@@ -115,17 +114,13 @@ def rules() -> list[alerting.Rule]:
     ]
 
 
-def _short(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
 def _contact(name: str, kind: str) -> alerting.ContactPoint:
     settings: dict[str, object] = {"url": URL_FROM_ENV}
     if kind != "webhook":
         settings["message"] = ALERT_MESSAGE
     if kind == "dingtalk":
         settings["msgType"] = "text"
-    return alerting.ContactPoint().uid(f"sp-{_short(name)}").name(name).type(CONTACT_TYPES[kind]).settings(settings).disable_resolve_message(False)
+    return alerting.ContactPoint().uid(f"sp-{short_digest(name, 10)}").name(name).type(CONTACT_TYPES[kind]).settings(settings).disable_resolve_message(False)
 
 
 # Grafana shows contact points to every viewer, so no phone number is written into one:

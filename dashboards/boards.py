@@ -206,9 +206,13 @@ def ranking() -> dashboard.Dashboard:
     return board
 
 
+def short_digest(text: str, length: int = 12) -> str:
+    """An ASCII stand-in for a Chinese name in Grafana uids (ASCII, at most 40 characters)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
 def district_board_uid(district: str) -> str:
-    # Grafana uids are ASCII, at most 40 characters: a digest of the district's name.
-    return f"sitepulse-p-{hashlib.sha1(district.encode()).hexdigest()[:12]}"
+    return f"sitepulse-p-{short_digest(district)}"
 
 
 def project(district_only: str | None = None) -> dashboard.Dashboard:

@@ -134,9 +134,9 @@ def _apply_boards_and_rules(api: GrafanaApi, datasource: DatasourceTarget, plans
         lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, ds),
         ds,
     )
-    team_ids = _teams(api, teams_of_plans(plans), outcome) if with_permissions else {}
+    team_ids = _teams(api, teams_of_plans(plans), outcome) if with_permissions else None
     for plan in plans:
-        _apply_folder(api, plan, team_ids if with_permissions else None, outcome)
+        _apply_folder(api, plan, team_ids, outcome)
     for rule in rules():
         model = plain_json(rule.build())
         _upsert(

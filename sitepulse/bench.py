@@ -36,9 +36,10 @@ from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
 from .worker_status import status_path
-from .agents.lineprotocol import encode_point
-from .agents.points import energy_point
-from .streams.contract import POWER_TOPIC, Measurement, PowerReading, RegistryEntry
+from .agents.core.daily import DailyEnergy
+from .agents.core.indicators import DayIndicators, DayLabel, Machine, State
+from .agents.points import daily_point, energy_point, indicator_point, status_point
+from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
 from .streams.registry import publish_registry
 from .streams.simulator import build_scenario, generate_records
@@ -284,28 +285,25 @@ class Bench:
         return times
 
     def _write_synthetic_days(self, settings: Settings, registry: list[RegistryEntry], first: datetime, until: datetime) -> None:
+        """Judged days written by the worker's own point builders (random energy against a
+        fixed baseline), and the review's energy roll-up of each day."""
         rng = random.Random(7)
         lines = []
         day = first.date()
         while day < until.date():
-            ts_ms = int(datetime.combine(day, datetime.min.time(), settings.tz).timestamp() * 1000)
             city_kwh = 0.0
             for entry in registry:
                 kwh = rng.uniform(0, 2_000)
                 city_kwh += kwh
                 baseline = 1_500.0
-                state = "stalled" if kwh < 300 else "started"
-                lines.append(encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: entry.project_id}, {
-                    "kwh": kwh, "readings": 96, "meters": 1, "max_gap_s": 0, "interval_s": 900, "flat_load": False,
-                    "date": day.isoformat(), "baseline_kwh": baseline, "activity_index": kwh / baseline, "state": state,
-                    "machine_state": state, "idle_run": 0, "busy_run": 0, "stable": kwh >= 0.9 * baseline,
-                    "suspicious": False, "offline": False, "working_day": day.weekday() < 5,
-                }, ts_ms))
-                lines.append(encode_point(Measurement.PROJECT_STATUS, {
-                    Measurement.TAG_PROJECT: entry.project_id, Measurement.TAG_DISTRICT: entry.district, "leader": entry.leader,
-                }, {"state": state, "stalled": int(state == "stalled"), "stalled_working_days": 0, "suspicious": 0, "offline": 0,
-                    "date": day.isoformat()}, ts_ms))
-            # What the leader's review rolls up for the city's energy curve.
+                state = State.STALLED if kwh < 300 else State.STARTED
+                judged = DayIndicators(
+                    entry.project_id, day, kwh, baseline, kwh / baseline, DayLabel(state.value), Machine(state),
+                    working_day=day.weekday() < 5, offline=False, stable=kwh >= 0.9 * baseline, suspicious=False,
+                )
+                lines.append(daily_point(DailyEnergy(entry.project_id, day, kwh, 96, 1, 0, 900, False), settings.tz))
+                lines.append(indicator_point(judged, settings.tz))
+                lines.append(status_point(entry, judged, 0, settings.tz))
             lines.append(energy_point(day, city_kwh, 1_500.0 * len(registry), len(registry), settings.tz))
             day += timedelta(days=1)
         for start in range(0, len(lines), 5_000):
@@ -467,20 +465,14 @@ class RssSampler:
         return now
 
     def _run(self) -> None:
-        lines, ticks = [], 0
+        ticks = 0
         while not self._stop.is_set():
             now = self.sample()
             ticks += 1
             if self.timeline is not None and ticks % 5 == 0:
-                lines.append(f"{datetime.now():%H:%M:%S},{now:.0f}\n")
-                if len(lines) >= 10:
-                    with self.timeline.open("a") as out:
-                        out.writelines(lines)
-                    lines.clear()
+                with self.timeline.open("a") as out:
+                    out.write(f"{datetime.now():%H:%M:%S},{now:.0f}\n")
             time.sleep(0.2)
-        if self.timeline is not None and lines:
-            with self.timeline.open("a") as out:
-                out.writelines(lines)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
