@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from array import array
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ import msgspec
 from ..streams.contract import EVENT_KINDS, Measurement, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage, WorkCalendar
 from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_ms, epoch_ms
-from .core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
+from .core.indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .facts import load_reference
 from ..streams.topics import partition_of
@@ -43,23 +44,64 @@ _TRANSITIONS = {
 
 log = logging.getLogger("sitepulse.worker")
 JUDGE_GROUP = 2_000  # projects judged, and their points written, at a time
-_SHARED_REGISTRY_TEXT = ("district", "zone", "department", "level", "kind", "leader", "data_owner")
 
 
-def _as_held(entry: RegistryEntry) -> RegistryEntry:
-    """A registry row as a worker keeps it for every project it may see: what judging,
-    events and checks use. Districts, departments, leaders and data owners repeat across
-    thousands of projects: one string each. Name, phone, coordinates and video stay in
-    the stored registry (InfluxDB) and the registry file: ~200 bytes a project."""
-    return msgspec.structs.replace(
-        entry,
-        name="",
-        leader_phone="",
-        lat=None,
-        lon=None,
-        video_url=None,
-        **{name: sys.intern(getattr(entry, name)) for name in _SHARED_REGISTRY_TEXT},
-    )
+class HeldProject(msgspec.Struct, frozen=True, gc=False):
+    """What a worker keeps of every registered project: what judging, events, alerts'
+    tags and the capacity check use. Name, phone, coordinates and video stay in the
+    stored registry (InfluxDB) and the registry file. Districts, leaders and data owners
+    repeat across thousands of projects: one string each. (No cycles: gc=False spares
+    the collector's header on 100k objects.)"""
+
+    project_id: str
+    district: str
+    leader: str
+    data_owner: str
+    capacity_kva: float
+
+    @classmethod
+    def of(cls, entry: RegistryEntry) -> HeldProject:
+        return cls(
+            sys.intern(entry.project_id),
+            sys.intern(entry.district),
+            sys.intern(entry.leader),
+            sys.intern(entry.data_owner),
+            entry.capacity_kva,
+        )
+
+
+class WrittenDays(array):
+    """For one project, the hash of the indicators last written for each day from
+    ``first`` on (0: none written): 8 bytes a day where a dict of days cost ~70, for
+    weeks of days of every project a worker owns."""
+
+    __slots__ = ("first",)
+
+    def __new__(cls) -> WrittenDays:
+        return super().__new__(cls, "q")
+
+    def __init__(self) -> None:
+        self.first: date | None = None
+
+    def written(self, day: date) -> int:
+        offset = (day - self.first).days if self.first is not None else -1
+        return self[offset] if 0 <= offset < len(self) else 0
+
+    def record(self, day: date, indicators_hash: int) -> None:
+        if self.first is None:
+            self.first = day
+        elif day < self.first:
+            self[0:0] = array("q", [0] * (self.first - day).days)
+            self.first = day
+        offset = (day - self.first).days
+        if offset >= len(self):
+            self.extend([0] * (offset + 1 - len(self)))
+        self[offset] = indicators_hash
+
+    def forget_before(self, day: date) -> None:
+        if self.first is not None and day > self.first:
+            del self[: (day - self.first).days]
+            self.first = day
 
 
 class ActivityTracker:
@@ -78,7 +120,7 @@ class ActivityTracker:
         self.settle_ms = int(settle.total_seconds() * 1000)
         self.clock = EventClock()
         self.watch = MeterWatch()
-        self.registry: dict[str, RegistryEntry] = {}
+        self.registry: dict[str, HeldProject] = {}
         self.lock = asyncio.Lock()
         self._reference_loaded = False
         # Which projects are this worker's: those keyed to its power partitions. Until
@@ -94,9 +136,7 @@ class ActivityTracker:
     def _reset_state(self) -> None:
         self.timelines: dict[str, ProjectTimeline] = {}
         self.pending: dict[DayKey, DailyEnergy] = {}
-        # project -> day -> hash of the indicators last written: a few weeks of days for
-        # every project a worker owns, so a number each instead of the indicators.
-        self.published: dict[str, dict[date, int]] = defaultdict(dict)
+        self.published: dict[str, WrittenDays] = {}
         self._dirty: set[str] = set()
         # Silent days appear only when the clock completes a new day, or for a timeline
         # that just got its days: the scan for them is skipped otherwise (it would
@@ -128,17 +168,17 @@ class ActivityTracker:
         return late
 
     def set_project(self, entry: RegistryEntry) -> None:
-        self.registry[entry.project_id] = _as_held(entry)
+        held = self.registry[sys.intern(entry.project_id)] = HeldProject.of(entry)
         timeline = self.timelines.get(entry.project_id)
-        if timeline is not None and timeline.capacity_kva != entry.capacity_kva:
-            timeline.capacity_kva = entry.capacity_kva
+        if timeline is not None and timeline.capacity_kva != held.capacity_kva:
+            timeline.capacity_kva = held.capacity_kva
             self._dirty.add(entry.project_id)
 
     async def observe(
-        self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[DailyEnergy], wall_s: float
+        self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[tuple[DayKey, DailyEnergy]], wall_s: float
     ) -> list[ProjectEvent]:
         """Take a batch of (reading, source partition, message it came in) and the day
-        totals it changed."""
+        totals it changed, each with its day's key."""
         message_start: dict[tuple[object, object], int] = {}
         for reading, source, message in readings:
             key = (source, message)
@@ -149,8 +189,8 @@ class ActivityTracker:
             if change is not None:
                 self._outbox.append(self._meter_event(change, reading.ts_ms))
             self.clock.observe(reading.ts_ms, wall_s, source, message_start[(source, message)])
-        for energy in energies:
-            self.pending[(energy.project_id, energy.day)] = energy
+        for key, energy in energies:
+            self.pending[key] = energy
         return await self.advance(wall_s)
 
     async def _ensure_reference(self) -> None:
@@ -161,7 +201,8 @@ class ActivityTracker:
         registry, stoppages = await load_reference(self.influx.query)
         for project_id, entry in registry.items():
             if project_id not in self.registry:
-                self.registry[project_id] = _as_held(entry)
+                held = HeldProject.of(entry)
+                self.registry[held.project_id] = held
         for stoppage in stoppages:
             if stoppage not in self.calendar.stoppages_of(stoppage.project_id):
                 self.calendar.add_stoppage(stoppage)
@@ -267,11 +308,13 @@ class ActivityTracker:
         self._silent_unscanned = set()
         for project_id in candidates:
             timeline = self.timelines[project_id]
-            if not timeline.inputs:
+            newest = timeline.inputs.last()
+            if newest is None:
                 continue
-            day = max(timeline.inputs) + timedelta(days=1)
+            interval_s = timeline.inputs[newest].interval_s
+            day = newest + timedelta(days=1)
             while self._day_end_ms(day) + self.settle_ms <= now_ms and (project_id, day) not in self.pending:
-                energy = DailyEnergy(project_id, day, 0.0, 0, 0, 86_400, timeline.inputs[max(timeline.inputs)].interval_s, False)
+                energy = DailyEnergy(project_id, day, 0.0, 0, 0, 86_400, interval_s, False)
                 timeline.set_day(energy)
                 filled.append(energy)
                 self._dirty.add(project_id)
@@ -281,23 +324,24 @@ class ActivityTracker:
     def _judge(self, project_id: str, now_ms: int) -> tuple[list[str], list[ProjectEvent]]:
         timeline = self.timelines[project_id]
         evaluated = timeline.evaluate()
-        published = self.published[project_id]
+        published = self.published.get(project_id)
+        if published is None:
+            published = self.published[project_id] = WrittenDays()
         points, events = [], []
         previous = timeline.anchor
         entry = self.registry.get(project_id)
         for position, day in enumerate(evaluated):
-            if published.get(day.day) != hash(day):
+            if published.written(day.day) != hash(day):
                 points.append(indicator_point(day, self.tz))
                 # The status as of this day: one point per project and day, so what is
                 # stored does not depend on how many days one batch happened to judge.
                 points.append(status_point(entry, day, stalled_working_days(evaluated[: position + 1]), self.tz))
                 events.extend(self._day_events(day, previous, now_ms))
-                published[day.day] = hash(day)
+                published.record(day.day, hash(day))
             previous = day.machine
-        keep_from = max(timeline.inputs) - timedelta(days=RETAINED_DAYS)
+        keep_from = timeline.inputs.last() - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
-        for old_day in [d for d in published if d < keep_from]:
-            del published[old_day]
+        published.forget_before(keep_from)
         return points, events
 
     def _day_events(self, day: DayIndicators, before: Machine, now_ms: int) -> list[ProjectEvent]:
@@ -349,7 +393,7 @@ class ActivityTracker:
         project_id = stoppage.project_id
         await self._load_timelines({project_id}, around=stoppage.last)
         if self.timelines[project_id].inputs:
-            self.published[project_id] = {}
+            self.published[project_id] = WrittenDays()
             self._dirty.add(project_id)
         else:
             del self.timelines[project_id]  # nothing judged yet: the calendar is enough
@@ -385,7 +429,7 @@ class ActivityTracker:
                 before = [_stored_indicators(project_id, r) for r in judged if r["date"] < window_start.isoformat()]
                 if before:
                     timeline.anchor = before[-1].machine
-                    timeline.history = {d.day: d for d in before if d.day >= window_start - timedelta(days=RETAINED_DAYS)}
+                    timeline.history = BaselineHistory({d.day: d for d in before if d.day >= window_start - timedelta(days=RETAINED_DAYS)})
             else:
                 window_start = date.min
             for row in rows:
@@ -397,7 +441,9 @@ class ActivityTracker:
                 else:
                     self.pending.setdefault((project_id, energy.day), energy)
             # What was judged before the restart is not news: no events for it again.
-            self.published[project_id] = {day.day: hash(day) for day in timeline.evaluate()}
+            written = self.published[project_id] = WrittenDays()
+            for day in timeline.evaluate():
+                written.record(day.day, hash(day))
 
 
 def _stored_energy(project_id: str, row: dict) -> DailyEnergy:

@@ -213,7 +213,8 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     def screen_power(reading: PowerReading) -> Rejection | None:
         if keys is not None and settings.signatures_required and (refusal := keys.verify(reading)) is not None:
             return refusal
-        return check_against_registry(reading, tracker.registry.get(reading.project_id), bool(tracker.registry))
+        held = tracker.registry.get(reading.project_id)
+        return check_against_registry(reading, held.capacity_kva if held else None, bool(tracker.registry))
 
     validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, screen_power)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)

@@ -14,7 +14,7 @@ from .core.calendar import Stoppage
 from .core.daily import day_start, epoch_ms
 from .core.indicators import DayLabel, State
 from .core.problems import Problem
-from .core.ranking import JudgedDay, MonthReport, Profile, ProjectFacts
+from .core.ranking import NO_INVESTMENT, JudgedDay, MonthReport, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
 
@@ -82,15 +82,20 @@ async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[S
 # What the review and the reports need of a registry row (not coordinates, video, capacity).
 _PROFILE_COLUMNS = (Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
                     "data_owner", "annual_plan_wan", "planned_start")
-PROFILES_QUERY = f"SELECT {', '.join(quote_identifier(c) for c in _PROFILE_COLUMNS)} FROM {Measurement.PROJECT}"
 PAGE_ROWS = 25_000  # rows per read of the whole city: memory follows a page, not the city
+
+
+def profiles_query(with_names: bool) -> str:
+    columns = [c for c in _PROFILE_COLUMNS if with_names or c != "project_name"]
+    return f"SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {Measurement.PROJECT}"
 
 
 def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | None = None) -> dict[str, Profile]:
     """The newest registry row of every project as its Profile (into ``profiles``, page
     by page). Districts, zones, departments and leaders repeat across thousands of
-    projects: one string each."""
+    projects: one string each; so do planned start dates: one date each."""
     profiles = {} if profiles is None else profiles
+    dates: dict[str, date] = {}
     for series in series_list:
         at = _columns(series, *_PROFILE_COLUMNS)
         for values in series.values:  # oldest first: a later row of a project replaces it
@@ -99,6 +104,8 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
             )
             if not project_id:
                 continue
+            if planned_start and planned_start not in dates:
+                dates[planned_start] = date.fromisoformat(planned_start)
             profiles[project_id] = Profile(
                 project_id,
                 sys.intern(district or ""),
@@ -107,7 +114,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
                 sys.intern(level or "city"),
                 sys.intern(kind or "continuing"),
                 float(plan or 0.0),
-                date.fromisoformat(planned_start) if planned_start else date.min,
+                dates[planned_start] if planned_start else date.min,
                 name or "",
                 sys.intern(leader or ""),
                 sys.intern(data_owner or ""),
@@ -127,21 +134,24 @@ async def _pages(query: Query, statement: str) -> AsyncIterator[list[Series]]:
         offset += PAGE_ROWS
 
 
-async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> list[ProjectFacts]:
+async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_names: bool = True) -> list[ProjectFacts]:
     """Facts of every registered project: judged days in [first, last], investment reports
-    of the years those days fall in, stoppages. Read a page at a time, each page turned
-    into facts before the next is asked for: at a province's 100k projects, one answer
-    with everything was most of the worker's memory."""
+    of the years those days fall in, stoppages; project names only ``with_names`` (the
+    review needs none). Read a page at a time, each page turned into facts before the
+    next is asked for: at a province's 100k projects, one answer with everything was
+    most of the worker's memory."""
     profiles: dict[str, Profile] = {}
-    async for page in _pages(query, PROFILES_QUERY):
+    async for page in _pages(query, profiles_query(with_names)):
         profiles_from(page, profiles)
-    facts = {pid: ProjectFacts(profile) for pid, profile in sorted(profiles.items())}
+    # Most projects have no stoppage and no investment report in the range: they share
+    # one empty mapping and tuple instead of a dict and a list each.
+    facts = {pid: ProjectFacts(profile, NO_INVESTMENT, stoppages=()) for pid, profile in sorted(profiles.items())}
     del profiles
     (stoppages,) = await query(STOPPAGES_QUERY)
     for stoppage in stoppages_from(stoppages):
         if stoppage.project_id in facts:
-            facts[stoppage.project_id].stoppages.append(stoppage)
-    days: dict[str, date] = {}  # one date object per day, shared by every project's
+            facts[stoppage.project_id].stoppages += (stoppage,)
+    days: dict[str, date] = {}  # each day parsed once, not once per project
     statement = (
         f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
         f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} "
@@ -185,7 +195,7 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo) -> lis
             if fact is None:
                 continue
             reported = datetime.fromisoformat(reported_at).astimezone(tz).date()
-            fact.investment[period] = MonthReport(float(amount), reported)
+            fact.investment = {**fact.investment, period: MonthReport(float(amount), reported)}
     return list(facts.values())
 
 

@@ -5,6 +5,7 @@ send rejections to the dead-letter topic and publish the events."""
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ _STAMP_REACH = timedelta(hours=12)
 
 
 def to_meter_reading(reading: PowerReading) -> MeterReading:
-    return MeterReading(reading.project_id, reading.meter_id, epoch_ms(reading.ts), reading.interval_s, float(reading.kwh))
+    # Every message decodes its own copy of the ids, and the open days, pending totals,
+    # meter watch and timelines keep them: one string per project and meter instead.
+    return MeterReading(sys.intern(reading.project_id), sys.intern(reading.meter_id), epoch_ms(reading.ts), reading.interval_s, float(reading.kwh))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class PowerHandler:
             await self.influx.write([daily_point(energy, self.tz) for energy in energies])
             self.book.evict_old_days()
             resets = self._register_resets(fresh, meter_readings)
-            events = await self.tracker.observe(observed, energies, wall_s)
+            events = await self.tracker.observe(observed, zip(touched, energies), wall_s)
         return BatchOutcome(too_late, resets + events, duplicates)
 
     def _register_resets(self, readings: Sequence[PowerReading], converted: Sequence[MeterReading]) -> list[ProjectEvent]:
@@ -89,7 +92,7 @@ class PowerHandler:
         for reading, meter_reading in zip(readings, converted):
             if reading.kwh_total is None:
                 continue
-            key, ts_ms = (reading.project_id, reading.meter_id), meter_reading.ts_ms
+            key, ts_ms = (meter_reading.project_id, meter_reading.meter_id), meter_reading.ts_ms
             previous = self.registers.get(key)
             if previous is None or ts_ms > previous[0]:
                 self.registers[key] = (ts_ms, reading.kwh_total)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import AuditRecord, InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
@@ -121,7 +122,17 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
 UNREGISTERED = "未登记"
 
 
-def status_point(entry: RegistryEntry | None, newest: DayIndicators, stalled_days: int, tz: ZoneInfo) -> str:
+class Answerable(Protocol):
+    """Who answers for a project: a registry row, or what a worker holds of one."""
+
+    @property
+    def district(self) -> str: ...
+
+    @property
+    def leader(self) -> str: ...
+
+
+def status_point(entry: Answerable | None, newest: DayIndicators, stalled_days: int, tz: ZoneInfo) -> str:
     """A project's state on its newest judged day, tagged with who answers for it: alert
     rules group by these tags, so every alert carries project, district and leader."""
     return encode_point(

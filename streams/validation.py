@@ -24,7 +24,6 @@ from .contract import (
     PowerBatch,
     PowerReading,
     Record,
-    RegistryEntry,
 )
 
 _typed_decoder = msgspec.json.Decoder(Record)
@@ -165,12 +164,13 @@ def _explain(raw: bytes, exc: Exception) -> Rejection:
 OVERLOAD_TOLERANCE = 1.2
 
 
-def check_against_registry(reading: PowerReading, entry: RegistryEntry | None, registry_loaded: bool) -> Rejection | None:
-    """Rules that need the project's registry row. Before any registry is loaded (a
+def check_against_registry(reading: PowerReading, capacity_kva: float | None, registry_loaded: bool) -> Rejection | None:
+    """Rules that need the project's registry row: ``capacity_kva`` is its contracted
+    capacity, None when the project is not registered. Before any registry is loaded (a
     bare embedded run) nothing is refused for being unregistered."""
-    if entry is None:
+    if capacity_kva is None:
         return Rejection("unknown_project", f"project_id={reading.project_id!r}") if registry_loaded else None
-    most = entry.capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE
-    if entry.capacity_kva > 0 and reading.kwh > most:
-        return Rejection("impossible_kwh", f"kwh={reading.kwh} > {most:.1f} ({entry.capacity_kva:g} kVA × {reading.interval_s} s × {OVERLOAD_TOLERANCE})")
+    most = capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE
+    if capacity_kva > 0 and reading.kwh > most:
+        return Rejection("impossible_kwh", f"kwh={reading.kwh} > {most:.1f} ({capacity_kva:g} kVA × {reading.interval_s} s × {OVERLOAD_TOLERANCE})")
     return None

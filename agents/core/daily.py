@@ -110,47 +110,50 @@ def gaps_and_flatness(readings: Iterable[tuple[str, int, float, int]], day_start
     return max_gap_ms // 1000, flat
 
 
-class MeterDay:
+class MeterDay(array):
     """One meter's readings of one day, held compactly: readings on the meter's regular
-    grid (the day's start plus whole intervals) as one float array, anything else
-    (another interval, an off-grid time) in a small dict. A dict entry per reading cost
-    ~250 bytes; the array costs 8 — at 100k projects this is most of a worker's memory."""
+    grid (the day's start plus whole intervals) in the float array itself (slot n holds
+    the reading at origin + (n + 1) intervals, NaN: none), anything else (another
+    interval, an off-grid time) in a small dict. A dict entry per reading cost ~250
+    bytes, the array costs 8; being the array (not holding one) saves another object per
+    meter and day — at 100k projects the open days are most of a worker's memory."""
 
-    __slots__ = ("origin_ms", "interval_s", "_grid", "_off_grid", "_count")
+    __slots__ = ("meter_id", "origin_ms", "interval_s", "_off_grid")
 
-    def __init__(self, origin_ms: int, interval_s: int) -> None:
+    def __new__(cls, meter_id: str, origin_ms: int, interval_s: int) -> MeterDay:
+        return super().__new__(cls, "d")
+
+    def __init__(self, meter_id: str, origin_ms: int, interval_s: int) -> None:
+        self.meter_id = meter_id
         self.origin_ms = origin_ms
         self.interval_s = interval_s
-        self._grid = array("d")  # slot n holds the reading at origin + (n + 1) intervals; NaN: none
         self._off_grid: dict[int, tuple[float, int]] | None = None  # ts_ms -> (kwh, interval_s)
-        self._count = 0
 
     def _slot(self, ts_ms: int) -> int | None:
         step = self.interval_s * 1000
         offset = ts_ms - self.origin_ms
         return offset // step - 1 if offset > 0 and offset % step == 0 else None
 
-    def get(self, ts_ms: int) -> tuple[float, int] | None:
+    def reading_at(self, ts_ms: int) -> tuple[float, int] | None:
         if self._off_grid is not None and ts_ms in self._off_grid:
             return self._off_grid[ts_ms]
         slot = self._slot(ts_ms)
-        if slot is not None and slot < len(self._grid) and not math.isnan(kwh := self._grid[slot]):
+        if slot is not None and slot < len(self) and not math.isnan(kwh := self[slot]):
             return kwh, self.interval_s
         return None
 
-    def set(self, ts_ms: int, kwh: float, interval_s: int) -> None:
+    def set_reading(self, ts_ms: int, kwh: float, interval_s: int) -> None:
         """The reading of ``ts_ms`` (replacing the one held for that time, if any)."""
-        self._count += self.get(ts_ms) is None
         slot = self._slot(ts_ms)
         if self._off_grid is not None:
             self._off_grid.pop(ts_ms, None)
         if slot is not None and interval_s == self.interval_s:
-            if slot >= len(self._grid):
-                self._grid.extend([math.nan] * (slot + 1 - len(self._grid)))
-            self._grid[slot] = kwh
+            if slot >= len(self):
+                self.extend([math.nan] * (slot + 1 - len(self)))
+            self[slot] = kwh
             return
-        if slot is not None and slot < len(self._grid):
-            self._grid[slot] = math.nan
+        if slot is not None and slot < len(self):
+            self[slot] = math.nan
         if self._off_grid is None:
             self._off_grid = {}
         self._off_grid[ts_ms] = (kwh, interval_s)
@@ -158,15 +161,12 @@ class MeterDay:
     def readings(self) -> Iterable[tuple[int, float, int]]:
         """(ts_ms, kwh, interval_s) of every reading held."""
         step = self.interval_s * 1000
-        for slot, kwh in enumerate(self._grid):
+        for slot, kwh in enumerate(self):
             if not math.isnan(kwh):
                 yield self.origin_ms + (slot + 1) * step, kwh, self.interval_s
         if self._off_grid:
             for ts_ms, (kwh, interval_s) in self._off_grid.items():
                 yield ts_ms, kwh, interval_s
-
-    def __len__(self) -> int:
-        return self._count
 
 
 class DailyEnergyBook:
@@ -180,7 +180,8 @@ class DailyEnergyBook:
     def __init__(self, tz: ZoneInfo, keep_days: int) -> None:
         self.tz = tz
         self.keep_days = keep_days
-        self._days: dict[DayKey, dict[str, MeterDay]] = {}
+        # A day's meters, usually one: a tuple costs a third of a dict.
+        self._days: dict[DayKey, tuple[MeterDay, ...]] = {}
         self._newest_day: date | None = None
         self._evicted_before: date | None = None
 
@@ -192,48 +193,51 @@ class DailyEnergyBook:
 
     def load(self, key: DayKey, stored: Iterable[MeterReading]) -> None:
         """Open ``key`` with the readings already stored for it (possibly none)."""
-        day = self._days.setdefault(key, {})
+        self._days.setdefault(key, ())
         for reading in stored:
             if self.day_of(reading) == key:
-                self._meter_day(key, day, reading).set(reading.ts_ms, reading.kwh, reading.interval_s)
+                self._meter_day(key, reading).set_reading(reading.ts_ms, reading.kwh, reading.interval_s)
 
-    def _meter_day(self, key: DayKey, day: dict[str, MeterDay], reading: MeterReading) -> MeterDay:
-        meter = day.get(reading.meter_id)
-        if meter is None:
-            meter = day[sys.intern(reading.meter_id)] = MeterDay(day_start_ms(key[1], self.tz), reading.interval_s)
+    def _meter_day(self, key: DayKey, reading: MeterReading) -> MeterDay:
+        meters = self._days[key]
+        for meter in meters:
+            if meter.meter_id == reading.meter_id:
+                return meter
+        meter = MeterDay(sys.intern(reading.meter_id), day_start_ms(key[1], self.tz), reading.interval_s)
+        self._days[key] = (*meters, meter)
         return meter
 
     def holds(self, reading: MeterReading, key: DayKey | None = None) -> bool:
         """The same reading, same value, is already counted (a re-sent or re-delivered one).
         ``key``: the reading's ``day_of``, when the caller has it already."""
-        day = self._days.get(key or self.day_of(reading))
-        meter = day.get(reading.meter_id) if day is not None else None
-        return meter is not None and meter.get(reading.ts_ms) == (reading.kwh, reading.interval_s)
+        for meter in self._days.get(key or self.day_of(reading), ()):
+            if meter.meter_id == reading.meter_id:
+                return meter.reading_at(reading.ts_ms) == (reading.kwh, reading.interval_s)
+        return False
 
     def add(self, reading: MeterReading, key: DayKey | None = None) -> DayKey:
         """Count ``reading`` (replacing an earlier one of the same meter and time);
         returns its day, ``key`` if the caller gives it."""
         key = key or self.day_of(reading)
-        day = self._days.get(key)
-        if day is None:
+        if key not in self._days:
             raise KeyError(f"day {key} must be loaded before readings are added")
-        self._meter_day(key, day, reading).set(reading.ts_ms, reading.kwh, reading.interval_s)
+        self._meter_day(key, reading).set_reading(reading.ts_ms, reading.kwh, reading.interval_s)
         if self._newest_day is None or key[1] > self._newest_day:
             self._newest_day = key[1]
         return key
 
     def total(self, key: DayKey) -> DailyEnergy:
-        day = self._days[key]
+        meters = self._days[key]
         start_ms = day_start_ms(key[1], self.tz)
         end_ms = day_start_ms(key[1] + timedelta(days=1), self.tz)
-        readings = [(meter_id, ts_ms, kwh, interval_s) for meter_id, meter in day.items() for ts_ms, kwh, interval_s in meter.readings()]
+        readings = [(meter.meter_id, ts_ms, kwh, interval_s) for meter in meters for ts_ms, kwh, interval_s in meter.readings()]
         max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
         return DailyEnergy(
             project_id=key[0],
             day=key[1],
             kwh=math.fsum(kwh for _, _, kwh, _ in readings),
             readings=len(readings),
-            meters=sum(1 for meter in day.values() if len(meter)),
+            meters=len({meter_id for meter_id, *_ in readings}),
             max_gap_s=max_gap_s,
             interval_s=min((interval_s for *_, interval_s in readings), default=0),
             flat_load=flat_load,

@@ -9,12 +9,17 @@ a restart all give the same result.
 from __future__ import annotations
 
 import statistics
+import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .calendar import WorkCalendar
 from .daily import DailyEnergy
+from .packed import PackedDays
 
 STARTED_ABOVE = 0.3  # index above which a site counts as working (Guangyuan, Shanghai 2020)
 STALLED_BELOW = 0.2  # index below which a working day counts as idle (Zhejiang 2021)
@@ -97,7 +102,7 @@ def step(machine: Machine, index: float | None, working_day: bool, judged: bool)
 
 
 def baseline_kwh(
-    day: date, evaluated: dict[date, DayIndicators], normal_days: list[DayIndicators], capacity_kva: float
+    day: date, evaluated: Mapping[date, DayIndicators | BaselineDay], normal_days: list[DayIndicators | BaselineDay], capacity_kva: float
 ) -> float | None:
     """Median kWh of the same weekday over the last 4 normal working days of that weekday
     (within 8 weeks); before 10 normal working days exist, capacity x load factor x 24 h.
@@ -112,6 +117,47 @@ def baseline_kwh(
             return statistics.median(same_weekday)
         return statistics.median(d.kwh for d in normal_days[-BASELINE_MIN_HISTORY:])
     return capacity_kva * DAILY_LOAD_FACTOR * 24 if capacity_kva > 0 else None
+
+
+class BaselineDay(NamedTuple):
+    """What a day before the retained inputs still counts for: the baselines after it."""
+
+    kwh: float
+    counts_for_baseline: bool
+
+
+class EnergyDays(PackedDays[DailyEnergy]):
+    """A project's day inputs: 29 bytes a day instead of a ``DailyEnergy`` in a dict
+    (~200), for the weeks of days kept for every project a worker owns."""
+
+    __slots__ = ("project_id",)
+    LAYOUT = struct.Struct("<idiiii?")  # ordinal, kWh, readings, meters, max gap, interval, flat load
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__()
+        self.project_id = project_id
+
+    def pack(self, energy: DailyEnergy) -> tuple:
+        return energy.kwh, energy.readings, energy.meters, energy.max_gap_s, energy.interval_s, energy.flat_load
+
+    def unpack(self, day: date, fields: tuple) -> DailyEnergy:
+        return DailyEnergy(self.project_id, day, *fields)
+
+
+class BaselineHistory(PackedDays[BaselineDay]):
+    """Evaluated days before the first input, as their baselines need them: 13 bytes a day."""
+
+    __slots__ = ()
+    LAYOUT = struct.Struct("<id?")
+
+    def pack(self, day: BaselineDay | DayIndicators) -> tuple:
+        return day.kwh, day.counts_for_baseline
+
+    def unpack(self, day: date, fields: tuple) -> BaselineDay:
+        return BaselineDay(*fields)
+
+
+_NO_HISTORY: Mapping[date, BaselineDay] = MappingProxyType({})
 
 
 class ProjectTimeline:
@@ -129,24 +175,27 @@ class ProjectTimeline:
         self.capacity_kva = capacity_kva
         self.calendar = calendar
         self.anchor = anchor
-        self.inputs: dict[date, DailyEnergy] = {}
-        self.history: dict[date, DayIndicators] = {}  # before the first input, for baselines
+        self.inputs = EnergyDays(project_id)
+        # Evaluated days before the first input, for baselines; none yet for most
+        # timelines, which share one empty mapping.
+        self.history: Mapping[date, BaselineDay] = _NO_HISTORY
 
     def set_day(self, day_input: DailyEnergy) -> None:
         self.inputs[day_input.day] = day_input
 
     def evaluate(self) -> list[DayIndicators]:
-        if not self.inputs:
+        inputs = dict(self.inputs.items())
+        if not inputs:
             return []
-        first, last = min(self.inputs), max(self.inputs)
-        usual_meters = max(i.meters for i in self.inputs.values())
-        evaluated = dict(self.history)
-        normal_days = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
+        first, last = min(inputs), max(inputs)
+        usual_meters = max(i.meters for i in inputs.values())
+        evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
+        normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
         machine = self.anchor
         results = []
         day = first
         while day <= last:
-            indicators = self._judge(day, self.inputs.get(day), usual_meters, machine, evaluated, normal_days)
+            indicators = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days)
             evaluated[day] = indicators
             if indicators.counts_for_baseline:
                 normal_days.append(indicators)
@@ -161,8 +210,8 @@ class ProjectTimeline:
         day_input: DailyEnergy | None,
         usual_meters: int,
         machine: Machine,
-        evaluated: dict[date, DayIndicators],
-        normal_days: list[DayIndicators],
+        evaluated: dict[date, DayIndicators | BaselineDay],
+        normal_days: list[DayIndicators | BaselineDay],
     ) -> DayIndicators:
         kwh = day_input.kwh if day_input else 0.0
         offline = (
@@ -199,16 +248,19 @@ class ProjectTimeline:
         """Fold days before ``keep_from`` into the anchor; keep enough evaluated days
         behind it for baselines. ``evaluation``: this timeline's current ``evaluate()``
         result, when the caller has it already."""
-        if not self.inputs or min(self.inputs) >= keep_from:
+        first = self.inputs.first()
+        if first is None or first >= keep_from:
             return
         evaluated = {d.day: d for d in (evaluation if evaluation is not None else self.evaluate())}
         older = [day for day in evaluated if day < keep_from]
         self.anchor = evaluated[max(older)].machine
-        self.history.update({day: evaluated[day] for day in older})
-        for day in older:
-            self.inputs.pop(day, None)
         horizon = keep_from - timedelta(days=RETAINED_DAYS)
-        self.history = {day: value for day, value in self.history.items() if day >= horizon}
+        kept = BaselineHistory({day: value for day, value in self.history.items() if day >= horizon})
+        for day in older:
+            if day >= horizon:
+                kept[day] = evaluated[day]
+        self.history = kept
+        self.inputs.drop_before(keep_from)
 
 
 def stalled_working_days(evaluated: list[DayIndicators]) -> int:

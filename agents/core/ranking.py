@@ -5,13 +5,16 @@ its approved stoppages. Definitions and reasons: docs/indicators.md."""
 from __future__ import annotations
 
 import calendar
+import struct
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from types import MappingProxyType
 
 from .calendar import Stoppage
 from .indicators import STARTED_ABOVE, DayLabel, State
+from .packed import PackedDays, or_nan, or_none
 from .periods import Period
 
 UNIT_TYPES = ("district", "zone", "department")  # ranked units
@@ -64,12 +67,36 @@ class JudgedDay:
     suspicious: bool = False
 
 
+NO_INVESTMENT: Mapping[str, MonthReport] = MappingProxyType({})
+_LABELS = tuple(DayLabel)
+_STATES = tuple(State)
+
+
+class JudgedDays(PackedDays[JudgedDay]):
+    """A project's judged days: 29 bytes a day where a dict of ``JudgedDay`` objects cost
+    ~250. The leader's review holds weeks of days of every project at once."""
+
+    __slots__ = ()
+    # date ordinal, label | state | working day | suspicious, activity index, kWh, baseline (NaN: none)
+    LAYOUT = struct.Struct("<iBddd")
+
+    def pack(self, judged: JudgedDay) -> tuple:
+        code = _LABELS.index(judged.label) | _STATES.index(judged.machine_state) << 3 | judged.working_day << 5 | judged.suspicious << 6
+        return code, or_nan(judged.activity_index), judged.kwh, or_nan(judged.baseline_kwh)
+
+    def unpack(self, day: date, fields: tuple) -> JudgedDay:
+        code, index, kwh, baseline = fields
+        return JudgedDay(
+            _LABELS[code & 0b111], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1), or_none(index), kwh, or_none(baseline), bool(code >> 6 & 1)
+        )
+
+
 @dataclass(slots=True)
 class ProjectFacts:
     profile: Profile
-    investment: dict[str, MonthReport] = field(default_factory=dict)  # "YYYY-MM" -> report
-    days: dict[date, JudgedDay] = field(default_factory=dict)
-    stoppages: list[Stoppage] = field(default_factory=list)
+    investment: Mapping[str, MonthReport] = field(default_factory=dict)  # "YYYY-MM" -> report
+    days: JudgedDays = field(default_factory=JudgedDays)
+    stoppages: Sequence[Stoppage] = field(default_factory=list)
 
     def completed_wan(self, as_of: date) -> float:
         """Investment of ``as_of``'s year up to its month, as known on ``as_of``: a report

@@ -136,11 +136,10 @@ def test_a_meter_day_holds_what_a_plain_dict_by_time_would(operations):
     # The compact storage must behave exactly like {ts: (kwh, interval)}: one reading per
     # time, the newest replacing the older, whatever its interval or alignment.
     origin = 1_772_380_800_000
-    meter, reference = MeterDay(origin, 900), {}
+    meter, reference = MeterDay("M1", origin, 900), {}
     for seconds, interval_s, kwh in operations:
         ts_ms = origin + seconds * 1000
-        meter.set(ts_ms, kwh, interval_s)
+        meter.set_reading(ts_ms, kwh, interval_s)
         reference[ts_ms] = (kwh, interval_s)
-        assert meter.get(ts_ms) == (kwh, interval_s)
-    assert len(meter) == len(reference)
+        assert meter.reading_at(ts_ms) == (kwh, interval_s)
     assert sorted(meter.readings()) == sorted((ts, kwh, interval) for ts, (kwh, interval) in reference.items())

@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_period
 from sitepulse.agents.core.ranking import (
     JudgedDay,
+    JudgedDays,
     MonthReport,
     Profile,
     ProjectFacts,
@@ -176,3 +179,29 @@ def test_investment_reported_for_a_month_of_idle_power_is_suspicious():
     nothing = fill(project("R"), date(2026, 3, 1), date(2026, 3, 31), idle)
     nothing.investment["2026-03"] = MonthReport(0.0, date(2026, 4, 3))
     assert not investment_without_power(nothing, "2026-03")
+
+
+_JUDGED_DAYS = st.builds(
+    JudgedDay,
+    st.sampled_from(list(DayLabel)),
+    st.sampled_from(list(State)),
+    st.booleans(),
+    st.none() | st.floats(0, 5),
+    st.floats(0, 1e6),
+    st.none() | st.floats(0, 1e6),
+    st.booleans(),
+)
+
+
+@given(st.lists(st.tuples(st.dates(date(2025, 1, 1), date(2027, 12, 31)), _JUDGED_DAYS), max_size=60))
+def test_packed_judged_days_hold_what_a_dict_of_days_would(writes):
+    # The review holds every project's days packed; it must answer exactly as the plain
+    # dict it replaced: a day written again replaces itself, days come back in day order.
+    packed, reference = JudgedDays(), {}
+    for day, judged in writes:
+        packed[day] = judged
+        reference[day] = judged
+        assert packed[day] == judged
+    assert list(packed) == sorted(reference)
+    assert dict(packed.items()) == reference and len(packed) == len(reference)
+    assert packed.get(date(2024, 12, 31)) is None and date(2024, 12, 31) not in packed

@@ -148,15 +148,14 @@ def test_infinite_numbers_are_refused_before_they_reach_influxdb():
 def test_rules_that_need_the_registry():
     from datetime import date, datetime, timedelta, timezone
 
-    from sitepulse.streams.contract import RegistryEntry
     from sitepulse.streams.validation import check_against_registry
 
-    entry = RegistryEntry("NB-0001", "n", "d", "z", "dep", "city", "new", "王伟", "1", "o", 1.0, date(2026, 1, 1), 400.0)
+    capacity_kva = 400.0
     reading = PowerReading("NB-0001", "M1", datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=8))), 100.0, 900)
-    assert check_against_registry(reading, entry, True) is None
+    assert check_against_registry(reading, capacity_kva, True) is None
     # 400 kVA for a quarter hour is 100 kWh at most; 20 % overload is tolerated, more is not.
-    assert check_against_registry(msgspec_replace(reading, kwh=119.0), entry, True) is None
-    assert check_against_registry(msgspec_replace(reading, kwh=121.0), entry, True).reason == "impossible_kwh"
+    assert check_against_registry(msgspec_replace(reading, kwh=119.0), capacity_kva, True) is None
+    assert check_against_registry(msgspec_replace(reading, kwh=121.0), capacity_kva, True).reason == "impossible_kwh"
     assert check_against_registry(reading, None, True).reason == "unknown_project"
     assert check_against_registry(reading, None, False) is None, "no registry loaded yet: nothing to compare with"
 
