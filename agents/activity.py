@@ -278,7 +278,7 @@ class ActivityTracker:
         events when there is no publisher (tests of the tracker alone)."""
         events: list[ProjectEvent] = []
         for project_id in sorted(projects):
-            day_points, day_events = self._judge(project_id, now_ms)
+            day_points, day_events = self.judge_project(project_id, now_ms)
             points.extend(day_points)
             events.extend(day_events)
         self._dirty -= projects
@@ -321,7 +321,9 @@ class ActivityTracker:
                 day += timedelta(days=1)
         return filled
 
-    def _judge(self, project_id: str, now_ms: int) -> tuple[list[str], list[ProjectEvent]]:
+    def judge_project(self, project_id: str, now_ms: int) -> tuple[list[str], list[ProjectEvent]]:
+        """Evaluate a project's timeline: the points of the days whose indicators changed
+        since last written, and their events; then fold days behind the window."""
         timeline = self.timelines[project_id]
         evaluated = timeline.evaluate()
         published = self.published.get(project_id)

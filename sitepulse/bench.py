@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -36,8 +37,10 @@ from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
 from .worker_status import status_path
-from .agents.core.daily import DailyEnergy
-from .agents.core.indicators import DayIndicators, DayLabel, Machine, State
+from .agents.activity import ActivityTracker
+from .agents.core.calendar import WorkCalendar
+from .agents.core.daily import DailyEnergy, day_start_ms
+from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
 from .agents.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
@@ -439,6 +442,46 @@ class Bench:
                 )
                 time.sleep(0 if self.plan.quick else 2 * self.settings.review_interval_s + 60)
             self.results.update(peak_rss_mb=rss.peak_mb, idle_rss_mb=idle, memory_projects=count, memory_readings=readings)
+        # The phase's projects each have one judged day; a province in steady operation
+        # holds a retained window of days per project. That part is measured here, on the
+        # tracker's own judging, and added to the measured peak: an estimate, said so.
+        sample = 200 if self.plan.quick else 1_000
+        first_day_bytes = judged_state_bytes(sample, 1, tz)
+        full_window_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz)
+        self.results.update(
+            state_bytes_per_project_first_day=first_day_bytes,
+            state_bytes_per_project_full_window=full_window_bytes,
+            full_window_days=FULL_WINDOW_DAYS,
+            peak_rss_full_window_estimate_mb=rss.peak_mb + count * (full_window_bytes - first_day_bytes) / 1e6,
+        )
+
+
+# Long enough that every project holds its whole retained window: RETAINED_DAYS of
+# inputs, as many days of baseline history behind them, and the written days.
+FULL_WINDOW_DAYS = 2 * RETAINED_DAYS + 14
+
+
+def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
+    """Python memory a worker holds per project once ``days`` days of it are judged (its
+    timeline and written-day hashes): ``projects`` hourly-metered projects judged by the
+    tracker's own code, traced with tracemalloc."""
+    tracker = ActivityTracker(None, tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))  # type: ignore[arg-type]
+    first = date(2026, 1, 1)
+    now_ms = day_start_ms(first + timedelta(days=days + 1), tz)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(projects):
+            project_id = f"MEM-{n:06d}"
+            timeline = tracker.timelines[project_id] = ProjectTimeline(project_id, 630.0, tracker.calendar)
+            for offset in range(days):
+                kwh = 400.0 + (offset * 37 + n) % 200  # a working site's varying days
+                timeline.set_day(DailyEnergy(project_id, first + timedelta(days=offset), kwh, 24, 1, 3600, 3600, False))
+            tracker.judge_project(project_id, now_ms)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return held / projects
 
 
 def _handled(status: Path, kind: str) -> int:

@@ -83,6 +83,18 @@ def bench_table(results: dict) -> None:
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
         lambda: ("2 workers ÷ 1 worker (8 partitions)", f"{r['scaling_2_workers']:.2f}×", "≥ 1.7×", _met(r["scaling_2_workers"] >= 1.7)),
         lambda: (f"worker peak RSS, {r['memory_projects']:,} projects in state", f"{r['peak_rss_mb']:.0f} MB", "< 500 MB (100k)", _met(r["peak_rss_mb"] < 500)),
+        lambda: (
+            f"  state per project: first day / {r['full_window_days']} days",
+            f"{r['state_bytes_per_project_first_day']:,.0f} B / {r['state_bytes_per_project_full_window']:,.0f} B",
+            "",
+            "",
+        ),
+        lambda: (
+            f"  the same {r['memory_projects']:,} projects, each with {r['full_window_days']} days (estimate)",
+            f"{r['peak_rss_full_window_estimate_mb']:.0f} MB",
+            "",
+            "measured peak + the difference per project",
+        ),
         lambda: ("slowest board query, replayed days", f"{r['board_query_max_ms']:.0f} ms", "< 300 ms", _met(r["board_query_max_ms"] < 300)),
         lambda: ("slowest board query, a year of daily points", f"{r['board_query_year_max_ms']:.0f} ms", "< 300 ms", _met(r["board_query_year_max_ms"] < 300)),
     ]

@@ -24,6 +24,7 @@ REQUIRED = {
     "replay_year_s",
     "scaling_2_workers",
     "peak_rss_mb",
+    "peak_rss_full_window_estimate_mb",
     "board_query_max_ms",
 }
 
@@ -42,6 +43,8 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert not missing, f"figures missing: {missing}"
     assert all(results[name] > 0 for name in REQUIRED)
     assert results["e2e_readings"] > 10_000 and results["freshness_probes"] > 0
+    # A project holding its whole retained window holds more than one with a single day.
+    assert results["state_bytes_per_project_full_window"] > results["state_bytes_per_project_first_day"] > 0
     # Every board panel and variable was timed on the replayed data.
     from sitepulse.dashboards.queries import board_queries
 
