@@ -30,6 +30,9 @@ class Stoppage:
 class WorkCalendar:
     def __init__(self, overrides: Mapping[date, bool] | None = None, stoppages: Iterable[Stoppage] = ()) -> None:
         self._overrides = dict(overrides or {})
+        # Every project's timeline asks about the same few hundred dates, weeks of them
+        # per judgement: the package's answer (~25 µs) is asked once per date.
+        self._national: dict[date, bool] = {}
         self._stoppages: dict[str, list[Stoppage]] = defaultdict(list)
         for stoppage in stoppages:
             self.add_stoppage(stoppage)
@@ -48,11 +51,15 @@ class WorkCalendar:
         """A working day for everyone: not a weekend or statutory holiday, or a 调休 day."""
         if day in self._overrides:
             return self._overrides[day]
-        try:
-            return chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            # A year the package does not cover yet: weekdays work until an override says otherwise.
-            return day.weekday() < 5
+        known = self._national.get(day)
+        if known is None:
+            try:
+                known = chinese_calendar.is_workday(day)
+            except NotImplementedError:
+                # A year the package does not cover yet: weekdays work until an override says otherwise.
+                known = day.weekday() < 5
+            self._national[day] = known
+        return known
 
     def stoppage(self, project_id: str, day: date) -> Stoppage | None:
         return next((s for s in self._stoppages.get(project_id, ()) if s.covers(day)), None)
