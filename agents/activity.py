@@ -44,6 +44,7 @@ _TRANSITIONS = {
 
 log = logging.getLogger("sitepulse.worker")
 JUDGE_GROUP = 2_000  # projects judged, and their points written, at a time
+LOAD_GROUP = 200  # timelines rebuilt from InfluxDB per request
 
 
 class HeldProject(msgspec.Struct, frozen=True, gc=False):
@@ -129,6 +130,10 @@ class ActivityTracker:
         self.owned_partitions: set[int] | None = None
         self._outbox: list[ProjectEvent] = []
         self.judging_backlog = False  # more than a group of projects' days being judged
+        # Timelines kept in memory between judgements; the others rest in InfluxDB (their
+        # daily points) and are rebuilt for their next judgement. None: keep them all.
+        self.timelines_held: int | None = None
+        self.timelines_rebuilt = 0  # from InfluxDB: after a restart, a rebalance, or a rest
         # Set by the app: publishes events (and waits for the broker) before points are written.
         self.publish: Callable[[list[ProjectEvent]], Awaitable[None]] | None = None
         self._reset_state()
@@ -143,6 +148,10 @@ class ActivityTracker:
         # cost a pass over every project per batch).
         self._silent_scanned_through: date | None = None
         self._silent_unscanned: set[str] = set()
+        # Projects whose timeline was let go, with their newest day: one whose meters say
+        # nothing more must still be woken when a new day completes, to judge it offline.
+        self._resting: dict[str, date] = {}
+        self._woken_through: date | None = None
 
     def owns(self, project_id: str) -> bool:
         if self.partition_count is None:
@@ -249,26 +258,60 @@ class ActivityTracker:
         unpublished: list[ProjectEvent] = []
         # A day that completes for 100k projects at once (midnight in a replay) is judged
         # a group at a time: memory holds one group's stored days and points, not all.
-        projects = sorted({project_id for project_id, day in self.pending if self._is_complete(day, now_ms)})
+        projects = {project_id for project_id, day in self.pending if self._is_complete(day, now_ms)}
+        projects.update(self._waking(now_ms))
         if len(projects) > JUDGE_GROUP:
             log.info("judging the completed days of %d projects", len(projects))
             self.judging_backlog = True
         try:
-            for start in range(0, len(projects), JUDGE_GROUP):
-                group = set(projects[start : start + JUDGE_GROUP])
-                await self._load_timelines(group)
+            ordered = sorted(projects)
+            for start in range(0, len(ordered), JUDGE_GROUP):
+                group = set(ordered[start : start + JUDGE_GROUP])
+                await self._load_timelines(group, around=max((self._resting.pop(p) for p in group if p in self._resting), default=None))
                 # Loading may have found stored days that were never judged: judge them now
                 # too, or a later day would be judged over a gap.
                 for key in [k for k in self.pending if k[0] in group and self._is_complete(k[1], now_ms)]:
                     self.timelines[key[0]].set_day(self.pending.pop(key))
                     self._dirty.add(key[0])
-                    self._silent_unscanned.add(key[0])
-                unpublished += await self._emit([], group & self._dirty, now_ms)
+                silent_days = self._fill_silent(group, now_ms)
+                unpublished += await self._emit([daily_point(energy, self.tz) for energy in silent_days], group & self._dirty, now_ms)
+                self._rest_timelines()
         finally:
             self.judging_backlog = False
         silent_days = self._fill_silent_days(now_ms)
         unpublished += await self._emit([daily_point(energy, self.tz) for energy in silent_days], set(self._dirty), now_ms)
+        self._rest_timelines()
         return unpublished
+
+    def _newest_complete_day(self, now_ms: int) -> date:
+        return self._local(now_ms - self.settle_ms).date() - timedelta(days=1)
+
+    def _waking(self, now_ms: int) -> list[str]:
+        """Resting projects with a day to judge that no reading will bring: looked for
+        when the clock completes a new day (the silent-day scan does the same for the
+        timelines in memory, and must then skip these)."""
+        through = self._newest_complete_day(now_ms)
+        if not self._resting or through == self._woken_through:
+            return []
+        self._woken_through = through
+        return [project_id for project_id, newest in self._resting.items() if newest < through]
+
+    def _rest_timelines(self) -> None:
+        """Let go of the longest-unjudged timelines beyond ``timelines_held``: judged,
+        written, and rebuilt from InfluxDB for their next judgement."""
+        if self.timelines_held is None or len(self.timelines) <= self.timelines_held:
+            return
+        excess = len(self.timelines) - self.timelines_held
+        resting = []
+        for project_id in self.timelines:  # oldest judged first: judging moves a timeline to the end
+            if len(resting) == excess:
+                break
+            if project_id not in self._dirty and self.timelines[project_id].inputs:
+                resting.append(project_id)
+        for project_id in resting:
+            timeline = self.timelines.pop(project_id)
+            self.published.pop(project_id, None)
+            self._resting[project_id] = timeline.inputs.last()
 
     def _is_complete(self, day: date, now_ms: int) -> bool:
         return self._day_end_ms(day) + self.settle_ms <= now_ms
@@ -278,6 +321,7 @@ class ActivityTracker:
         events when there is no publisher (tests of the tracker alone)."""
         events: list[ProjectEvent] = []
         for project_id in sorted(projects):
+            self.timelines[project_id] = self.timelines.pop(project_id)  # now the most recently judged
             day_points, day_events = self.judge_project(project_id, now_ms)
             points.extend(day_points)
             events.extend(day_events)
@@ -298,15 +342,18 @@ class ActivityTracker:
 
     def _fill_silent_days(self, now_ms: int) -> list[DailyEnergy]:
         """A project whose meters said nothing for whole days: those days are offline."""
-        filled = []
-        through = self._local(now_ms - self.settle_ms).date() - timedelta(days=1)  # the newest complete day
+        through = self._newest_complete_day(now_ms)
         if through == self._silent_scanned_through:
             candidates = [p for p in self._silent_unscanned if p in self.timelines]
         else:
             candidates = list(self.timelines)
         self._silent_scanned_through = through
         self._silent_unscanned = set()
-        for project_id in candidates:
+        return self._fill_silent(candidates, now_ms)
+
+    def _fill_silent(self, project_ids: Iterable[str], now_ms: int) -> list[DailyEnergy]:
+        filled = []
+        for project_id in project_ids:
             timeline = self.timelines[project_id]
             newest = timeline.inputs.last()
             if newest is None:
@@ -408,8 +455,15 @@ class ActivityTracker:
         missing = sorted(p for p in project_ids if p not in self.timelines)
         if not missing:
             return
+        self.timelines_rebuilt += len(missing)
         newest_day = max((e.day for k, e in self.pending.items() if k[0] in project_ids), default=around or date.today())
         since_ms = epoch_ms(day_start(newest_day - timedelta(days=2 * RETAINED_DAYS + 3), self.tz))
+        # A project's window is ~130 stored days: a few hundred projects per request keep
+        # the rows decoded at once to tens of MB, whatever the group judged.
+        for start in range(0, len(missing), LOAD_GROUP):
+            await self._rebuild(missing[start : start + LOAD_GROUP], since_ms)
+
+    async def _rebuild(self, missing: list[str], since_ms: int) -> None:
         results = await self.influx.query(
             ";".join(
                 f"SELECT * FROM {Measurement.POWER_DAILY} WHERE {projects} AND time >= {since_ms}ms GROUP BY {Measurement.TAG_PROJECT}"
@@ -419,6 +473,7 @@ class ActivityTracker:
         stored: dict[str, list[dict]] = defaultdict(list)
         for series in (series for series_list in results for series in series_list):
             stored[series.tags[Measurement.TAG_PROJECT]].extend(series.rows())
+        del results
         for project_id in missing:
             entry = self.registry.get(project_id)
             timeline = ProjectTimeline(project_id, entry.capacity_kva if entry else 0.0, self.calendar)

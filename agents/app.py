@@ -116,6 +116,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     tracker = ActivityTracker(
         influx, settings.tz, calendar, grace=timedelta(hours=settings.late_grace_hours), settle=DAY_SETTLE
     )
+    tracker.timelines_held = settings.timelines_held or None
     power = PowerHandler(influx, settings.tz, settings.day_cache_days, tracker)
     investment = InvestmentHandler(influx, settings.tz)
     ledger = LedgerHandler(influx, settings.tz)
@@ -323,7 +324,8 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     def write_worker_status() -> None:
         since = influx.degraded_since
         degraded_for = None if since is None else asyncio.get_running_loop().time() - since
-        write_status(settings.state_dir, degraded_for, influx.last_error, dict(counters.counts))
+        counts = dict(counters.counts, timelines_rebuilt=tracker.timelines_rebuilt)
+        write_status(settings.state_dir, degraded_for, influx.last_error, counts)
 
     influx.on_change = write_worker_status
 

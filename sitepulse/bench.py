@@ -443,16 +443,19 @@ class Bench:
                 time.sleep(0 if self.plan.quick else 2 * self.settings.review_interval_s + 60)
             self.results.update(peak_rss_mb=rss.peak_mb, idle_rss_mb=idle, memory_projects=count, memory_readings=readings)
         # The phase's projects each have one judged day; a province in steady operation
-        # holds a retained window of days per project. That part is measured here, on the
-        # tracker's own judging, and added to the measured peak: an estimate, said so.
+        # holds a retained window of days for each timeline the worker keeps (at most
+        # timelines_held of them). That part is measured here, on the tracker's own
+        # judging, and added to the measured peak: an estimate, said so.
         sample = 200 if self.plan.quick else 1_000
         first_day_bytes = judged_state_bytes(sample, 1, tz)
         full_window_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz)
+        held = min(count, settings.timelines_held or count)
         self.results.update(
             state_bytes_per_project_first_day=first_day_bytes,
             state_bytes_per_project_full_window=full_window_bytes,
             full_window_days=FULL_WINDOW_DAYS,
-            peak_rss_full_window_estimate_mb=rss.peak_mb + count * (full_window_bytes - first_day_bytes) / 1e6,
+            timelines_held=held,
+            peak_rss_full_window_estimate_mb=rss.peak_mb + held * (full_window_bytes - first_day_bytes) / 1e6,
         )
 
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     day_cache_days: int = Field(
         3, ge=1, description="open days per project kept in worker memory, behind the newest"
     )
+    timelines_held: int = Field(
+        25_000,
+        ge=0,
+        description="projects whose day timelines a worker keeps in memory between judgements (~4 KB each with weeks of days);"
+        " the others are rebuilt from their stored daily points when next judged. 0: keep all",
+    )
     late_grace_hours: float = Field(
         48, gt=0, description="readings older than this behind the stream's clock go to the DLQ as too_late"
     )

@@ -25,6 +25,12 @@ pytestmark = pytest.mark.integration
 START, DAYS, SEED, PROJECTS = date(2026, 2, 2), 35, 19, 16
 
 
+def _status_count(tmp_path, name: str) -> int | None:
+    for path in tmp_path.rglob("worker-status.json"):
+        return json.loads(path.read_text())["counts"].get(name)
+    return None
+
+
 def truth_states(truth: dict, machine: dict | None = None) -> dict[tuple[str, str], str]:
     """The states the definitions give for what the scenario injected, written from the
     ground truth (which days a site was idle), not from any meter reading. ``machine``,
@@ -78,7 +84,11 @@ def truth_facts(registry_csv, records_file, labels: dict, machine: dict) -> list
     return list(facts.values())
 
 
-def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path):
+@pytest.mark.parametrize("timelines_held", ["0", "3"], ids=["every timeline held", "3 timelines held, the rest rebuilt"])
+def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path, timelines_held):
+    # Held to 3 of 16 projects, the worker lets timelines go after each judgement and
+    # rebuilds them from InfluxDB for the next, and wakes the silent project to judge
+    # its offline days: every state, event and ranking must come out the same.
     scenario = tmp_path / "month.jsonl"
     sitepulse.run(
         "simulate", "--projects", str(PROJECTS), "--days", str(DAYS), "--seed", str(SEED), "--start", START.isoformat(), "--out", str(scenario)
@@ -91,7 +101,7 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path):
 
     sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
-    sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1")
+    sitepulse.start_worker(SITEPULSE_REVIEW_INTERVAL_S="1", SITEPULSE_TIMELINES_HELD=timelines_held)
     last = (START + timedelta(days=DAYS - 1)).isoformat()
 
     def judged():
@@ -115,6 +125,12 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path):
     # Every stall that opened is an event for the project's leader; the silent meter is
     # one for its data owner.
     events = [json.loads(m.value) for m in read_topic(sitepulse.settings, EVENTS_TOPIC)]
+    assert len({e["event_id"] for e in events}) == len(events), "no event announced twice (a rebuilt timeline knows what it wrote)"
+    if timelines_held != "0":
+        # Days were judged 35 times over for 16 projects with only 3 kept: most judgements
+        # started from a timeline rebuilt from InfluxDB.
+        rebuilt = poll(lambda: _status_count(tmp_path, "timelines_rebuilt"), 30, "the worker's status file")
+        assert rebuilt > PROJECTS * 10, rebuilt
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
     opened = {(k[1], k[0]) for k in true_stall if (k[1], (date.fromisoformat(k[0]) - timedelta(days=1)).isoformat()) not in {(p, d) for d, p in true_stall}}
     stall_events = {(e["project_id"], e["day"]) for e in events if e["kind"] == "stalled"}
