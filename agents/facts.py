@@ -14,7 +14,7 @@ from .core.calendar import Stoppage
 from .core.daily import day_start, epoch_ms
 from .core.indicators import DayLabel, State
 from .core.problems import Problem
-from .core.ranking import NO_INVESTMENT, JudgedDay, MonthReport, Profile, ProjectFacts
+from .core.ranking import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
 
@@ -134,10 +134,10 @@ async def _pages(query: Query, statement: str) -> AsyncIterator[list[Series]]:
         offset += PAGE_ROWS
 
 
-async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_names: bool = True) -> list[ProjectFacts]:
+async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_names: bool = True, with_energy: bool = True) -> list[ProjectFacts]:
     """Facts of every registered project: judged days in [first, last], investment reports
-    of the years those days fall in, stoppages; project names only ``with_names`` (the
-    review needs none). Read a page at a time, each page turned into facts before the
+    of the years those days fall in, stoppages; project names only ``with_names``, the
+    days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither). Read a page at a time, each page turned into facts before the
     next is asked for: at a province's 100k projects, one answer with everything was
     most of the worker's memory."""
     profiles: dict[str, Profile] = {}
@@ -145,7 +145,8 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_n
         profiles_from(page, profiles)
     # Most projects have no stoppage and no investment report in the range: they share
     # one empty mapping and tuple instead of a dict and a list each.
-    facts = {pid: ProjectFacts(profile, NO_INVESTMENT, stoppages=()) for pid, profile in sorted(profiles.items())}
+    days_kept = JudgedDays if with_energy else JudgedStates
+    facts = {pid: ProjectFacts(profile, NO_INVESTMENT, days_kept(), ()) for pid, profile in sorted(profiles.items())}
     del profiles
     (stoppages,) = await query(STOPPAGES_QUERY)
     for stoppage in stoppages_from(stoppages):

@@ -36,7 +36,7 @@ class PeriodReview:
         points = await self._energy_points(newest)
         current = half_month_of(newest)
         previous = current.previous()
-        facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz, with_names=False)
+        facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz, with_names=False, with_energy=False)
         if not facts:
             await self._write(points)
             return []

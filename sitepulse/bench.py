@@ -41,6 +41,7 @@ from .agents.activity import ActivityTracker
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
 from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
+from .agents.core.ranking import JudgedStates
 from .agents.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
@@ -450,18 +451,23 @@ class Bench:
         first_day_bytes = judged_state_bytes(sample, 1, tz)
         full_window_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz)
         held = min(count, settings.timelines_held or count)
+        # The leader's review read one judged day per project here; in steady operation
+        # it reads every day of the two periods it ranks and the one before (up to 46).
+        review_extra_bytes = count * (REVIEW_SPAN_DAYS - 1) * JudgedStates.LAYOUT.size
         self.results.update(
             state_bytes_per_project_first_day=first_day_bytes,
             state_bytes_per_project_full_window=full_window_bytes,
             full_window_days=FULL_WINDOW_DAYS,
             timelines_held=held,
-            peak_rss_full_window_estimate_mb=rss.peak_mb + held * (full_window_bytes - first_day_bytes) / 1e6,
+            review_span_days=REVIEW_SPAN_DAYS,
+            peak_rss_full_window_estimate_mb=rss.peak_mb + (held * (full_window_bytes - first_day_bytes) + review_extra_bytes) / 1e6,
         )
 
 
 # Long enough that every project holds its whole retained window: RETAINED_DAYS of
 # inputs, as many days of baseline history behind them, and the written days.
 FULL_WINDOW_DAYS = 2 * RETAINED_DAYS + 14
+REVIEW_SPAN_DAYS = 46  # the previous period's previous half-month to the newest day: 16 + 15 + 15
 
 
 def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         3, ge=1, description="open days per project kept in worker memory, behind the newest"
     )
     timelines_held: int = Field(
-        25_000,
+        10_000,
         ge=0,
         description="projects whose day timelines a worker keeps in memory between judgements (~4 KB each with weeks of days);"
         " the others are rebuilt from their stored daily points when next judged. 0: keep all",

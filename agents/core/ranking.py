@@ -5,6 +5,7 @@ its approved stoppages. Definitions and reasons: docs/indicators.md."""
 from __future__ import annotations
 
 import calendar
+import math
 import struct
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -89,6 +90,22 @@ class JudgedDays(PackedDays[JudgedDay]):
         return JudgedDay(
             _LABELS[code & 0b111], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1), or_none(index), kwh, or_none(baseline), bool(code >> 6 & 1)
         )
+
+
+class JudgedStates(JudgedDays):
+    """Judged days without their energy (kWh 0, no baseline, not suspicious): what
+    rankings, start rates and the idle-investment check read, in 13 bytes a day — the
+    leader's review holds up to 46 days of every project in a province."""
+
+    __slots__ = ()
+    LAYOUT = struct.Struct("<iBd")  # date ordinal, label | state | working day, activity index
+
+    def pack(self, judged: JudgedDay) -> tuple:
+        code, index, *_energy = super().pack(judged)
+        return code & 0b11_1111, index  # without the suspicious bit
+
+    def unpack(self, day: date, fields: tuple) -> JudgedDay:
+        return super().unpack(day, (*fields, 0.0, math.nan))
 
 
 @dataclass(slots=True)

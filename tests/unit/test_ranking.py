@@ -15,6 +15,7 @@ from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_peri
 from sitepulse.agents.core.ranking import (
     JudgedDay,
     JudgedDays,
+    JudgedStates,
     MonthReport,
     Profile,
     ProjectFacts,
@@ -205,3 +206,12 @@ def test_packed_judged_days_hold_what_a_dict_of_days_would(writes):
     assert list(packed) == sorted(reference)
     assert dict(packed.items()) == reference and len(packed) == len(reference)
     assert packed.get(date(2024, 12, 31)) is None and date(2024, 12, 31) not in packed
+
+
+@given(st.lists(st.tuples(st.dates(date(2025, 1, 1), date(2027, 12, 31)), _JUDGED_DAYS), max_size=60))
+def test_judged_states_keep_what_rankings_read(writes):
+    packed, reference = JudgedStates(), {}
+    for day, judged in writes:
+        packed[day] = judged
+        reference[day] = JudgedDay(judged.label, judged.machine_state, judged.working_day, judged.activity_index)
+    assert dict(packed.items()) == reference
