@@ -13,8 +13,8 @@ import asyncio
 import logging
 import sys
 import time
-from collections import defaultdict
 from array import array
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
