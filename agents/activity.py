@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import struct
 import time
-from array import array
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -26,6 +26,7 @@ from .core.calendar import Stoppage, WorkCalendar
 from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_ms, epoch_ms
 from .core.indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
+from .core.packed import PackedDays
 from .facts import load_reference
 from ..streams.topics import partition_of
 from .influx import RetryingInflux, project_conditions
@@ -71,38 +72,18 @@ class HeldProject(msgspec.Struct, frozen=True, gc=False):
         )
 
 
-class WrittenDays(array):
-    """For one project, the hash of the indicators last written for each day from
-    ``first`` on (0: none written): 8 bytes a day where a dict of days cost ~70, for
-    weeks of days of every project a worker owns."""
+class WrittenDays(PackedDays[int]):
+    """For one project, the hash of the indicators last written for each day: 12 bytes a
+    day where a dict of days cost ~70, for weeks of days of every project a worker owns."""
 
-    __slots__ = ("first",)
+    __slots__ = ()
+    LAYOUT = struct.Struct("<iq")  # date ordinal, hash
 
-    def __new__(cls) -> WrittenDays:
-        return super().__new__(cls, "q")
+    def pack(self, indicators_hash: int) -> tuple:
+        return (indicators_hash,)
 
-    def __init__(self) -> None:
-        self.first: date | None = None
-
-    def written(self, day: date) -> int:
-        offset = (day - self.first).days if self.first is not None else -1
-        return self[offset] if 0 <= offset < len(self) else 0
-
-    def record(self, day: date, indicators_hash: int) -> None:
-        if self.first is None:
-            self.first = day
-        elif day < self.first:
-            self[0:0] = array("q", [0] * (self.first - day).days)
-            self.first = day
-        offset = (day - self.first).days
-        if offset >= len(self):
-            self.extend([0] * (offset + 1 - len(self)))
-        self[offset] = indicators_hash
-
-    def forget_before(self, day: date) -> None:
-        if self.first is not None and day > self.first:
-            del self[: (day - self.first).days]
-            self.first = day
+    def unpack(self, day: date, fields: tuple) -> int:
+        return fields[0]
 
 
 class ActivityTracker:
@@ -267,7 +248,8 @@ class ActivityTracker:
             ordered = sorted(projects)
             for start in range(0, len(ordered), JUDGE_GROUP):
                 group = set(ordered[start : start + JUDGE_GROUP])
-                await self._load_timelines(group, around=max((self._resting.pop(p) for p in group if p in self._resting), default=None))
+                woken = [self._resting.pop(p) for p in group if p in self._resting]
+                await self._load_timelines(group, around=max(woken, default=None))
                 # Loading may have found stored days that were never judged: judge them now
                 # too, or a later day would be judged over a gap.
                 for key in [k for k in self.pending if k[0] in group and self._is_complete(k[1], now_ms)]:
@@ -380,17 +362,17 @@ class ActivityTracker:
         previous = timeline.anchor
         entry = self.registry.get(project_id)
         for position, day in enumerate(evaluated):
-            if published.written(day.day) != hash(day):
+            if published.get(day.day) != hash(day):
                 points.append(indicator_point(day, self.tz))
                 # The status as of this day: one point per project and day, so what is
                 # stored does not depend on how many days one batch happened to judge.
                 points.append(status_point(entry, day, stalled_working_days(evaluated[: position + 1]), self.tz))
                 events.extend(self._day_events(day, previous, now_ms))
-                published.record(day.day, hash(day))
+                published[day.day] = hash(day)
             previous = day.machine
         keep_from = timeline.inputs.last() - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
-        published.forget_before(keep_from)
+        published.drop_before(keep_from)
         return points, events
 
     def _day_events(self, day: DayIndicators, before: Machine, now_ms: int) -> list[ProjectEvent]:
@@ -498,9 +480,7 @@ class ActivityTracker:
                 else:
                     self.pending.setdefault((project_id, energy.day), energy)
             # What was judged before the restart is not news: no events for it again.
-            written = self.published[project_id] = WrittenDays()
-            for day in timeline.evaluate():
-                written.record(day.day, hash(day))
+            self.published[project_id] = WrittenDays({day.day: hash(day) for day in timeline.evaluate()})
 
 
 def _stored_energy(project_id: str, row: dict) -> DailyEnergy:

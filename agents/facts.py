@@ -137,9 +137,10 @@ async def _pages(query: Query, statement: str) -> AsyncIterator[list[Series]]:
 async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_names: bool = True, with_energy: bool = True) -> list[ProjectFacts]:
     """Facts of every registered project: judged days in [first, last], investment reports
     of the years those days fall in, stoppages; project names only ``with_names``, the
-    days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither). Read a page at a time, each page turned into facts before the
-    next is asked for: at a province's 100k projects, one answer with everything was
-    most of the worker's memory."""
+    days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither).
+    Read a page at a time, each page turned into facts before the next is asked for: at
+    a province's 100k projects, one answer with everything was most of the worker's
+    memory."""
     profiles: dict[str, Profile] = {}
     async for page in _pages(query, profiles_query(with_names)):
         profiles_from(page, profiles)
