@@ -127,14 +127,16 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path, timeli
     events = [json.loads(m.value) for m in read_topic(sitepulse.settings, EVENTS_TOPIC)]
     assert len({e["event_id"] for e in events}) == len(events), "no event announced twice (a rebuilt timeline knows what it wrote)"
     if timelines_held != "0":
-        # Days were judged 35 times over for 16 projects with only 3 kept: most judgements
-        # started from a timeline rebuilt from InfluxDB.
-        # The status file is rewritten every 5 s: an early copy may show part of the count.
-        def rebuilt_many() -> int | None:
+        # Each project's timeline is built once at first sight; with only 3 of 16 kept,
+        # judgements after that start from timelines let go and rebuilt from InfluxDB.
+        # How often depends on how many days a batch completes at once, so the count is
+        # only required to show rebuilds beyond the first builds (the status file is
+        # rewritten every 5 s: an early copy may show part of it).
+        def rebuilt_again() -> int | None:
             rebuilt = _status_count(tmp_path, "timelines_rebuilt")
-            return rebuilt if rebuilt is not None and rebuilt > PROJECTS * 10 else None
+            return rebuilt if rebuilt is not None and rebuilt > 2 * PROJECTS else None
 
-        poll(rebuilt_many, 30, "the worker's status file to count more than 160 timelines rebuilt")
+        poll(rebuilt_again, 30, "the worker's status file to count timelines rebuilt after being let go")
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
     opened = {(k[1], k[0]) for k in true_stall if (k[1], (date.fromisoformat(k[0]) - timedelta(days=1)).isoformat()) not in {(p, d) for d, p in true_stall}}
     stall_events = {(e["project_id"], e["day"]) for e in events if e["kind"] == "stalled"}
