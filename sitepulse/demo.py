@@ -38,6 +38,9 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     signal.signal(signal.SIGTERM, _raise_stop)
+    # Explicitly: a process started in the background by a shell inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, _raise_stop)
     children: list[ChildProcess | EmbeddedBroker | EmbeddedInflux] = []
     try:
         broker = EmbeddedBroker.start(state)
