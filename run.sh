@@ -19,7 +19,9 @@ setup() {
     as_root systemctl disable --now influxdb >/dev/null 2>&1 || true
   fi
   # The scheduling bulletin: Chromium prints its PDF, Noto CJK draws its Chinese text.
-  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q NotoSansCJK; then
+  # grep reads all of fc-list's output: with -q it would stop at the first match, and
+  # fc-list's SIGPIPE would fail the pipeline (pipefail) and reinstall every time.
+  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep NotoSansCJK >/dev/null; then
     echo "== installing chromium and fonts-noto-cjk (the report's PDF and Chinese font)"
     apt_install chromium fonts-noto-cjk fontconfig
   fi
