@@ -86,6 +86,7 @@ class Bench:
     results: dict = field(default_factory=dict)
     _phase: int = 0
     _children: list[ChildProcess] = field(default_factory=list)  # the current phase's workers
+    _broker: EmbeddedBroker | None = None  # the current phase's
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -96,6 +97,7 @@ class Bench:
         state = self.root / f"{self._phase:02d}-{name}"
         state.mkdir(parents=True)
         broker = EmbeddedBroker.start(state)
+        self._broker = broker
         database = f"bench_{self._phase:02d}_{name}"
         self.influx.create_database(database)
         settings = self.settings.model_copy(
@@ -316,7 +318,9 @@ class Bench:
             urllib.request.urlopen(f"{self.influx.url}/write?{params}", data=body, timeout=60).close()
 
     def scaling(self, file: Path, registry: list[RegistryEntry], readings: int) -> None:
-        """Processing a published replay: one worker, then two, on 8 partitions."""
+        """Processing a published replay: one worker, then two, on 8 partitions. Beside
+        the rate, the CPU each process used per million readings, and the machine's busy
+        share, so a ratio short of 2x can be told from a machine with no core to spare."""
         rates = {}
         for workers in (1, 2):
             with self.phase(f"scale{workers}") as settings:
@@ -324,9 +328,18 @@ class Bench:
                     publish_registry(registry, publisher)
                 self.replay(settings, file)
                 started = [self.start_worker(settings, f"worker{n}") for n in range(workers)]
-                first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, started)
-                done = self.wait_for(lambda: self.stored_readings(settings) >= readings, "every reading", 3600, started)
+                processes = {**{c.name: c.process.pid for c in started}, "influxd": self.influx.child.process.pid, "broker": self._broker.child.process.pid}
+                with ProgressSampler(lambda: self.stored_readings(settings), settings.state_dir / "progress.csv", readings) as progress:
+                    first = self.wait_for(lambda: progress.latest > 0, "the first reading", 120, started, every_s=0.05)
+                    cpu_before, machine_before = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
+                    done = self.wait_for(lambda: progress.latest >= readings, "every reading", 3600, started, every_s=0.05)
+                    cpu_after, machine_after = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
                 rates[workers] = readings / (done - first)
+                self.results[f"scaling_{workers}_cpu_s_per_million"] = {
+                    name: round((cpu_after[name] - cpu_before[name]) / readings * 1e6, 2) for name in processes
+                }
+                busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1e-9)
+                self.results[f"scaling_{workers}_machine_busy"] = round(busy, 3)
         self.results["scaling_1_worker_per_s"] = rates[1]
         self.results["scaling_2_workers_per_s"] = rates[2]
         self.results["scaling_2_workers"] = rates[2] / rates[1]
@@ -534,6 +547,54 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.sample()
+
+
+class ProgressSampler:
+    """A count polled in a thread (``latest``), each sample written to ``timeline`` as
+    seconds since start and the count, to see stalls such as a rebalance. The count is
+    an InfluxDB query, whose CPU comes out of the machine being measured: polled once a
+    second until ``target`` is near, then every 0.2 s to time the end."""
+
+    def __init__(self, count: Callable[[], float], timeline: Path, target: float) -> None:
+        self.count = count
+        self.latest = 0.0
+        self.timeline = timeline
+        self.target = target
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        with self.timeline.open("w") as out:
+            while not self._stop.is_set():
+                self.latest = self.count()
+                out.write(f"{time.monotonic() - began:.2f},{self.latest:.0f}\n")
+                near = self.latest == 0 or self.latest >= 0.9 * self.target
+                self._stop.wait(0.2 if near else 1.0)
+
+    def __enter__(self) -> ProgressSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
 
 
 def rss_mb(pid: int) -> float:

@@ -82,6 +82,9 @@ def bench_table(results: dict) -> None:
         lambda: ("year replay, 14.7M readings", f"{r['replay_year_s'] / 60:.1f} min", "< 15 min", _met(r["replay_year_s"] < 900)),
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
         lambda: ("2 workers ÷ 1 worker (8 partitions)", f"{r['scaling_2_workers']:.2f}×", "≥ 1.7×", _met(r["scaling_2_workers"] >= 1.7)),
+        lambda: ("  machine busy, 1 worker / 2 workers", f"{r['scaling_1_machine_busy']:.0%} / {r['scaling_2_machine_busy']:.0%}", "", "both cores: 100 %"),
+        lambda: ("  CPU s per million readings, 1 worker", _cpu_split(r["scaling_1_cpu_s_per_million"]), "", ""),
+        lambda: ("  CPU s per million readings, 2 workers", _cpu_split(r["scaling_2_cpu_s_per_million"]), "", ""),
         lambda: (f"worker peak RSS, {r['memory_projects']:,} projects in state", f"{r['peak_rss_mb']:.0f} MB", "< 500 MB (100k)", _met(r["peak_rss_mb"] < 500)),
         lambda: (
             f"  state per project: first day / {r['full_window_days']} days",
@@ -111,6 +114,10 @@ def bench_table(results: dict) -> None:
     for row in rows:
         table.add_row(*row)
     _console().print(table)
+
+
+def _cpu_split(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in seconds.items())
 
 
 def _met(ok: bool) -> str:
