@@ -36,7 +36,7 @@ from kafka import KafkaConsumer, TopicPartition
 from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
-from .worker_status import status_path
+from .worker_status import read_status, status_path
 from .agents.activity import ActivityTracker
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
@@ -335,6 +335,8 @@ class Bench:
                     done = self.wait_for(lambda: progress.latest >= readings, "every reading", 3600, started, every_s=0.05)
                     cpu_after, machine_after = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
                 rates[workers] = readings / (done - first)
+                if workers > 1:
+                    self.results["scaling_2_worker_shares"] = self._reading_shares(settings, started, readings)
                 self.results[f"scaling_{workers}_cpu_s_per_million"] = {
                     name: round((cpu_after[name] - cpu_before[name]) / readings * 1e6, 2) for name in processes
                 }
@@ -343,6 +345,18 @@ class Bench:
         self.results["scaling_1_worker_per_s"] = rates[1]
         self.results["scaling_2_workers_per_s"] = rates[2]
         self.results["scaling_2_workers"] = rates[2] / rates[1]
+
+    def _reading_shares(self, settings: Settings, workers: list[ChildProcess], readings: int) -> list[float]:
+        """Each worker's share of the readings, from the counts in its status file: with
+        keyed partitions the busiest worker's share bounds the speed-up (1 / share)."""
+
+        def counted() -> list[int]:
+            found = [read_status(settings.state_dir / worker.name) for worker in workers]
+            return [status.counts.get("power", 0) if status else 0 for status in found]
+
+        # The status files are rewritten every few seconds.
+        self.wait_for(lambda: sum(counted()) >= readings, "the workers' status files", 30, workers, every_s=0.5)
+        return [round(count / sum(counted()), 3) for count in counted()]
 
     def freshness(self) -> None:
         """A steady stream of single readings; for probe readings, the time from publish

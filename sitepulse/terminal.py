@@ -82,6 +82,12 @@ def bench_table(results: dict) -> None:
         lambda: ("year replay, 14.7M readings", f"{r['replay_year_s'] / 60:.1f} min", "< 15 min", _met(r["replay_year_s"] < 900)),
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
         lambda: ("2 workers ÷ 1 worker (8 partitions)", f"{r['scaling_2_workers']:.2f}×", "≥ 1.7×", _met(r["scaling_2_workers"] >= 1.7)),
+        lambda: (
+            "  readings per worker (keyed partitions)",
+            " / ".join(f"{share:.0%}" for share in r["scaling_2_worker_shares"]),
+            "",
+            f"bound: {1 / max(r['scaling_2_worker_shares']):.2f}× with cores to spare",
+        ),
         lambda: ("  machine busy, 1 worker / 2 workers", f"{r['scaling_1_machine_busy']:.0%} / {r['scaling_2_machine_busy']:.0%}", "", "both cores: 100 %"),
         lambda: ("  CPU s per million readings, 1 worker", _cpu_split(r["scaling_1_cpu_s_per_million"]), "", ""),
         lambda: ("  CPU s per million readings, 2 workers", _cpu_split(r["scaling_2_cpu_s_per_million"]), "", ""),

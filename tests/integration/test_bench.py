@@ -45,6 +45,14 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert results["e2e_readings"] > 10_000 and results["freshness_probes"] > 0
     # A project holding its whole retained window holds more than one with a single day.
     assert results["state_bytes_per_project_full_window"] > results["state_bytes_per_project_first_day"] > 0
+    # Two workers split the readings between them, each counted once; the CPU of every
+    # process in each scaling leg is accounted for.
+    shares = results["scaling_2_worker_shares"]
+    assert len(shares) == 2 and all(share > 0 for share in shares) and abs(sum(shares) - 1) < 0.01
+    assert set(results["scaling_2_cpu_s_per_million"]) == {"worker0", "worker1", "influxd", "broker"}
+    assert results["scaling_1_cpu_s_per_million"]["worker0"] > 0
+    # (The quick legs can end within one sample of their start: 0 is a figure, not a fault.)
+    assert 0 <= results["scaling_1_machine_busy"] <= 1 and 0 <= results["scaling_2_machine_busy"] <= 1
     # Every board panel and variable was timed on the replayed data.
     from sitepulse.dashboards.queries import board_queries
 
