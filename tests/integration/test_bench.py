@@ -50,7 +50,7 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     shares = results["scaling_2_worker_shares"]
     assert len(shares) == 2 and all(share > 0 for share in shares) and abs(sum(shares) - 1) < 0.01
     assert set(results["scaling_2_cpu_s_per_million"]) == {"worker0", "worker1", "influxd", "broker"}
-    assert results["scaling_1_cpu_s_per_million"]["worker0"] > 0
+    assert set(results["scaling_1_cpu_s_per_million"]) == {"worker0", "influxd", "broker"}
     # (The quick legs can end within one sample of their start: 0 is a figure, not a fault.)
     assert 0 <= results["scaling_1_machine_busy"] <= 1 and 0 <= results["scaling_2_machine_busy"] <= 1
     # Every board panel and variable was timed on the replayed data.
