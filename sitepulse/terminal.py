@@ -81,6 +81,13 @@ def bench_table(results: dict) -> None:
         lambda: ("  at a steady rate of", rate(r["freshness_rate_per_s"]), "2,000/s", ""),
         lambda: ("year replay, 14.7M readings", f"{r['replay_year_s'] / 60:.1f} min", "< 15 min", _met(r["replay_year_s"] < 900)),
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
+        lambda: (
+            "  with full windows (estimate)",
+            f"{r['replay_year_window_adjusted_s'] / 60:.1f} min",
+            "< 15 min",
+            f"{_met(r['replay_year_window_adjusted_s'] < 900)}: + 420 × 365 judgements × "
+            f"({r['judgement_ms_full_window']:.2f} − {r['judgement_ms_replayed_days']:.2f} ms)",
+        ),
         lambda: ("2 workers ÷ 1 worker (8 partitions)", f"{r['scaling_2_workers']:.2f}×", "≥ 1.7×", _met(r["scaling_2_workers"] >= 1.7)),
         lambda: (
             "  readings per worker (keyed partitions)",

@@ -22,6 +22,7 @@ REQUIRED = {
     "freshness_p50_s",
     "freshness_p99_s",
     "replay_year_s",
+    "replay_year_window_adjusted_s",
     "scaling_2_workers",
     "peak_rss_mb",
     "peak_rss_full_window_estimate_mb",
