@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Self
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -558,7 +559,26 @@ def _handled(status: Path, kind: str) -> int:
         return 0  # not written yet, or being replaced
 
 
-class RssSampler:
+class SamplingThread:
+    """Samples in a thread of its own (``_run``) from the start of a with-block to its end."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class RssSampler(SamplingThread):
     """Peak resident memory of some processes, sampled every 0.2 s in a thread; with
     ``timeline``, one line a second (wall clock, MB) to match against the worker's log."""
 
@@ -566,8 +586,7 @@ class RssSampler:
         self.pids = pids
         self.peak_mb = 0.0
         self.timeline = timeline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
     def sample(self) -> float:
         now = max(rss_mb(pid) for pid in self.pids)
@@ -584,17 +603,12 @@ class RssSampler:
                     out.write(f"{datetime.now():%H:%M:%S},{now:.0f}\n")
             time.sleep(0.2)
 
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc)
         self.sample()
 
 
-class ProgressSampler:
+class ProgressSampler(SamplingThread):
     """A count polled in a thread (``latest``), each sample written to ``timeline`` as
     seconds since start and the count, to see stalls such as a rebalance. The count is
     an InfluxDB query, whose CPU comes out of the machine being measured: polled once a
@@ -605,8 +619,7 @@ class ProgressSampler:
         self.latest = 0.0
         self.timeline = timeline
         self.target = target
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
     def _run(self) -> None:
         began = time.monotonic()
@@ -616,14 +629,6 @@ class ProgressSampler:
                 out.write(f"{time.monotonic() - began:.2f},{self.latest:.0f}\n")
                 near = self.latest == 0 or self.latest >= 0.9 * self.target
                 self._stop.wait(0.2 if near else 1.0)
-
-    def __enter__(self) -> ProgressSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def cpu_seconds(pid: int) -> float:
