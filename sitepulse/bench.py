@@ -37,7 +37,7 @@ from kafka import KafkaConsumer, TopicPartition
 from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
-from .worker_status import read_status, status_path
+from .worker_status import status_path
 from .agents.activity import ActivityTracker
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
@@ -50,9 +50,10 @@ from .streams.registry import publish_registry
 from .streams.simulator import build_scenario, generate_records
 from .streams.topics import ensure_topics
 
-YEAR_READINGS = 14_716_800  # 420 projects × 1.2 meters (Ningbo's mix) × 96 a day × 365
+YEAR_PROJECTS = 420
 YEAR_DAYS = 365
-YEAR_JUDGEMENTS = 420 * 365  # a project's day judged once (late readings re-judge a few)
+YEAR_READINGS = 14_716_800  # 420 projects × 1.2 meters (Ningbo's mix) × 96 a day × 365
+YEAR_JUDGEMENTS = YEAR_PROJECTS * YEAR_DAYS  # a project's day judged once (late readings re-judge a few)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -358,13 +359,16 @@ class Bench:
         """Each worker's share of the readings, from the counts in its status file: with
         keyed partitions the busiest worker's share bounds the speed-up (1 / share)."""
 
-        def counted() -> list[int]:
-            found = [read_status(settings.state_dir / worker.name) for worker in workers]
-            return [status.counts.get("power", 0) if status else 0 for status in found]
+        statuses = [status_path(settings.state_dir / worker.name) for worker in workers]
+        counts: list[int] = []
+
+        def all_counted() -> bool:
+            counts[:] = [_handled(status, "power") for status in statuses]
+            return sum(counts) >= readings
 
         # The status files are rewritten every few seconds.
-        self.wait_for(lambda: sum(counted()) >= readings, "the workers' status files", 30, workers, every_s=0.5)
-        return [round(count / sum(counted()), 3) for count in counted()]
+        self.wait_for(all_counted, "the workers' status files", 30, workers, every_s=0.5)
+        return [round(count / sum(counts), 3) for count in counts]
 
     def freshness(self) -> None:
         """A steady stream of single readings; for probe readings, the time from publish
@@ -505,11 +509,16 @@ FULL_WINDOW_DAYS = 2 * RETAINED_DAYS + 14
 REVIEW_SPAN_DAYS = 46  # the previous period's previous half-month to the newest day: 16 + 15 + 15
 
 
+def _offline_tracker(tz: ZoneInfo) -> ActivityTracker:
+    """The worker's tracker with no InfluxDB behind it: for judging in this process."""
+    return ActivityTracker(None, tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))  # type: ignore[arg-type]
+
+
 def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
     """Python memory a worker holds per project once ``days`` days of it are judged (its
     timeline and written-day hashes): ``projects`` hourly-metered projects judged by the
     tracker's own code, traced with tracemalloc."""
-    tracker = ActivityTracker(None, tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))  # type: ignore[arg-type]
+    tracker = _offline_tracker(tz)
     first = date(2026, 1, 1)
     now_ms = day_start_ms(first + timedelta(days=days + 1), tz)
     tracemalloc.start()
@@ -532,7 +541,7 @@ def judgement_ms(projects: int, days: int, timed_from: int, tz: ZoneInfo) -> flo
     """Mean time of one project's judgement by the tracker's own code (evaluating its
     timeline and building its points, no I/O), judging a day at a time as a stream does,
     over days ``timed_from`` to ``days``."""
-    tracker = ActivityTracker(None, tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))  # type: ignore[arg-type]
+    tracker = _offline_tracker(tz)
     first = date(2026, 1, 1)
     ids = [f"JUDGE-{n:03d}" for n in range(projects)]
     for project_id in ids:
