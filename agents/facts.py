@@ -14,7 +14,8 @@ from .core.calendar import Stoppage
 from .core.daily import day_start, epoch_ms
 from .core.indicators import DayLabel, State
 from .core.problems import Problem
-from .core.ranking import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
+from .core.investment import Revision, newest_known
+from .core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
 
@@ -35,7 +36,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
     """The newest registry row per project (the leader's phone is never stored)."""
     newest: dict[str, list] = {}
     fields = ("time", Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
-              "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url")
+              "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url", "total_investment_wan")
     for series in series_list:
         at = _columns(series, *fields)
         for values in series.values:  # oldest first: a later row of a project replaces it
@@ -44,7 +45,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
             if project_id:
                 newest[project_id] = row
     entries = {}
-    for project_id, (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video) in newest.items():
+    for project_id, (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video, total) in newest.items():
         entries[project_id] = RegistryEntry(
             project_id=project_id,
             name=name or "",
@@ -62,6 +63,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
             lat=lat,
             lon=lon,
             video_url=video,
+            total_investment_wan=total,
         )
     return entries
 
@@ -81,7 +83,7 @@ async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[S
 
 # What the review and the reports need of a registry row (not coordinates, video, capacity).
 _PROFILE_COLUMNS = (Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
-                    "data_owner", "annual_plan_wan", "planned_start")
+                    "data_owner", "annual_plan_wan", "planned_start", "total_investment_wan")
 PAGE_ROWS = 25_000  # rows per read of the whole city: memory follows a page, not the city
 
 
@@ -99,7 +101,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
     for series in series_list:
         at = _columns(series, *_PROFILE_COLUMNS)
         for values in series.values:  # oldest first: a later row of a project replaces it
-            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start = (
+            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, total = (
                 values[i] if i is not None else None for i in at
             )
             if not project_id:
@@ -118,6 +120,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
                 name or "",
                 sys.intern(leader or ""),
                 sys.intern(data_owner or ""),
+                float(total) if total else None,
             )
     return profiles
 
@@ -134,9 +137,20 @@ async def _pages(query: Query, statement: str) -> AsyncIterator[list[Series]]:
         offset += PAGE_ROWS
 
 
-async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_names: bool = True, with_energy: bool = True) -> list[ProjectFacts]:
-    """Facts of every registered project: judged days in [first, last], investment reports
-    of the years those days fall in, stoppages; project names only ``with_names``, the
+async def load_facts(
+    query: Query,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    with_names: bool = True,
+    with_energy: bool = True,
+    known_on: date | None = None,
+    all_years: bool = False,
+) -> list[ProjectFacts]:
+    """Facts of every registered project: judged days in [first, last], stoppages, the
+    day each started, and investment of ``first``'s year and the year before (every
+    year ``all_years``), each month at its newest revision known by the end of
+    ``known_on`` (None: every revision stored); project names only ``with_names``, the
     days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither).
     Read a page at a time, each page turned into facts before the next is asked for: at
     a province's 100k projects, one answer with everything was most of the worker's
@@ -183,22 +197,41 @@ async def load_facts(query: Query, first: date, last: date, tz: ZoneInfo, with_n
                     baseline,
                     bool(suspicious),
                 )
-    year_start = epoch_ms(day_start(date(first.year, 1, 1), tz))
-    until = epoch_ms(day_start(last + timedelta(days=1), tz))
-    (investment,) = await query(
-        f"SELECT {Measurement.TAG_PROJECT}, amount_wan, period, reported_at FROM {Measurement.INVESTMENT} "
-        f"WHERE time >= {year_start}ms AND time < {until}ms"
+    revisions = await load_revisions(query, tz, None if all_years else date(first.year - 1, 1, 1), known_on)
+    for project_id, months in newest_known(revisions, known_on, tz).items():
+        if project_id in facts:
+            facts[project_id].investment = months
+    (started,) = await query(
+        f"SELECT first(event_id), {quote_identifier('day')} FROM {Measurement.EVENT} WHERE kind = 'started' "
+        f"AND time < {epoch_ms(day_start(last + timedelta(days=1), tz))}ms GROUP BY {Measurement.TAG_PROJECT}"
     )
-    for series in investment:
-        at = _columns(series, Measurement.TAG_PROJECT, "amount_wan", "period", "reported_at")
-        for values in series.values:
-            project_id, amount, period, reported_at = (values[i] if i is not None else None for i in at)
-            fact = facts.get(project_id)
-            if fact is None:
-                continue
-            reported = datetime.fromisoformat(reported_at).astimezone(tz).date()
-            fact.investment = {**fact.investment, period: MonthReport(float(amount), reported)}
+    for series in started:
+        fact = facts.get(series.tags.get(Measurement.TAG_PROJECT, ""))
+        day = next((row.get("day") for row in series.rows() if row.get("day")), None)
+        if fact is not None and day:
+            fact.started_on = date.fromisoformat(day)
     return list(facts.values())
+
+
+async def load_revisions(query: Query, tz: ZoneInfo, since: date | None, known_on: date | None) -> list[Revision]:
+    """Investment reports as they arrived, from local ``since`` (None: all) to the end of
+    ``known_on`` (None: all): a revision is stamped when it arrived."""
+    conditions = []
+    if since is not None:
+        conditions.append(f"time >= {epoch_ms(day_start(since, tz))}ms")
+    if known_on is not None:
+        conditions.append(f"time < {epoch_ms(day_start(known_on + timedelta(days=1), tz))}ms")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    statement = f"SELECT {Measurement.TAG_PROJECT}, period, amount_wan, reported_at FROM {Measurement.INVESTMENT_REVISION}{where}"
+    revisions = []
+    async for series_list in _pages(query, statement):
+        for series in series_list:
+            at = _columns(series, Measurement.TAG_PROJECT, "period", "amount_wan", "reported_at")
+            for values in series.values:
+                project_id, period, amount, reported_at = (values[i] if i is not None else None for i in at)
+                if project_id and period and amount is not None and reported_at:
+                    revisions.append(Revision(project_id, period, float(amount), datetime.fromisoformat(reported_at)))
+    return revisions
 
 
 async def newest_judged_day(query: Query) -> date | None:

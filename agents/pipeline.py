@@ -16,7 +16,7 @@ from ..streams.contract import InvestmentReport, Measurement, PowerReading, Proj
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
 from .activity import ActivityTracker
 from .influx import RetryingInflux, project_conditions
-from .points import daily_point, investment_point, reading_point
+from .points import daily_point, investment_point, investment_revision_point, reading_point
 
 # A reading belongs to the day holding its interval's middle; with intervals of at most
 # a day, it is stamped no later than 12 h after that day ends.
@@ -143,5 +143,8 @@ class InvestmentHandler:
     async def handle(
         self, reports: Sequence[InvestmentReport], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
     ) -> BatchOutcome:
-        await self.influx.write([investment_point(report, self.tz) for report in reports])
+        # The month's figure for the boards, and the report itself as one more revision.
+        await self.influx.write(
+            [point for report in reports for point in (investment_point(report, self.tz), investment_revision_point(report))]
+        )
         return BatchOutcome.nothing()

@@ -14,7 +14,8 @@ from .core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
 from .core.indicators import DayIndicators, State
 from .core.periods import Period
 from .core.problems import Problem
-from .core.ranking import Completion, UnitScore
+from .core.investment import Completion
+from .core.ranking import UnitScore
 from .lineprotocol import encode_point, float_field, series_key
 
 
@@ -94,6 +95,17 @@ def investment_point(report: InvestmentReport, tz: ZoneInfo) -> str:
     )
 
 
+def investment_revision_point(report: InvestmentReport) -> str:
+    """Stamped when the report arrived: a revision of a month is a new point beside the
+    earlier ones; the same report delivered again overwrites itself."""
+    return encode_point(
+        Measurement.INVESTMENT_REVISION,
+        {Measurement.TAG_PROJECT: report.project_id, "period": report.period},
+        {"amount_wan": float(report.amount_wan), "reported_at": report.reported_at.isoformat()},
+        epoch_ms(report.reported_at),
+    )
+
+
 def project_point(entry: RegistryEntry, ts_ms: int) -> str:
     """The registry row, without the leader's phone number (boards show this data)."""
     return encode_point(
@@ -114,6 +126,7 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
             "lat": _float_or_none(entry.lat),
             "lon": _float_or_none(entry.lon),
             "video_url": entry.video_url or None,
+            "total_investment_wan": _float_or_none(entry.total_investment_wan),
         },
         ts_ms,
     )
@@ -244,6 +257,8 @@ def event_point(event: ProjectEvent, tz: ZoneInfo) -> str:
 
 
 def completion_point(completion: Completion, as_of: date, tz: ZoneInfo) -> str:
+    """Completion as of a day, with the months it covers, 序时进度 of those months, how
+    it stands against them (pace_pct: 100 = on time) and growth on last year."""
     return encode_point(
         Measurement.COMPLETION,
         {"unit_type": completion.unit_type, "unit": completion.unit},
@@ -251,6 +266,10 @@ def completion_point(completion: Completion, as_of: date, tz: ZoneInfo) -> str:
             "completed_wan": float(completion.completed_wan),
             "plan_wan": float(completion.plan_wan),
             "completion_pct": completion.pct,
+            "months": (completion.coverage.months or None) if completion.coverage else None,
+            "time_elapsed_pct": completion.time_elapsed_pct,
+            "pace_pct": completion.pace_pct,
+            "yoy_pct": completion.yoy_pct,
             "projects": completion.projects,
             "date": as_of.isoformat(),
         },

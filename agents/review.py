@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
-from .core.ranking import ROLLUP_TYPES, Profile, UnitScore, completion_on_days, investment_without_power, month_days, rank_all
+from .core.investment import completion_on_days
+from .core.project import ROLLUP_TYPES, Profile, month_days
+from .core.ranking import UnitScore, investment_without_power, rank_all
 from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day
 from .influx import RetryingInflux
 from .points import completion_point, energy_point, ranking_point

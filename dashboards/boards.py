@@ -23,6 +23,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from ..agents.core.indicators import STABLE_AT, STALLED_BELOW, STARTED_ABOVE
+from ..agents.core.investment import FAR_BEHIND_PCT, ON_PACE_PCT
 from ..streams.contract import Measurement as M
 from .influxql import DATASOURCE, InfluxQL
 
@@ -92,22 +93,47 @@ def overview() -> dashboard.Dashboard:
             _count("未销号问题", f"SELECT count(kind) FROM {M.PROBLEM} WHERE status = 'open'", _thresholds((None, "green"), (1, "red")))
         )
         .with_panel(
+            # 15.4 % at the end of February is on time (序时进度 16.2 %): the gauge shows
+            # completion against 序时进度 of the months reported, coloured as the
+            # bulletin colours it, and the stat beside it the two figures themselves.
             gauge.Panel()
-            .title("年度计划完成率(全市)")
+            .title("计划完成率对比序时进度(全市)")
+            .description("年度计划完成率 ÷ 已报送月份的序时进度: 100% 即与序时同步; 绿色符合序时, 橙色滞后, 红色严重滞后")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT last(completion_pct) FROM {M.COMPLETION} WHERE unit_type = 'city'"))
+            .with_target(InfluxQL(f"SELECT last(pace_pct) AS \"对比序时进度\" FROM {M.COMPLETION} WHERE unit_type = 'city'"))
             .unit("percent")
             .min(0)
-            .max(100)
-            .thresholds(_thresholds((None, "red"), (50, "orange"), (80, "green")))
+            .max(150)
+            .thresholds(_thresholds((None, "red"), (FAR_BEHIND_PCT, "orange"), (ON_PACE_PCT, "green")))
             .height(8)
-            .span(6)
+            .span(3)
+        )
+        .with_panel(
+            stat.Panel()
+            .title("年度计划完成率与序时进度(全市)")
+            .datasource(DATASOURCE)
+            .with_target(
+                InfluxQL(
+                    f"SELECT last(completion_pct) AS \"年度计划完成率\", last(time_elapsed_pct) AS \"序时进度\", last(yoy_pct) AS \"同比增长\" "
+                    f"FROM {M.COMPLETION} WHERE unit_type = 'city'"
+                )
+            )
+            .unit("percent")
+            .decimals(1)
+            .height(8)
+            .span(3)
         )
         .with_panel(
             table.Panel()
             .title("各区县计划完成率")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT last(completion_pct) AS \"完成率\", last(completed_wan) AS \"已完成(万元)\", last(plan_wan) AS \"年度计划(万元)\" FROM {M.COMPLETION} WHERE unit_type = 'district' GROUP BY unit").table())
+            .with_target(
+                InfluxQL(
+                    f"SELECT last(completion_pct) AS \"完成率\", last(pace_pct) AS \"对比序时进度\", last(yoy_pct) AS \"同比增长\", "
+                    f"last(completed_wan) AS \"已完成(万元)\", last(plan_wan) AS \"年度计划(万元)\", last(months) AS \"统计月份\" "
+                    f"FROM {M.COMPLETION} WHERE unit_type = 'district' GROUP BY unit"
+                ).table()
+            )
             .height(8)
             .span(6)
         )

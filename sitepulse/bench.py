@@ -42,7 +42,7 @@ from .agents.activity import ActivityTracker
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
 from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
-from .agents.core.ranking import JudgedStates
+from .agents.core.project import JudgedStates
 from .agents.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher

@@ -10,14 +10,15 @@ import io
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .agents.core.bulletin import Bulletin, compile_bulletin, trend_periods_ending
+from .agents.core.bulletin import Bulletin, compile_bulletin, facts_from
+from .agents.core.investment import PACE_NAMES, Completion
 from .agents.core.periods import Period
-from .agents.core.ranking import time_elapsed_pct
 from .agents.facts import load_facts, problem_query, problems_from
 from .agents.influx import InfluxClient
 from .reports import STATE_NAMES
@@ -35,10 +36,16 @@ class ReportError(RuntimeError):
     """The report could not be made; the message is for operators (Chinese)."""
 
 
-async def load_bulletin(settings: Settings, period: Period, bottom: int) -> Bulletin:
-    trend = trend_periods_ending(period)
+LEVEL_NAMES = {"city": "市级", "district": "区级", "town": "镇(街道)级"}
+START_NAMES = {"new": "新建项目", "continuing": "续建项目", "全市": "合计"}
+PACE_CLASSES = {"on_pace": "good", "behind": "warn", "far_behind": "bad"}
+
+
+async def load_bulletin(settings: Settings, period: Period, bottom: int, known_on: date | None = None) -> Bulletin:
+    """The bulletin of ``period``, its investment as known at the end of ``known_on``
+    (default: everything stored), so the bulletin made that day can be made again."""
     async with InfluxClient(settings) as client:
-        facts = await load_facts(client.query, trend[0].first, period.last, settings.tz)
+        facts = await load_facts(client.query, facts_from(period), period.last, settings.tz, known_on=known_on)
         (problem_series,) = await client.query(problem_query())
     if not facts:
         raise ReportError("InfluxDB 中没有项目登记信息: 请先 `sitepulse registry load`, 并确认处理进程在运行")
@@ -72,6 +79,40 @@ def signed(value: float | None, digits: int = 1, suffix: str = "") -> str:
     if value is None:
         return "—"
     return f"{value:+.{digits}f}{suffix}"
+
+
+def versus_city(unit_yoy: float | None, city_yoy: float | None) -> str:
+    """"高于全市 4.0 个百分点", as the seeds put a district's growth beside the city's."""
+    if unit_yoy is None or city_yoy is None:
+        return "—"
+    gap = unit_yoy - city_yoy
+    if abs(gap) < 0.05:
+        return "与全市持平"
+    return f"{'高于' if gap > 0 else '低于'}全市 {abs(gap):.1f} 个百分点"
+
+
+def pace_class(pace: str | None) -> str:
+    return PACE_CLASSES.get(pace or "", "")
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    new: Completion | None
+    continuing: Completion | None
+
+    @property
+    def total_pct(self) -> float | None:
+        parts = [c for c in (self.new, self.continuing) if c is not None]
+        plan = sum(c.plan_wan for c in parts)
+        return 100.0 * sum(c.completed_wan for c in parts) / plan if plan > 0 else None
+
+
+def level_kind_rows(completions: list[Completion]) -> list[tuple[str, LevelRow]]:
+    """The 完成率 table: a row per level (市, 区, 镇), new and continuing side by side."""
+    by_unit = {c.unit: c for c in completions}
+    levels = [level for level in LEVEL_NAMES if any(unit.startswith(f"{level}/") for unit in by_unit)]
+    levels += sorted({unit.split("/")[0] for unit in by_unit} - set(levels))
+    return [(level, LevelRow(by_unit.get(f"{level}/new"), by_unit.get(f"{level}/continuing"))) for level in levels]
 
 
 def rank_change(value: int | None) -> str:
@@ -119,9 +160,10 @@ def charts(bulletin: Bulletin) -> dict[str, str]:
     axes.barh([c.unit for c in rows], [c.pct or 0.0 for c in rows], color="#3b7dd8")
     for position, c in enumerate(rows):
         axes.text((c.pct or 0.0) + 0.5, position, pct(c.pct), va="center", fontsize=8)
-    elapsed = time_elapsed_pct(bulletin.period.last)
-    axes.axvline(elapsed, color="#d9534f", linestyle="--", linewidth=1)
-    axes.text(elapsed, len(rows) - 0.4, f" 序时进度 {elapsed:.1f}%", color="#d9534f", fontsize=8)
+    elapsed = bulletin.headline.city.time_elapsed_pct
+    if elapsed is not None:
+        axes.axvline(elapsed, color="#d9534f", linestyle="--", linewidth=1)
+        axes.text(elapsed, len(rows) - 0.4, f" 序时进度 {elapsed:.1f}%", color="#d9534f", fontsize=8)
     axes.set_xlabel("年度计划完成率 (%)")
     axes.spines[["top", "right"]].set_visible(False)
     made["completion"] = _svg_data_uri(figure)
@@ -162,6 +204,7 @@ def render_html(bulletin: Bulletin, generated_at: datetime) -> str:
         loader=PackageLoader("sitepulse", "templates"), autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined
     )
     environment.filters.update(yi=yi, pct=pct, share=share, signed=signed, rank_change=rank_change)
+    environment.globals.update(pace_class=pace_class, versus_city=versus_city)
     template = environment.get_template("bulletin.html.j2")
     head, before = bulletin.headline, bulletin.previous
     return template.render(
@@ -171,7 +214,10 @@ def render_html(bulletin: Bulletin, generated_at: datetime) -> str:
         title=period_title(bulletin.period),
         previous_title=period_title(before.period),
         generated_at=generated_at,
-        elapsed_pct=time_elapsed_pct(bulletin.period.last),
+        level_kind_rows=level_kind_rows(bulletin.completion_by_level_kind),
+        level_names=LEVEL_NAMES,
+        start_names=START_NAMES,
+        pace_names=PACE_NAMES,
         completion_change=None if head.completion_pct is None or before.completion_pct is None else head.completion_pct - before.completion_pct,
         state_names=BULLETIN_STATE_NAMES,
         unit_names=UNIT_NAMES,

@@ -15,7 +15,7 @@ import click
 import msgspec
 from tqdm import tqdm
 
-from .agents.core.ranking import ROLLUP_TYPES
+from .agents.core.project import INVESTMENT_UNIT_TYPES, ROLLUP_TYPES
 from .settings import Settings
 
 
@@ -178,8 +178,12 @@ def export_ranking(ctx: click.Context, period: str, bottom: int | None) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="directory for report.html and report.pdf")
 @click.option("--no-pdf", is_flag=True, help="write report.html only (no Chromium needed)")
 @click.option("--bottom", type=int, help="金蜗牛: the last N places in two consecutive periods [default: SITEPULSE_SNAIL_BOTTOM]")
+@click.option("--known-on", type=click.DateTime(["%Y-%m-%d"]), help="investment as known at the end of this day: the bulletin made then, made again")
 @click.pass_context
-def report(ctx: click.Context, period: str | None, from_day: datetime | None, to_day: datetime | None, out: Path, no_pdf: bool, bottom: int | None) -> None:
+def report(
+    ctx: click.Context, period: str | None, from_day: datetime | None, to_day: datetime | None, out: Path, no_pdf: bool, bottom: int | None,
+    known_on: datetime | None,
+) -> None:
     """The half-monthly scheduling bulletin (半月调度通报): report.html and report.pdf."""
     from .agents.core.periods import PeriodError, day_range, parse_period
     from .bulletin import ReportError, load_bulletin, write_report
@@ -194,7 +198,7 @@ def report(ctx: click.Context, period: str | None, from_day: datetime | None, to
         raise click.BadParameter("应为正整数", param_hint="--bottom")
     settings = _settings(ctx)
     try:
-        bulletin = asyncio.run(load_bulletin(settings, parsed, bottom or settings.snail_bottom))
+        bulletin = asyncio.run(load_bulletin(settings, parsed, bottom or settings.snail_bottom, known_on.date() if known_on else None))
         written = write_report(bulletin, out, datetime.now(settings.tz), settings.chromium, pdf=not no_pdf)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None
@@ -212,15 +216,59 @@ def export_audit(ctx: click.Context) -> None:
 
 
 @export.command("investment")
-@click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="completion as known on this day")
+@click.option("--date", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="figures as of this day: every month of its year up to its month")
+@click.option("--by", "unit_types", multiple=True, type=click.Choice(INVESTMENT_UNIT_TYPES), help="roll-up (repeatable) [default: all but project]")
+@click.option("--known-on", type=click.DateTime(["%Y-%m-%d"]), help="as known at the end of this day (regenerates an old bulletin's figures) [default: everything stored]")
+@click.option("--revisions", is_flag=True, help="every report as it arrived, with its revision number, instead of the roll-up")
+@click.pass_context
+def export_investment(ctx: click.Context, as_of: datetime | None, unit_types: tuple[str, ...], known_on: datetime | None, revisions: bool) -> None:
+    """Annual-plan completion (完成率) as of a date per city, district, zone, department,
+    level, kind, level × kind or project, with the months covered, 序时进度 and growth."""
+    from .reports import INVESTMENT_COLUMNS, REVISION_COLUMNS, investment_revisions, investment_rollup, write_rows_csv
+
+    settings = _settings(ctx)
+    known = known_on.date() if known_on else None
+    if revisions:
+        write_rows_csv(asyncio.run(investment_revisions(settings, known)), REVISION_COLUMNS, sys.stdout)
+        return
+    if as_of is None:
+        raise click.UsageError("请给出 --date (或用 --revisions 列出每次报送)")
+    chosen = unit_types or tuple(t for t in INVESTMENT_UNIT_TYPES if t != "project")
+    write_rows_csv(asyncio.run(investment_rollup(settings, as_of.date(), chosen, known)), INVESTMENT_COLUMNS, sys.stdout)
+
+
+@export.command("starts")
+@click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="as of this day")
 @click.option("--by", "unit_types", multiple=True, type=click.Choice(ROLLUP_TYPES), help="roll-up (repeatable) [default: all]")
 @click.pass_context
-def export_investment(ctx: click.Context, as_of: datetime, unit_types: tuple[str, ...]) -> None:
-    """Annual-plan completion per city, district, zone, department, level and kind."""
-    from .reports import INVESTMENT_COLUMNS, investment_rollup, write_rows_csv
+def export_starts(ctx: click.Context, as_of: datetime, unit_types: tuple[str, ...]) -> None:
+    """开工率 (cumulative: started ever ÷ due) with 在建, 停工 and 复工 on the day."""
+    from .reports import STARTS_COLUMNS, start_rows, write_rows_csv
 
-    rows = asyncio.run(investment_rollup(_settings(ctx), as_of.date(), unit_types or ROLLUP_TYPES))
-    write_rows_csv(rows, INVESTMENT_COLUMNS, sys.stdout)
+    write_rows_csv(asyncio.run(start_rows(_settings(ctx), as_of.date(), unit_types or ROLLUP_TYPES)), STARTS_COLUMNS, sys.stdout)
+
+
+@cli.group()
+def investment() -> None:
+    """Investment figures loaded by hand (上年同期数据, history)."""
+
+
+@investment.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="why these figures are loaded (recorded in the audit trail with who ran it)")
+@click.pass_context
+def investment_load(ctx: click.Context, file: Path, reason: str) -> None:
+    """Load monthly figures from a CSV (project_id,period,amount_wan), e.g. last year's,
+    for year-on-year growth. The file loads whole or not at all."""
+    from .streams.investment_history import InvestmentFileError, load_investment_file
+
+    if not reason.strip():
+        raise click.ClickException("变更原因(--reason)不能为空")
+    try:
+        count = load_investment_file(_settings(ctx), file, reason.strip())
+    except InvestmentFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已加载 {count} 条月度投资数据 ({file.name})")
 
 
 @cli.group()

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TextIO
 
+from .agents.core.investment import completion_by, coverage_of
 from .agents.core.periods import Period
 from .agents.core.problems import Problem
-from .agents.core.ranking import UnitScore, completion_by, rank_all
-from .agents.facts import REGISTRY_QUERY, load_facts, problem_query, problems_from, registry_from
+from .agents.core.ranking import UnitScore, rank_all
+from .agents.core.starts import starts_by
+from .agents.facts import REGISTRY_QUERY, load_facts, load_revisions, problem_query, problems_from, registry_from
 from .agents.influx import InfluxClient, quote_identifier
 from .export import rounded_or_blank
 from .settings import Settings
@@ -21,7 +23,12 @@ from .streams.contract import Measurement
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
 AUDIT_COLUMNS = ("at", "action", "action_name", "operator", "reason", "subject", "host")
-INVESTMENT_COLUMNS = ("date", "unit_type", "unit", "projects", "completed_wan", "plan_wan", "completion_pct")
+INVESTMENT_COLUMNS = (
+    "date", "unit_type", "unit", "projects", "completed_wan", "plan_wan", "completion_pct", "months", "time_elapsed_pct", "yoy_pct",
+    "total_investment_wan", "cumulative_wan", "cumulative_pct",
+)
+REVISION_COLUMNS = ("project_id", "period", "amount_wan", "reported_at", "revision", "current")
+STARTS_COLUMNS = ("date", "unit_type", "unit", "due", "started", "start_rate", "active", "stalled", "resumed")
 
 
 async def ranking(settings: Settings, period: Period, bottom: int) -> list[UnitScore]:
@@ -39,12 +46,15 @@ def write_ranking_csv(scores: Sequence[UnitScore], out: TextIO) -> None:
         )
 
 
-async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequence[str]) -> list[dict[str, object]]:
+async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequence[str], known_on: date | None = None) -> list[dict[str, object]]:
+    """Completion as of ``as_of`` per unit: every month of its year up to its month, at
+    the newest revision known by the end of ``known_on`` (default: all stored)."""
     async with InfluxClient(settings) as client:
-        facts = await load_facts(client.query, as_of, as_of, settings.tz)
+        facts = await load_facts(client.query, as_of, as_of, settings.tz, known_on=known_on, all_years="project" in unit_types)
+    coverage = coverage_of(facts, as_of)
     rows = []
     for unit_type in unit_types:
-        for c in completion_by(facts, as_of, unit_type):
+        for c in completion_by(facts, as_of, unit_type, coverage):
             rows.append(
                 {
                     "date": as_of.isoformat(),
@@ -54,9 +64,59 @@ async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequenc
                     "completed_wan": round(c.completed_wan, 1),
                     "plan_wan": round(c.plan_wan, 1),
                     "completion_pct": rounded_or_blank(c.pct, 2),
+                    "months": coverage.months,
+                    "time_elapsed_pct": rounded_or_blank(c.time_elapsed_pct, 2),
+                    "yoy_pct": rounded_or_blank(c.yoy_pct, 2),
+                    "total_investment_wan": rounded_or_blank(c.total_investment_wan, 1),
+                    "cumulative_wan": rounded_or_blank(c.cumulative_wan, 1),
+                    "cumulative_pct": rounded_or_blank(c.cumulative_pct, 2),
                 }
             )
     return rows
+
+
+async def investment_revisions(settings: Settings, known_on: date | None = None) -> list[dict[str, object]]:
+    """Every investment report as it arrived, oldest first per project and month, with its
+    revision number and whether it is the one counted (the newest known)."""
+    async with InfluxClient(settings) as client:
+        revisions = await load_revisions(client.query, settings.tz, None, known_on)
+    revisions.sort(key=lambda r: (r.project_id, r.period, r.reported_at))
+    rows = []
+    for number, revision in enumerate(revisions):
+        first_of_month = number == 0 or (revisions[number - 1].project_id, revisions[number - 1].period) != (revision.project_id, revision.period)
+        last_of_month = number + 1 == len(revisions) or (revisions[number + 1].project_id, revisions[number + 1].period) != (revision.project_id, revision.period)
+        rows.append(
+            {
+                "project_id": revision.project_id,
+                "period": revision.period,
+                "amount_wan": revision.amount_wan,
+                "reported_at": revision.reported_at.astimezone(settings.tz).isoformat(timespec="seconds"),
+                "revision": 1 if first_of_month else rows[-1]["revision"] + 1,
+                "current": "true" if last_of_month else "false",
+            }
+        )
+    return rows
+
+
+async def start_rows(settings: Settings, as_of: date, unit_types: Sequence[str]) -> list[dict[str, object]]:
+    """开工 as of ``as_of`` per unit: cumulative start rate, and who is working, stalled
+    and back at work on the day."""
+    async with InfluxClient(settings) as client:
+        facts = await load_facts(client.query, date(as_of.year, 1, 1), as_of, settings.tz, with_names=False, with_energy=False)
+    return [
+        {
+            "date": as_of.isoformat(),
+            "unit_type": s.unit_type,
+            "unit": s.unit,
+            "due": s.due,
+            "started": s.started,
+            "start_rate": rounded_or_blank(s.rate, 4),
+            "active": s.active,
+            "stalled": s.stalled,
+            "resumed": s.resumed,
+        }
+        for s in starts_by(facts, as_of, unit_types)
+    ]
 
 
 def write_rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], out: TextIO) -> None:
@@ -113,7 +173,7 @@ class Attention:
     reasons: list[str]
 
 
-STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已批准)"}
+STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已备案)"}
 
 
 async def attention(settings: Settings) -> list[Attention]:

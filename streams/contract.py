@@ -117,6 +117,7 @@ class RegistryEntry(msgspec.Struct, frozen=True):
     lat: float | None = None
     lon: float | None = None
     video_url: str | None = None  # the site's live camera (直播连线), if it has one
+    total_investment_wan: float | None = None  # 总投资: completion since the project began is measured against it
 
 
 REGISTRY_COLUMNS: tuple[str, ...] = RegistryEntry.__struct_fields__
@@ -138,13 +139,13 @@ class StoppageRecord(msgspec.Struct, frozen=True):
 
 STOPPAGE_COLUMNS: tuple[str, ...] = StoppageRecord.__struct_fields__
 
-AUDIT_ACTIONS = {"registry_load": "加载项目登记表", "stoppage_add": "停工备案", "problem_close": "问题销号"}
+AUDIT_ACTIONS = {"registry_load": "加载项目登记表", "stoppage_add": "停工备案", "problem_close": "问题销号", "investment_load": "加载投资历史数据"}
 
 
 class AuditRecord(msgspec.Struct, frozen=True):
     """An operator command that changed state: who ran it, why, on what, and when."""
 
-    action: Literal["registry_load", "stoppage_add", "problem_close"]
+    action: Literal["registry_load", "stoppage_add", "problem_close", "investment_load"]
     operator: str
     reason: str
     subject: str  # what it changed: a project, a problem, a registry file and its size
@@ -173,6 +174,7 @@ REJECTION_REASONS: dict[str, str] = {
     "bad_batch": "批量读数为空或超过 2000 条",
     "future_timestamp": "时间戳超前接收时间 10 分钟以上 (检查采集终端时钟)",
     "future_period": "投资期间晚于当前月份",
+    "reported_before_period": "投资报送时间早于所报月份 (检查期间或报送时钟)",
     "unknown_project": "项目不在登记表中",
     "impossible_kwh": "电量超过该项目合同容量在此时段内可能的最大值",
     "missing_signature": "读数缺少签名 (sig)",
@@ -237,7 +239,11 @@ class Measurement:
     # indicator fields (baseline_kwh, activity_index, state, machine_state, idle_run,
     # busy_run, stable, suspicious, offline, working_day)
     POWER_DAILY = "power_daily"
-    INVESTMENT = "investment"  # tag: project_id; one point per project and month
+    # tag: project_id; one point per project and month, its newest revision (boards)
+    INVESTMENT = "investment"
+    # tags: project_id, period; one point per report as it arrived, stamped at its
+    # reported_at: every revision kept, so a figure can be made as known on any day
+    INVESTMENT_REVISION = "investment_revision"
     PROJECT = "project"  # tags: project_id, district; the registry row
     # tags: unit_type, unit; plan completion of every roll-up, stamped at the newest judged day
     COMPLETION = "completion"

@@ -13,8 +13,8 @@ from ..settings import Settings
 from .publisher import SitePublisher
 from .topics import read_whole_topic
 
-_NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon"}
-_OPTIONAL = {"lat", "lon", "video_url"}  # may be empty, and older CSVs may lack the column
+_NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon", "total_investment_wan"}
+_OPTIONAL = {"lat", "lon", "video_url", "total_investment_wan"}  # may be empty, and older CSVs may lack the column
 
 
 class RegistryError(ValueError):

@@ -92,14 +92,24 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
 def check_record(record: Record, now: datetime | None = None) -> Record | Rejection:
     """Rules that the schema cannot express."""
     outcome = _check_fields(record)
-    if now is None or isinstance(outcome, (Rejection, PowerBatch)):
+    if isinstance(outcome, (Rejection, PowerBatch)):
         return outcome
+    if now is None:
+        return _reported_in_time(outcome)
     moment = record.ts if isinstance(record, PowerReading) else record.reported_at
     if moment > now + timedelta(seconds=MAX_CLOCK_AHEAD_S):
         return Rejection("future_timestamp", f"{moment.isoformat()} is {(moment - now).total_seconds():.0f} s ahead")
     if isinstance(record, InvestmentReport) and record.period > f"{now.astimezone(moment.tzinfo):%Y-%m}":
         return Rejection("future_period", f"period={record.period}")
-    return outcome
+    return _reported_in_time(outcome)
+
+
+def _reported_in_time(record: Record) -> Record | Rejection:
+    """A month is reported once it has begun (in the reporter's own time zone): anything
+    earlier is a wrong period or a wrong clock, and would sort before the month it revises."""
+    if isinstance(record, InvestmentReport) and f"{record.reported_at:%Y-%m}" < record.period:
+        return Rejection("reported_before_period", f"period={record.period}, reported_at={record.reported_at.isoformat()}")
+    return record
 
 
 def _check_fields(record: Record) -> Record | Rejection:

@@ -13,7 +13,10 @@ from .calendar import Stoppage
 from .indicators import DayLabel, State
 from .periods import Period
 from .problems import Problem, Resolution
-from .ranking import CITY, UNIT_TYPES, Completion, ProjectFacts, StartRate, UnitScore, completion_by, investment_without_power, month_days, rank_units, start_rate
+from .investment import Completion, completion_by, coverage_of
+from .project import CITY, UNIT_TYPES, ProjectFacts, month_days
+from .ranking import UnitScore, investment_without_power, rank_units
+from .starts import Starts, starts_by
 
 # Rank trend: this period and the ones before it.
 TREND_PERIODS = 6
@@ -23,17 +26,27 @@ NOT_JUDGED = "not_judged"  # no judged day in the period (no meter data yet, or 
 @dataclass(frozen=True, slots=True)
 class Headline:
     """The city's figures for one period: projects by the state of their last judged day
-    in the period (what ``export daily`` shows), and investment as known on its last day."""
+    in the period (what ``export daily`` shows), and investment as of the period's last
+    day (or the last day judged, while the period runs): the months it covers, 序时进度
+    of those months and growth on the same months of last year."""
 
     period: Period
+    as_of: date
     projects: int
     by_state: dict[str, int]
-    completed_wan: float
-    plan_wan: float
+    city: Completion
+
+    @property
+    def completed_wan(self) -> float:
+        return self.city.completed_wan
+
+    @property
+    def plan_wan(self) -> float:
+        return self.city.plan_wan
 
     @property
     def completion_pct(self) -> float | None:
-        return 100.0 * self.completed_wan / self.plan_wan if self.plan_wan > 0 else None
+        return self.city.pct
 
     def count(self, state: str) -> int:
         return self.by_state.get(state, 0)
@@ -87,11 +100,13 @@ class GrantedStoppage:
 @dataclass(frozen=True, slots=True)
 class Bulletin:
     period: Period
+    as_of: date  # the period's last day, or the last day judged while it runs
     headline: Headline
     previous: Headline
     rankings: dict[str, list[RankedUnit]]  # unit type -> ranked units, best first
-    start_rates: StartRate
+    starts: list[Starts]  # by kind (new, continuing), then the city
     completion_by_district: list[Completion]
+    completion_by_level_kind: list[Completion]
     flagged: list[FlaggedProject]
     resolution: list[Resolution]
     city_days: list[CityDay]
@@ -112,14 +127,24 @@ def last_judged_in(fact: ProjectFacts, period: Period) -> tuple[date, DayLabel] 
     return newest, fact.days[newest].label
 
 
-def headline(facts: Sequence[ProjectFacts], period: Period) -> Headline:
+def headline(facts: Sequence[ProjectFacts], period: Period, as_of: date | None = None) -> Headline:
+    as_of = period.last if as_of is None else as_of
     states: Counter[str] = Counter()
     for fact in facts:
         found = last_judged_in(fact, period)
         states[found[1].value if found else NOT_JUDGED] += 1
-    city = completion_by(facts, period.last, "city")
-    done, plan = (city[0].completed_wan, city[0].plan_wan) if city else (0.0, 0.0)
-    return Headline(period, len(facts), dict(states), done, plan)
+    city = completion_by(facts, as_of, "city")
+    return Headline(period, as_of, len(facts), dict(states), city[0] if city else Completion("city", CITY, 0, 0.0, 0.0, coverage_of(facts, as_of)))
+
+
+def bulletin_day(facts: Sequence[ProjectFacts], period: Period) -> date:
+    """The day a bulletin's figures stand on: the period's last day, or, while the
+    period runs, the last day judged in it (a day not yet lived is not counted as 0)."""
+    judged = [max(fact.days) for fact in facts if len(fact.days)]
+    newest = max(judged) if judged else None
+    if newest is None or newest >= period.last or newest < period.first:
+        return period.last
+    return newest
 
 
 def stall_length(fact: ProjectFacts, through: date) -> tuple[int, bool]:
@@ -188,10 +213,13 @@ def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectF
     return [Resolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
 
 
-def city_days(facts: Sequence[ProjectFacts], period: Period) -> list[CityDay]:
-    """The city's daily kWh against the sum of its projects' baselines."""
+def city_days(facts: Sequence[ProjectFacts], period: Period, through: date | None = None) -> list[CityDay]:
+    """The city's daily kWh against the sum of its projects' baselines, through
+    ``through`` (default: the period's end)."""
     rows = []
     for day in period.days:
+        if through is not None and day > through:
+            break
         kwh = baseline = 0.0
         judged = 0
         for fact in facts:
@@ -206,6 +234,12 @@ def city_days(facts: Sequence[ProjectFacts], period: Period) -> list[CityDay]:
     return rows
 
 
+def facts_from(period: Period) -> date:
+    """The first day a bulletin's facts must hold: its trend's and its year's (复工 looks
+    back to January)."""
+    return min(trend_periods_ending(period)[0].first, date(period.last.year, 1, 1))
+
+
 def trend_periods_ending(period: Period, count: int = TREND_PERIODS) -> list[Period]:
     periods = [period]
     while len(periods) < count:
@@ -216,8 +250,9 @@ def trend_periods_ending(period: Period, count: int = TREND_PERIODS) -> list[Per
 def compile_bulletin(
     facts: Sequence[ProjectFacts], problems: Sequence[Problem], period: Period, bottom: int, trend_count: int = TREND_PERIODS
 ) -> Bulletin:
-    """``facts`` must hold the judged days from the first trend period on (see
-    ``trend_periods_ending``) and the investment reports of that period's year on."""
+    """``facts`` must hold the judged days from January 1 of the period's year and from
+    the first trend period on (see ``facts_from``), and the investment of that year and
+    the year before."""
     previous = period.previous()
     rankings = {}
     for unit_type in UNIT_TYPES:
@@ -236,16 +271,19 @@ def compile_bulletin(
         for stoppage in fact.stoppages
         if stoppage.first <= period.last and stoppage.last >= period.first
     ]
+    as_of = bulletin_day(facts, period)
     return Bulletin(
         period=period,
-        headline=headline(facts, period),
+        as_of=as_of,
+        headline=headline(facts, period, as_of),
         previous=headline(facts, previous),
         rankings=rankings,
-        start_rates=start_rate(facts, period.last),
-        completion_by_district=[c for c in completion_by(facts, period.last, "district") if c.unit != CITY],
+        starts=starts_by(facts, as_of, ["kind", "city"]),
+        completion_by_district=[c for c in completion_by(facts, as_of, "district") if c.unit != CITY],
+        completion_by_level_kind=completion_by(facts, as_of, "level_kind"),
         flagged=flagged_projects(facts, problems, period),
         resolution=resolution_by_district(problems, facts, period),
-        city_days=city_days(facts, period),
+        city_days=city_days(facts, period, as_of),
         rank_trend=dict(rank_trend),
         trend_periods=trend,
         stoppages=sorted(granted, key=lambda g: (g.stoppage.first, g.stoppage.project_id)),

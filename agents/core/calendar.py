@@ -8,6 +8,7 @@ import csv
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,16 @@ class Stoppage:
 
     def covers(self, day: date) -> bool:
         return self.first <= day <= self.last
+
+
+@lru_cache(maxsize=4096)
+def is_spring_festival(day: date) -> bool:
+    """A day of the Spring Festival holiday (the break State Grid's 复工 is counted after)."""
+    try:
+        _, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return False
+    return name == chinese_calendar.Holiday.spring_festival.value
 
 
 class WorkCalendar:

@@ -15,7 +15,8 @@ import pytest
 
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import parse_period
-from sitepulse.agents.core.ranking import JudgedDay, MonthReport, Profile, ProjectFacts, rank_all
+from sitepulse.agents.core.project import JudgedDay, MonthReport, Profile, ProjectFacts
+from sitepulse.agents.core.ranking import rank_all
 from sitepulse.reports import write_ranking_csv
 from sitepulse.streams.contract import EVENTS_TOPIC
 from tests.conftest import poll, read_topic

@@ -11,7 +11,7 @@ from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import parse_period
 from sitepulse.agents.core.problems import Problem
-from sitepulse.agents.core.ranking import JudgedDay, MonthReport
+from sitepulse.agents.core.project import JudgedDay, MonthReport
 from tests.unit.test_ranking import STALLED, STARTED, fill, project
 
 H2 = parse_period("2026-03-H2")
@@ -39,9 +39,14 @@ def test_headline_counts_each_project_by_its_last_judged_day_and_investment_as_k
     assert head.projects == 4
     assert (head.count("started"), head.count("stalled"), head.count("offline"), head.count("not_judged")) == (1, 1, 1, 1)
     assert head.completed_wan == 6_000 and head.plan_wan == 45_000
-    assert round(head.completion_pct, 2) == 13.33
+    assert round(head.completion_pct, 2) == 13.33 and head.city.coverage.title == "1—3月"
+    # As of March 15 the figure covers every month up to March, whenever its report
+    # came in (March's on the 31st): what was known on a day is a matter of which
+    # revisions are loaded (``--known-on``), not of the day the figure is as of.
     before = headline(facts, H2.previous())
-    assert before.completed_wan == 4_000 and before.count("started") == 3  # March's report came in on the 31st
+    assert before.completed_wan == 6_000 and before.count("started") == 3
+    del facts[0].investment["2026-03"]
+    assert headline(facts, H2.previous()).city.coverage.title == "1—2月"
 
 
 def test_stall_length_counts_working_days_and_not_offline_days():

@@ -12,19 +12,9 @@ from hypothesis import strategies as st
 from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_period
-from sitepulse.agents.core.ranking import (
-    JudgedDay,
-    JudgedDays,
-    JudgedStates,
-    MonthReport,
-    Profile,
-    ProjectFacts,
-    completion_by,
-    investment_without_power,
-    rank_units,
-    start_rate,
-    time_elapsed_pct,
-)
+from sitepulse.agents.core.investment import completion_by
+from sitepulse.agents.core.project import JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
+from sitepulse.agents.core.ranking import investment_without_power, rank_units
 
 STARTED = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.0)
 STALLED = JudgedDay(DayLabel.STALLED, State.STALLED, True, 0.05)
@@ -54,50 +44,6 @@ def test_periods_half_month_month_and_range():
     for bad in ("2026-13-H1", "2026-03-H3", "March", "2026-03-10..2026-03-01"):
         with pytest.raises(PeriodError):
             parse_period(bad)
-
-
-def test_ningbo_end_of_february_completion_is_15_4_percent():
-    # Ningbo, end of Feb 2022: 253亿 done = 15.4 % of the year's plan (seed 001).
-    plan_wan = 2_530_000 / 0.154
-    facts = [project(f"P{n}", plan=plan_wan / 4) for n in range(4)]
-    for fact in facts:
-        fact.investment["2022-01"] = MonthReport(300_000, date(2022, 2, 3))
-        fact.investment["2022-02"] = MonthReport(332_500, date(2022, 3, 2))
-    (city,) = completion_by(facts, date(2022, 3, 2), "city")
-    assert round(city.pct, 1) == 15.4 and city.completed_wan == 2_530_000
-    # On Feb 28 the February report has not been received: only January counts.
-    (earlier,) = completion_by(facts, date(2022, 2, 28), "city")
-    assert earlier.completed_wan == 1_200_000
-    # Reports of another year never count.
-    facts[0].investment["2021-12"] = MonthReport(999_999, date(2022, 1, 3))
-    assert completion_by(facts, date(2022, 3, 2), "city")[0].completed_wan == 2_530_000
-
-
-def test_ganzhou_mid_year_completion_and_start_rate():
-    # Ganzhou, end of June 2017: 53.6亿 = 54.76 %, 41 of 44 projects started (seed 000).
-    plan_wan = 536_000 / 0.5476
-    facts = [project(f"G{n}", "章贡区" if n % 2 else "南康区", kind="new", plan=plan_wan / 44, planned_start=date(2017, 3, 1)) for n in range(44)]
-    for n, fact in enumerate(facts):
-        fact.investment["2017-06"] = MonthReport(536_000 / 44, date(2017, 6, 30))
-        if n >= 3:
-            fill(fact, date(2017, 6, 1), date(2017, 6, 30), STARTED)
-    (city,) = completion_by(facts, date(2017, 6, 30), "city")
-    assert round(city.pct, 2) == 54.76
-    rate = start_rate(facts, date(2017, 6, 30))
-    assert (rate.new_started, rate.new_due) == (41, 44) and rate.new_rate == pytest.approx(41 / 44)
-    by_district = {c.unit: c for c in completion_by(facts, date(2017, 6, 30), "district")}
-    assert set(by_district) == {"章贡区", "南康区"} and by_district["章贡区"].projects == 22
-
-
-def test_start_rate_counts_only_new_projects_that_are_due_and_active_continuing_ones():
-    not_yet_due = project("N1", kind="new", planned_start=date(2026, 3, 20))
-    due_started = fill(project("N2", kind="new", planned_start=date(2026, 3, 1)), date(2026, 3, 2), date(2026, 3, 15), STARTED)
-    due_idle = project("N3", kind="new", planned_start=date(2026, 3, 5))
-    active = fill(project("C1"), date(2026, 3, 1), date(2026, 3, 15), STARTED)
-    stalled = fill(fill(project("C2"), date(2026, 3, 1), date(2026, 3, 10), STARTED), date(2026, 3, 11), date(2026, 3, 15), STALLED)
-    rate = start_rate([not_yet_due, due_started, due_idle, active, stalled], date(2026, 3, 15))
-    assert (rate.new_due, rate.new_started, rate.continuing, rate.continuing_active) == (2, 1, 2, 1)
-    assert rate.rate == pytest.approx(0.5)
 
 
 def three_districts(period_first: date, period_last: date) -> list[ProjectFacts]:
@@ -154,16 +100,19 @@ def test_a_project_in_approved_stoppage_is_exempt_from_its_units_ranking():
     assert rows["B区"].rank == 2 and not rows["B区"].golden_snail, "two ranked units: B is last but needs two periods"
 
 
-def test_score_uses_completion_against_time_elapsed():
-    assert time_elapsed_pct(date(2026, 12, 31)) == pytest.approx(100.0)
+def test_score_uses_completion_against_time_elapsed_of_the_months_covered():
     h1 = parse_period("2026-03-H1")
-    ahead, behind = project("A1", "甲区", plan=1200.0), project("B1", "乙区", plan=1200.0)
-    ahead.investment["2026-02"] = MonthReport(400.0, date(2026, 3, 3))
-    behind.investment["2026-02"] = MonthReport(10.0, date(2026, 3, 3))
-    rows = {r.unit: r for r in rank_units([ahead, behind], h1, "district")}
-    assert rows["甲区"].completion_pct == pytest.approx(400 / 12)
-    # Ahead of 序时进度 scores the full completion weight; start rate 0 (nothing active); no judged day.
-    assert rows["甲区"].score == pytest.approx(100 * 0.4 / 0.7)
+    on_time, behind = project("A1", "甲区", plan=3650.0), project("B1", "乙区", plan=3650.0)
+    # January and February are reported (59 days of 365): exactly on time is 5.9 % of the plan.
+    on_time.investment.update({"2026-01": MonthReport(310.0, date(2026, 2, 3)), "2026-02": MonthReport(280.0, date(2026, 3, 3))})
+    behind.investment.update({"2026-01": MonthReport(155.0, date(2026, 2, 3)), "2026-02": MonthReport(140.0, date(2026, 3, 3))})
+    rows = {r.unit: r for r in rank_units([on_time, behind], h1, "district")}
+    assert rows["甲区"].completion_pct == pytest.approx(590 / 36.5)
+    # On time against January–February scores the full completion weight (not 16 % of
+    # it, as against the year elapsed to March 15 would); both continuing projects have
+    # started; no judged day, so no stalled share.
+    assert rows["甲区"].score == pytest.approx(100 * (0.4 * 1.0 + 0.3 * 1.0) / 0.7)
+    assert rows["乙区"].score == pytest.approx(100 * (0.4 * 0.5 + 0.3 * 1.0) / 0.7)
     assert rows["甲区"].rank == 1 and rows["乙区"].rank == 2
 
 

@@ -64,6 +64,7 @@ def test_optional_register_and_demand_and_integer_kwh_are_accepted():
         (encode({**GOOD_POWER, "project_id": "x" * 65}), "bad_id"),
         (b'{"type":"power","project_id":"P","meter_id":"M","ts":"2026-03-01T08:15:00+08:00","kwh":1e400,"interval_s":900}', "malformed_json"),
         (encode({**GOOD_INVESTMENT, "period": "2026-13"}), "bad_period"),
+        (encode({**GOOD_INVESTMENT, "period": "2026-04", "reported_at": "2026-03-31T23:00:00+08:00"}), "reported_before_period"),
         (encode({**GOOD_INVESTMENT, "amount_wan": -1}), "negative_amount"),
         (encode({**GOOD_INVESTMENT, "reported_at": "2026-03-03T10:00:00"}), "timestamp_without_offset"),
         (encode({**GOOD_INVESTMENT, "reported_at": "3 March"}), "wrong_type"),

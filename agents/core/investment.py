@@ -1,0 +1,223 @@
+"""总账: investment as of a date, the way the seeds count it. A figure as of day D covers
+every month of D's year up to D's month, each at its newest revision known when the
+figure is made ("截至2月底" = January and February, whenever February's report arrived);
+it says which months it covers and is set against 序时进度 of those same months, and
+against the same months of last year. Definitions: docs/indicators.md."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+
+from .project import MonthReport, ProjectFacts, month_key
+
+# Completion against 序时进度 (completion ÷ time elapsed of the months covered): at or
+# above ON_PACE a unit keeps pace (a report's rounding and one slow month do not make it
+# late); below FAR_BEHIND it is more than a month in three behind.
+ON_PACE_PCT = 90.0
+FAR_BEHIND_PCT = 70.0
+PACE_NAMES = {"on_pace": "符合序时", "behind": "滞后序时", "far_behind": "严重滞后"}
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The months a figure as of ``as_of`` covers: January to ``last_month`` of
+    ``as_of``'s year (0: no month reported yet)."""
+
+    as_of: date
+    last_month: int
+
+    @property
+    def year(self) -> int:
+        return self.as_of.year
+
+    @property
+    def months(self) -> str:
+        """``2026-01..2026-02``; one month alone; empty when nothing is covered."""
+        if self.last_month < 1:
+            return ""
+        if self.last_month == 1:
+            return month_key(self.year, 1)
+        return f"{month_key(self.year, 1)}..{month_key(self.year, self.last_month)}"
+
+    @property
+    def title(self) -> str:
+        """The bulletins' label: 1—2月, 1月; empty when nothing is covered."""
+        if self.last_month < 1:
+            return ""
+        return "1月" if self.last_month == 1 else f"1—{self.last_month}月"
+
+    @property
+    def elapsed_pct(self) -> float | None:
+        """序时进度 of the months covered: the share of the year from January 1 to the
+        end of the last month covered (or to ``as_of``, if that is earlier)."""
+        if self.last_month < 1:
+            return None
+        end_of_month = date(self.year, self.last_month, calendar.monthrange(self.year, self.last_month)[1])
+        through = min(end_of_month, self.as_of)
+        return 100.0 * through.timetuple().tm_yday / (366 if calendar.isleap(self.year) else 365)
+
+
+def coverage_of(facts: Iterable[ProjectFacts], as_of: date) -> Coverage:
+    """January to the newest month up to ``as_of``'s month that any project has reported:
+    one coverage for every unit of a figure, so units are compared over the same months."""
+    first, last = month_key(as_of.year, 1), f"{as_of:%Y-%m}"
+    newest = ""
+    for fact in facts:
+        for month in fact.investment:
+            if first <= month <= last and month > newest:
+                newest = month
+    return Coverage(as_of, int(newest[5:]) if newest else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    unit_type: str
+    unit: str
+    projects: int
+    completed_wan: float
+    plan_wan: float
+    coverage: Coverage | None = None
+    # Year on year, like for like (同口径): the same months of last year, and this year's
+    # months, of the unit's projects that reported then (None: none did).
+    last_year_wan: float | None = None
+    same_projects_wan: float | None = None
+    # 总投资 and completion since the project began, over the projects whose registry
+    # row gives 总投资 (None: none does).
+    total_investment_wan: float | None = None
+    cumulative_wan: float | None = None
+
+    @property
+    def pct(self) -> float | None:
+        return 100.0 * self.completed_wan / self.plan_wan if self.plan_wan > 0 else None
+
+    @property
+    def time_elapsed_pct(self) -> float | None:
+        return self.coverage.elapsed_pct if self.coverage else None
+
+    @property
+    def pace_pct(self) -> float | None:
+        """Completion against 序时进度 of the months covered (100: exactly on time)."""
+        pct, elapsed = self.pct, self.time_elapsed_pct
+        return None if pct is None or not elapsed else 100.0 * pct / elapsed
+
+    @property
+    def pace(self) -> str | None:
+        return pace_of(self.pace_pct)
+
+    @property
+    def yoy_pct(self) -> float | None:
+        """Growth against the same months of last year, of the projects that have both:
+        a project new this year would otherwise count as growth."""
+        if not self.last_year_wan or self.same_projects_wan is None:
+            return None
+        return 100.0 * (self.same_projects_wan - self.last_year_wan) / self.last_year_wan
+
+    @property
+    def cumulative_pct(self) -> float | None:
+        if not self.total_investment_wan or self.cumulative_wan is None:
+            return None
+        return 100.0 * self.cumulative_wan / self.total_investment_wan
+
+
+def pace_of(pace_pct: float | None) -> str | None:
+    if pace_pct is None:
+        return None
+    if pace_pct >= ON_PACE_PCT:
+        return "on_pace"
+    return "behind" if pace_pct >= FAR_BEHIND_PCT else "far_behind"
+
+
+def completion_by(facts: Sequence[ProjectFacts], as_of: date, unit_type: str, coverage: Coverage | None = None) -> list[Completion]:
+    """Plan completion per unit: the unit's completed investment over its annual plan
+    (weighted by plan, as the seeds' city figures are)."""
+    return completion_on_days(facts, [as_of], [unit_type], {as_of: coverage} if coverage else None)[as_of]
+
+
+def completion_on_days(
+    facts: Sequence[ProjectFacts], days: Sequence[date], unit_types: Sequence[str], coverages: dict[date, Coverage] | None = None
+) -> dict[date, list[Completion]]:
+    """``completion_by`` for several days and unit types in one pass over the projects:
+    counts and plans do not depend on the day, and a project without investment reports
+    adds nothing to any day (most of a province's, in a review every 30 s)."""
+    coverages = dict(coverages or {})
+    reporting = [fact for fact in facts if fact.investment]
+    for day in days:
+        coverages.setdefault(day, coverage_of(reporting, day))
+    counts: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    sums: dict[tuple[date, str, str], list] = defaultdict(lambda: [0.0, None, None, 0.0])
+    for fact in facts:
+        profile = fact.profile
+        units = [(unit_type, profile.unit(unit_type)) for unit_type in unit_types]
+        total = profile.total_investment_wan
+        for key in units:
+            row = counts[key]
+            row[0] += 1
+            row[1] += profile.annual_plan_wan
+            if total:
+                row[2] += total
+                row[3] += 1
+        if not fact.investment:
+            continue
+        for day in days:
+            cover = coverages[day]
+            done = fact.months_wan(cover.year, cover.last_month)
+            last_year = fact.months_wan(cover.year - 1, cover.last_month) if fact.has_months(cover.year - 1, cover.last_month) else None
+            cumulative = fact.cumulative_wan(day) if total else 0.0
+            for unit_type, unit in units:
+                row = sums[(day, unit_type, unit)]
+                row[0] += done
+                if last_year is not None:
+                    row[1] = (row[1] or 0.0) + last_year
+                    row[2] = (row[2] or 0.0) + done
+                row[3] += cumulative
+    return {
+        day: [
+            _completion(unit_type, unit, counts[(unit_type, unit)], sums.get((day, unit_type, unit)), coverages[day])
+            for unit_type in unit_types
+            for (row_type, unit) in sorted(counts)
+            if row_type == unit_type
+        ]
+        for day in days
+    }
+
+
+def _completion(unit_type: str, unit: str, count: list[float], sums: list | None, coverage: Coverage) -> Completion:
+    projects, plan, total, with_total = count
+    done, last_year, same_projects, cumulative = sums if sums else (0.0, None, None, 0.0)
+    return Completion(
+        unit_type, unit, int(projects), done, plan, coverage, last_year, same_projects,
+        total if with_total else None, cumulative if with_total else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One investment report as it arrived: a later one for the same month revises it."""
+
+    project_id: str
+    period: str  # YYYY-MM
+    amount_wan: float
+    reported_at: datetime
+
+
+def newest_known(revisions: Iterable[Revision], day: date | None, tz: tzinfo) -> dict[str, dict[str, MonthReport]]:
+    """Per project and month, the newest revision that had arrived by the end of local
+    ``day`` (every revision when ``day`` is None): what was known then, so a bulletin
+    made that day comes out the same when made again."""
+    newest: dict[tuple[str, str], Revision] = {}
+    for revision in revisions:
+        arrived = revision.reported_at.astimezone(tz).date()
+        if day is not None and arrived > day:
+            continue
+        key = (revision.project_id, revision.period)
+        held = newest.get(key)
+        if held is None or revision.reported_at >= held.reported_at:
+            newest[key] = revision
+    known: dict[str, dict[str, MonthReport]] = defaultdict(dict)
+    for (project_id, period), revision in newest.items():
+        known[project_id][period] = MonthReport(revision.amount_wan, revision.reported_at.astimezone(tz).date())
+    return dict(known)

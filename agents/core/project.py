@@ -1,0 +1,178 @@
+"""What the core knows of one project: its registry profile, its monthly investment as
+known when the figures are made, its judged days and its approved stoppages. Rankings,
+the investment ledger, start rates and the bulletin all read these facts."""
+
+from __future__ import annotations
+
+import calendar
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+
+from .calendar import Stoppage
+from .indicators import DayLabel, State
+from .packed import PackedDays, or_nan, or_none
+from .periods import Period
+
+CITY = "全市"
+UNIT_TYPES = ("district", "zone", "department")  # ranked units
+# Investment roll-ups: the ranked units, the city, and the seeds' 完成率 groupings
+# (level 市/区/镇, kind 新建/续建, and the two together: "镇级新建项目完成率 80%").
+ROLLUP_TYPES = ("city", "district", "zone", "department", "level", "kind", "level_kind")
+INVESTMENT_UNIT_TYPES = (*ROLLUP_TYPES, "project")  # what ``export investment --by`` offers
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    project_id: str
+    district: str
+    zone: str
+    department: str
+    level: str
+    kind: str  # "new" or "continuing"
+    annual_plan_wan: float
+    planned_start: date
+    name: str = ""
+    leader: str = ""
+    data_owner: str = ""
+    total_investment_wan: float | None = None  # 总投资, when the registry gives it
+
+    def unit(self, unit_type: str) -> str:
+        if unit_type == "city":
+            return CITY
+        if unit_type == "level_kind":
+            return f"{self.level}/{self.kind}"
+        if unit_type == "project":
+            return self.project_id
+        return getattr(self, unit_type)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthReport:
+    """A month's investment at its newest revision known when the facts were read."""
+
+    amount_wan: float
+    reported_on: date  # local day that revision arrived
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedDay:
+    label: DayLabel
+    machine_state: State
+    working_day: bool
+    activity_index: float | None
+    kwh: float = 0.0
+    baseline_kwh: float | None = None
+    suspicious: bool = False
+
+
+NO_INVESTMENT: Mapping[str, MonthReport] = MappingProxyType({})
+_LABELS = tuple(DayLabel)
+_STATES = tuple(State)
+
+
+class JudgedDays(PackedDays[JudgedDay]):
+    """A project's judged days: 29 bytes a day where a dict of ``JudgedDay`` objects cost
+    ~250. The leader's review holds weeks of days of every project at once."""
+
+    __slots__ = ()
+    # date ordinal, label | state | working day | suspicious, activity index, kWh, baseline (NaN: none)
+    LAYOUT = struct.Struct("<iBddd")
+
+    def pack(self, judged: JudgedDay) -> tuple:
+        code = _LABELS.index(judged.label) | _STATES.index(judged.machine_state) << 3 | judged.working_day << 5 | judged.suspicious << 6
+        return code, or_nan(judged.activity_index), judged.kwh, or_nan(judged.baseline_kwh)
+
+    def unpack(self, day: date, fields: tuple) -> JudgedDay:
+        code, index, kwh, baseline = fields
+        return JudgedDay(
+            _LABELS[code & 0b111], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1), or_none(index), kwh, or_none(baseline), bool(code >> 6 & 1)
+        )
+
+
+class JudgedStates(JudgedDays):
+    """Judged days without their energy (kWh 0, no baseline, not suspicious): what
+    rankings, start rates and the idle-investment check read, in 13 bytes a day — the
+    leader's review holds up to 46 days of every project in a province."""
+
+    __slots__ = ()
+    LAYOUT = struct.Struct("<iBd")  # date ordinal, label | state | working day, activity index
+
+    def pack(self, judged: JudgedDay) -> tuple:
+        code, index, *_energy = super().pack(judged)
+        return code & 0b11_1111, index  # without the suspicious bit
+
+    def unpack(self, day: date, fields: tuple) -> JudgedDay:
+        return super().unpack(day, (*fields, 0.0, math.nan))
+
+
+def month_key(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+@dataclass(slots=True)
+class ProjectFacts:
+    profile: Profile
+    # "YYYY-MM" -> the month's newest revision known when the facts were read (this
+    # year's months and last year's, for year-on-year growth)
+    investment: Mapping[str, MonthReport] = field(default_factory=dict)
+    days: JudgedDays = field(default_factory=JudgedDays)
+    stoppages: Sequence[Stoppage] = field(default_factory=list)
+    started_on: date | None = None  # first day its power said it works, wherever that is stored
+
+    def completed_wan(self, as_of: date) -> float:
+        """Investment of ``as_of``'s year, every month up to ``as_of``'s month, whenever
+        its report arrived: "截至2月底" counts February's report that came in March."""
+        return self.months_wan(as_of.year, as_of.month)
+
+    def months_wan(self, year: int, last_month: int) -> float:
+        """Sum of the months 1..``last_month`` of ``year``."""
+        if not self.investment or last_month < 1:
+            return 0.0
+        first, last = month_key(year, 1), month_key(year, last_month)
+        return sum(report.amount_wan for month, report in self.investment.items() if first <= month <= last)
+
+    def has_months(self, year: int, last_month: int) -> bool:
+        first, last = month_key(year, 1), month_key(year, last_month)
+        return any(first <= month <= last for month in self.investment)
+
+    def cumulative_wan(self, as_of: date) -> float:
+        """Every month known, of every year, up to ``as_of``'s month: completion since the
+        project began, as far as sitepulse holds its reports."""
+        last = f"{as_of:%Y-%m}"
+        return sum(report.amount_wan for month, report in self.investment.items() if month <= last)
+
+    def state_on(self, day: date) -> State:
+        """The machine state after the last judged day on or before ``day``."""
+        judged = [d for d in self.days if d <= day]
+        return self.days[max(judged)].machine_state if judged else State.NOT_STARTED
+
+    def has_started_by(self, day: date) -> bool:
+        """Started ever: the stored start (a ``started`` event) or a judged day out of
+        ``not_started``."""
+        if self.started_on is not None and self.started_on <= day:
+            return True
+        return any(d <= day and j.machine_state != State.NOT_STARTED for d, j in self.days.items())
+
+    def exempt_in(self, period: Period) -> bool:
+        """An approved stoppage overlaps the period: the project is left out of ranking."""
+        return any(s.first <= period.last and s.last >= period.first for s in self.stoppages)
+
+    def judged_working_days(self, period: Period) -> tuple[int, int]:
+        """(stalled, judged) working days of the period that count for the stall share:
+        started or stalled days; offline, stoppage and not-yet-started days do not."""
+        stalled = judged = 0
+        for day, fact in self.days.items():
+            if day not in period or not fact.working_day or fact.label not in (DayLabel.STARTED, DayLabel.STALLED):
+                continue
+            judged += 1
+            stalled += fact.label == DayLabel.STALLED
+        return stalled, judged
+
+
+def month_days(month: str) -> Period:
+    year, number = (int(part) for part in month.split("-"))
+    return Period(month, date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1]))
