@@ -49,7 +49,7 @@ async def load_bulletin(settings: Settings, period: Period, bottom: int, known_o
         (problem_series,) = await client.query(problem_query())
     if not facts:
         raise ReportError("InfluxDB 中没有项目登记信息: 请先 `sitepulse registry load`, 并确认处理进程在运行")
-    return compile_bulletin(facts, problems_from(problem_series), period, bottom)
+    return compile_bulletin(facts, problems_from(problem_series), period, bottom, today=datetime.now(settings.tz).date())
 
 
 def period_title(period: Period) -> str:

@@ -476,6 +476,11 @@ def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], mem
 @click.option("--live", is_flag=True, help="publish to the broker as time passes instead of writing a file")
 @click.option("--speed", default=1.0, show_default=True, help="with --live: history runs this many times faster")
 @click.option(
+    "--year-to-date",
+    is_flag=True,
+    help="also this year's investment reports before the start (some revised), delayed new projects, and last year's figures (.lastyear.csv)",
+)
+@click.option(
     "--new-signing-keys",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write a new key per simulated project to this CSV (point SITEPULSE_SIGNING_KEYS at it to sign and verify)",
@@ -483,16 +488,16 @@ def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], mem
 @click.pass_context
 def simulate(
     ctx: click.Context, projects: int, days: int, seed: int, start: datetime | None, out: Path | None, live: bool, speed: float,
-    new_signing_keys: Path | None,
+    year_to_date: bool, new_signing_keys: Path | None,
 ) -> None:
     """Simulated sites: a file of records (plus registry CSV and ground truth), or live."""
     from .streams.registry import write_registry_csv
     from .streams.signing import KeyStore
-    from .streams.simulator import build_scenario, generate_records, ground_truth
+    from .streams.simulator import build_scenario, generate_records, ground_truth, last_year_figures, write_last_year_csv
 
     settings = _settings(ctx)
     first_day = start.date() if start else datetime.now(settings.tz).date() - timedelta(days=days)
-    scenario = build_scenario(projects, days, seed, first_day, settings.tz)
+    scenario = build_scenario(projects, days, seed, first_day, settings.tz, year_to_date=year_to_date)
     if new_signing_keys:
         KeyStore.generate([p.entry.project_id for p in scenario.projects], new_signing_keys)
         click.echo(f"项目密钥已写入 {new_signing_keys} (仅属主可读)")
@@ -512,6 +517,10 @@ def simulate(
     write_registry_csv([p.entry for p in scenario.projects], registry_path)
     truth_path.write_text(json.dumps(ground_truth(scenario), ensure_ascii=False, indent=1))
     click.echo(f"已生成 {count} 条记录: {out}\n登记表: {registry_path}\n场景真值: {truth_path}")
+    if year_to_date:
+        last_year_path = out.with_suffix(".lastyear.csv")
+        write_last_year_csv(last_year_figures(scenario), last_year_path)
+        click.echo(f"上年同期数据: {last_year_path} (用 sitepulse investment load 加载)")
 
 
 def _simulate_live(settings: Settings, scenario, speed: float) -> None:

@@ -16,11 +16,14 @@ from pydantic import SecretStr
 from .agents.core.periods import half_month_of
 from .embedded import READER_USER, WORKER_USER, ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
+from .streams.investment_history import load_investment_file
+from .streams.registry import read_registry_topic
+from .streams.simulator import Scenario, build_scenario, last_year_figures, write_last_year_csv
 from .streams.topics import ensure_topics
 
 
 # The bulletin once the history has been replayed and judged, then again as days go by.
-REPORT_FIRST_AFTER_S = 60.0
+REPORT_AFTER_HISTORY_S = 45.0
 REPORT_EVERY_S = 600.0
 
 
@@ -66,21 +69,25 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
         command = [sys.executable, "-m", "sitepulse"]
         worker = spawn("worker", [*command, "worker"], state / "worker.log", env)
         children.append(worker)
+        start = datetime.now(settings.tz).date() - timedelta(days=days)
         simulator = spawn(
             "simulator",
-            [*command, "simulate", "--live", "--projects", str(projects), "--days", str(days), "--speed", str(speed), "--seed", str(seed)],
+            [*command, "simulate", "--live", "--year-to-date", "--projects", str(projects), "--days", str(days), "--speed", str(speed),
+             "--seed", str(seed), "--start", start.isoformat()],
             state / "simulator.log",
             env,
         )
         children.append(simulator)
+        _load_last_year(run_settings, state, build_scenario(projects, days, seed, start, settings.tz, year_to_date=True), simulator)
         _print_banner(run_settings, state, days, credentials)
         deadline = time.monotonic() + duration if duration else None
-        next_report, report = time.monotonic() + REPORT_FIRST_AFTER_S, None
+        history_s = days * 86_400 / speed
+        next_report, reports = time.monotonic() + history_s + REPORT_AFTER_HISTORY_S, []
         while deadline is None or time.monotonic() < deadline:
             for child in (worker, simulator):
                 child.check_alive()
-            if time.monotonic() >= next_report and (report is None or report.process.poll() is not None):
-                report = _make_report(command, run_settings, state, env)
+            if time.monotonic() >= next_report and all(r.process.poll() is not None for r in reports):
+                reports = _make_reports(command, run_settings, state, env)
                 next_report = time.monotonic() + REPORT_EVERY_S
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
@@ -95,10 +102,30 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
     return 0
 
 
-def _make_report(command: list[str], settings: Settings, state: Path, env: dict[str, str]) -> ChildProcess:
-    """The scheduling bulletin of the half-month that holds yesterday, in the background."""
-    period = half_month_of(datetime.now(settings.tz).date() - timedelta(days=1))
-    return spawn("report", [*command, "report", "--period", period.label, "--out", str(state / "report")], state / "report.log", env)
+def _make_reports(command: list[str], settings: Settings, state: Path, env: dict[str, str]) -> list[ChildProcess]:
+    """In the background: the scheduling bulletin of the half-month that holds yesterday
+    (its days so far) in report/, and the one before it, complete, in report/<period>/."""
+    current = half_month_of(datetime.now(settings.tz).date() - timedelta(days=1))
+    previous = current.previous()
+    return [
+        spawn(f"report {period.label}", [*command, "report", "--period", period.label, "--out", str(out)], state / f"report-{period.label}.log", env)
+        for period, out in ((current, state / "report"), (previous, state / "report" / previous.label))
+    ]
+
+
+def _load_last_year(settings: Settings, state: Path, scenario: Scenario, simulator: ChildProcess, timeout_s: float = 60.0) -> None:
+    """Last year's monthly figures of the simulated projects, loaded as a supervisor
+    would (``investment load``, audited) once the simulator has registered them."""
+    path = state / "lastyear.csv"
+    write_last_year_csv(last_year_figures(scenario), path)
+    wanted = {p.entry.project_id for p in scenario.projects}
+    deadline = time.monotonic() + timeout_s
+    while not wanted <= {entry.project_id for entry in read_registry_topic(settings)}:
+        simulator.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"模拟站点 {timeout_s:.0f} 秒内未发布项目登记表")
+        time.sleep(0.5)
+    load_investment_file(settings, path, "演示: 加载上年同期数据")
 
 
 def _write_credentials(state: Path, settings: Settings, influx: EmbeddedInflux) -> Path:
@@ -138,7 +165,8 @@ sitepulse 演示已启动 (嵌入式: Tansu 消息代理 + InfluxDB + Faust 处�
   curl -sG {influx}/query -u "$GRAFANA_INFLUX_USERNAME:$GRAFANA_INFLUX_PASSWORD" --data-urlencode db={db} \\
        --data-urlencode "q=SELECT kwh, readings FROM power_daily GROUP BY project_id ORDER BY time DESC LIMIT 3"
 
-半月调度通报: 启动约 1 分钟后生成于 {state / "report"} (report.html, report.pdf), 之后每 10 分钟更新。
+半月调度通报: 历史回放完成约 {REPORT_AFTER_HISTORY_S:.0f} 秒后生成于 {state / "report"} (report.html, report.pdf: 本期截至最近判定日),
+  上一期的完整通报在其下以期间命名的目录中, 之后每 10 分钟更新。上年同期数据已加载 (见 export audit)。
 
 模拟站点先以加速方式回放最近 {days} 天的历史, 之后按真实时间每 15 分钟上报一次。
 按 Ctrl-C 停止全部进程。

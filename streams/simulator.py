@@ -5,17 +5,26 @@ and 调休 working days from ``chinese-calendar``), projects that stall for some
 days, a meter that goes silent, a meter whose register resets, new projects that start
 late, and monthly investment reports. ``ground_truth()`` says what was injected, so
 tests and evaluations can check the indicators against it.
+
+The opt-in year-to-date mode makes the first bulletin look like a real one: the year's
+investment reports before the start month (with the odd revision), the start month's
+report scaled to the days simulated, and some new projects that miss their start.
+``last_year_figures()`` gives the previous year's monthly figures to compare against.
 """
 
 from __future__ import annotations
 
+import csv
+import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import msgspec
 
 from .contract import InvestmentReport, PowerReading, Record, RegistryEntry
 
@@ -32,9 +41,18 @@ _GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", 
 # Share of the working-hour load by local hour: night security lighting, a lunch dip.
 _HOURLY_SHAPE = [0.08] * 6 + [0.4, 1.0, 1.0, 1.0, 1.0, 0.6, 0.6, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5] + [0.1] * 4
 _WEEKEND_FACTOR = 0.35
+# Hours at full working load in a month of 22 working days and 8 weekend days.
+_WORKING_MONTH_HOURS = sum(_HOURLY_SHAPE) * (22 + 8 * _WEEKEND_FACTOR)
 _HOLIDAY_FACTOR = 0.05
 _STALLED_FACTOR = 0.05
 _NOT_STARTED_FACTOR = 0.02
+
+# Investment by calendar month as a share of the plan's twelfth: the Spring Festival
+# empties February and slows January, summer heat slows July and August, the year-end
+# push fills the fourth quarter.
+_SEASONAL_INVESTMENT = (0.8, 0.55, 1.0, 1.0, 1.05, 1.05, 0.95, 0.95, 1.05, 1.1, 1.1, 1.15)
+_DELAYED_SHARE = 0.2  # new projects that miss their planned start (year-to-date mode)
+_REVISED_SHARE = 0.1  # history reports followed by a corrected one
 
 
 @dataclass
@@ -46,6 +64,7 @@ class ProjectScenario:
     silent_from: datetime | None = None
     reset_meter: str | None = None
     reset_at: datetime | None = None
+    delayed: bool = False  # a new project that does not start within the scenario
 
 
 @dataclass
@@ -55,22 +74,44 @@ class Scenario:
     days: int
     tz: ZoneInfo
     projects: list[ProjectScenario]
+    year_to_date: bool = False
 
     @property
     def end(self) -> datetime:
         return datetime.combine(self.start + timedelta(days=self.days), time(), self.tz)
 
 
-def build_scenario(projects: int, days: int, seed: int, start: date, tz: ZoneInfo) -> Scenario:
+def build_scenario(
+    projects: int, days: int, seed: int, start: date, tz: ZoneInfo, year_to_date: bool = False
+) -> Scenario:
     rng = random.Random(seed)
     built = []
     for index in range(1, projects + 1):
         entry = _registry_entry(index, start, rng)
         meters = [f"M{n}" for n in range(1, rng.choice([1, 1, 2, 3]) + 1)]
         built.append(ProjectScenario(entry, meters))
-    scenario = Scenario(seed, start, days, tz, built)
+    scenario = Scenario(seed, start, days, tz, built, year_to_date)
     _inject_events(scenario, rng)
+    if year_to_date:
+        _delay_new_projects(scenario, rng)
+        _plan_new_projects_for_the_rest_of_the_year(scenario)
     return scenario
+
+
+def _months_planned(entry: RegistryEntry, year: int) -> int:
+    """Months of ``year`` a project's annual plan covers: a new project's from its
+    planned start on."""
+    return 13 - entry.planned_start.month if entry.kind == "new" and entry.planned_start.year == year else 12
+
+
+def _plan_new_projects_for_the_rest_of_the_year(scenario: Scenario) -> None:
+    """A project that starts in November plans two months of work this year, not
+    twelve: its annual plan covers the months from its planned start on."""
+    for project in scenario.projects:
+        entry = project.entry
+        months = _months_planned(entry, scenario.start.year)
+        if months < 12:
+            project.entry = msgspec.structs.replace(entry, annual_plan_wan=round(entry.annual_plan_wan * months / 12, 1))
 
 
 def _registry_entry(index: int, start: date, rng: random.Random) -> RegistryEntry:
@@ -114,6 +155,17 @@ def _inject_events(scenario: Scenario, rng: random.Random) -> None:
         reset.reset_at = _moment(scenario, rng.uniform(0.3, 0.6) * window)
 
 
+def _delay_new_projects(scenario: Scenario, rng: random.Random) -> None:
+    """About one new project in five misses its start, and at least one of those due
+    within the scenario does, so a start rate below 100 % is there to be found."""
+    new = [p for p in scenario.projects if p.entry.kind == "new"]
+    for project in new:
+        project.delayed = rng.random() < _DELAYED_SHARE
+    due = [p for p in new if p.entry.planned_start < scenario.start + timedelta(days=scenario.days)]
+    if due and not any(p.delayed for p in due):
+        rng.choice(due).delayed = True
+
+
 def _moment(scenario: Scenario, days_in: float) -> datetime:
     """A quarter-hour boundary ``days_in`` days after the start."""
     slots = int(days_in * 86_400 // INTERVAL_S)
@@ -122,7 +174,7 @@ def _moment(scenario: Scenario, days_in: float) -> datetime:
 
 def day_factor(project: ProjectScenario, day: date) -> float:
     """How much of its working load a project draws on ``day``."""
-    if project.entry.kind == "new" and day < project.entry.planned_start:
+    if project.entry.kind == "new" and (project.delayed or day < project.entry.planned_start):
         return _NOT_STARTED_FACTOR
     if any(first <= day <= last for first, last in project.stalls):
         return _STALLED_FACTOR
@@ -139,7 +191,21 @@ def day_factor(project: ProjectScenario, day: date) -> float:
 
 def generate_records(scenario: Scenario, until: datetime | None = None) -> Iterator[Record]:
     """Readings of every meter in time order, with each month's investment report on the
-    3rd of the next month at 10:00. Endless when ``until`` is None (live mode)."""
+    3rd of the next month at 10:00. Endless when ``until`` is None (live mode). In
+    year-to-date mode the year's earlier reports come first, or in between once the
+    readings have caught up with them."""
+    simulated = _simulated_records(scenario, until)
+    if not scenario.year_to_date:
+        return simulated
+    history = [r for r in _investment_history(scenario) if until is None or r.reported_at <= until]
+    return heapq.merge(history, simulated, key=_record_time)
+
+
+def _record_time(record: Record) -> datetime:
+    return record.reported_at if isinstance(record, InvestmentReport) else record.ts
+
+
+def _simulated_records(scenario: Scenario, until: datetime | None) -> Iterator[Record]:
     rng = random.Random(scenario.seed * 7919 + 1)
     registers = {(p.entry.project_id, m): rng.uniform(1_000, 50_000) for p in scenario.projects for m in p.meters}
     month_kwh: dict[tuple[str, str], float] = {}
@@ -176,22 +242,84 @@ def _investment_reports(
     scenario: Scenario, reported_at: datetime, month_kwh: dict[tuple[str, str], float], rng: random.Random
 ) -> Iterator[InvestmentReport]:
     """Investment follows activity: a month's amount is the plan's twelfth scaled by how
-    much of a full month's working energy the site drew."""
-    previous = (reported_at.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    much of a full month's working energy the site drew (in year-to-date mode, of the
+    part of the month simulated, so the start month is not taken for an idle one)."""
+    month_end = (reported_at.replace(day=1) - timedelta(days=1)).date()
+    previous = month_end.strftime("%Y-%m")
+    simulated_share = _simulated_share(scenario, month_end) if scenario.year_to_date else 1.0
     for project in scenario.projects:
         pid = project.entry.project_id
         drawn = month_kwh.pop((pid, previous), None)
         if drawn is None:
             continue
-        full_month = project.entry.capacity_kva * LOAD_FACTOR * 0.7 * 24 * 30
+        # Year-to-date mode measures a full month by the load curve's own working month,
+        # so a month worked as usual reports about its plan's twelfth, as history does.
+        month_hours = _WORKING_MONTH_HOURS if scenario.year_to_date else 0.7 * 24 * 30
+        full_month = project.entry.capacity_kva * LOAD_FACTOR * month_hours * simulated_share
         activity = min(drawn / full_month, 1.5)
-        amount = round(project.entry.annual_plan_wan / 12 * activity * rng.uniform(0.8, 1.2), 1)
+        months_planned = _months_planned(project.entry, scenario.start.year) if scenario.year_to_date else 12
+        amount = round(project.entry.annual_plan_wan / months_planned * activity * rng.uniform(0.8, 1.2), 1)
         yield InvestmentReport(pid, previous, amount, reported_at)
+
+
+def _simulated_share(scenario: Scenario, month_end: date) -> float:
+    """The share of the month ending ``month_end`` that the scenario simulated: the start
+    month's days from the start on, 1 for the months after it."""
+    simulated_from = max(month_end.replace(day=1), scenario.start)
+    return ((month_end - simulated_from).days + 1) / month_end.day
+
+
+def _investment_history(scenario: Scenario) -> list[InvestmentReport]:
+    """This year's reports for the months before the start month, in ``reported_at``
+    order: each on a day 3..10 of the next month, about one in ten revised 2-6 days
+    later. Its own random stream, so the readings stay those of the seed."""
+    rng = random.Random(scenario.seed * 7919 + 2)
+    year = scenario.start.year
+    reports = []
+    for month in range(1, scenario.start.month):
+        first, period = date(year, month, 1), f"{year}-{month:02d}"
+        for project in scenario.projects:
+            entry = project.entry
+            if entry.kind == "new" and entry.planned_start.replace(day=1) > first:
+                continue
+            amount = _seasonal_amount(entry.annual_plan_wan, month, rng.uniform(0.85, 1.15))
+            reported_at = datetime(year, month + 1, rng.randint(3, 10), 10, tzinfo=scenario.tz)
+            reports.append(InvestmentReport(entry.project_id, period, amount, reported_at))
+            if rng.random() < _REVISED_SHARE:
+                revised = round(amount * rng.uniform(0.9, 1.1), 1)
+                revised_at = reported_at + timedelta(days=rng.randint(2, 6))
+                reports.append(InvestmentReport(entry.project_id, period, revised, revised_at))
+    return sorted(reports, key=_record_time)
+
+
+def _seasonal_amount(annual_plan_wan: float, month: int, noise: float) -> float:
+    return round(annual_plan_wan / 12 * _SEASONAL_INVESTMENT[month - 1] * noise, 1)
+
+
+def last_year_figures(scenario: Scenario) -> list[tuple[str, str, float]]:
+    """(project_id, "YYYY-MM", amount_wan) for every month of the year before the start
+    year, continuing projects only (the new ones did not exist): the seasonal shape a
+    little lower than this year's, so the year-on-year comparison shows growth."""
+    rng = random.Random(scenario.seed * 7919 + 3)
+    year = scenario.start.year - 1
+    return [
+        (p.entry.project_id, f"{year}-{month:02d}", _seasonal_amount(p.entry.annual_plan_wan, month, rng.uniform(0.8, 1.0)))
+        for p in scenario.projects
+        if p.entry.kind == "continuing"
+        for month in range(1, 13)
+    ]
+
+
+def write_last_year_csv(rows: list[tuple[str, str, float]], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["project_id", "period", "amount_wan"])
+        writer.writerows(rows)
 
 
 def ground_truth(scenario: Scenario) -> dict:
     """What the scenario injected, for checking indicators against."""
-    return {
+    truth = {
         "seed": scenario.seed,
         "start": scenario.start.isoformat(),
         "days": scenario.days,
@@ -211,3 +339,8 @@ def ground_truth(scenario: Scenario) -> dict:
             for p in scenario.projects
         },
     }
+    if scenario.year_to_date:
+        truth["year_to_date"] = True
+        for p in scenario.projects:
+            truth["projects"][p.entry.project_id]["delayed"] = p.delayed
+    return truth

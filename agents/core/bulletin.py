@@ -137,14 +137,15 @@ def headline(facts: Sequence[ProjectFacts], period: Period, as_of: date | None =
     return Headline(period, as_of, len(facts), dict(states), city[0] if city else Completion("city", CITY, 0, 0.0, 0.0, coverage_of(facts, as_of)))
 
 
-def bulletin_day(facts: Sequence[ProjectFacts], period: Period) -> date:
-    """The day a bulletin's figures stand on: the period's last day, or, while the
-    period runs, the last day judged in it (a day not yet lived is not counted as 0)."""
+def bulletin_day(facts: Sequence[ProjectFacts], period: Period, today: date | None = None) -> date:
+    """The day a bulletin's figures stand on: the period's last day once ``today`` is
+    past it (or no ``today`` is given); while the period runs, the last day judged in it,
+    or its first day before any is — a day not yet lived is never counted as 0."""
+    if today is None or today > period.last:
+        return period.last
     judged = [max(fact.days) for fact in facts if len(fact.days)]
     newest = max(judged) if judged else None
-    if newest is None or newest >= period.last or newest < period.first:
-        return period.last
-    return newest
+    return newest if newest is not None and period.first <= newest <= period.last else period.first
 
 
 def stall_length(fact: ProjectFacts, through: date) -> tuple[int, bool]:
@@ -248,7 +249,8 @@ def trend_periods_ending(period: Period, count: int = TREND_PERIODS) -> list[Per
 
 
 def compile_bulletin(
-    facts: Sequence[ProjectFacts], problems: Sequence[Problem], period: Period, bottom: int, trend_count: int = TREND_PERIODS
+    facts: Sequence[ProjectFacts], problems: Sequence[Problem], period: Period, bottom: int, trend_count: int = TREND_PERIODS,
+    today: date | None = None,
 ) -> Bulletin:
     """``facts`` must hold the judged days from January 1 of the period's year and from
     the first trend period on (see ``facts_from``), and the investment of that year and
@@ -271,7 +273,7 @@ def compile_bulletin(
         for stoppage in fact.stoppages
         if stoppage.first <= period.last and stoppage.last >= period.first
     ]
-    as_of = bulletin_day(facts, period)
+    as_of = bulletin_day(facts, period, today)
     return Bulletin(
         period=period,
         as_of=as_of,

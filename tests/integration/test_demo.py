@@ -66,7 +66,7 @@ def test_demo_runs_the_pipeline_and_ctrl_c_stops_every_child(tmp_path):
         poll(exported_rows, 90, "the demo's daily kWh in the export", interval_s=1)
         assert len(processes_under(state_dir.resolve(), demo.pid)) >= 4  # broker, influxd, worker, simulator
         # The banner says where the scheduling bulletin appears.
-        report_dir = Path(re.search(r"半月调度通报: 启动约 1 分钟后生成于 (\S+) ", banner).group(1))
+        report_dir = Path(re.search(r"半月调度通报: 历史回放完成约 \d+ 秒后生成于 (\S+) ", banner).group(1))
         poll(lambda: (report_dir / "report.pdf").exists() and (report_dir / "report.html").exists(), 180, "the demo's report", interval_s=2)
         assert "重大项目半月调度通报" in (report_dir / "report.html").read_text(encoding="utf-8")
     finally:

@@ -110,3 +110,41 @@ def test_the_page_escapes_registry_text_and_marks_the_golden_snail():
     assert '<span class="snail">金蜗牛</span>' in snail_row
     assert page.count("data:image/svg+xml;base64,") == 3
     assert "2026年3月下半月" in page and "较上期" in page
+
+
+def test_a_period_in_progress_stands_on_its_last_judged_day():
+    from sitepulse.bulletin import render_html
+
+    facts = city()
+    for fact in facts:
+        fact.days = type(fact.days)({day: judged for day, judged in fact.days.items() if day <= date(2026, 3, 20)})
+    running = compile_bulletin(facts, [], H2, bottom=1, today=date(2026, 3, 21))
+    assert running.as_of == date(2026, 3, 20)
+    assert running.city_days[-1].day == date(2026, 3, 20), "no day not yet lived is drawn as 0 MWh"
+    page = render_html(running, datetime(2026, 3, 21, 9, tzinfo=CST))
+    assert "截至 3 月 20 日，4 个重大项目1—3月累计完成投资" in page and "本期尚未结束" in page
+    # Made after the period ended, the same facts stand on its last day.
+    assert compile_bulletin(facts, [], H2, bottom=1, today=date(2026, 4, 2)).as_of == date(2026, 3, 31)
+    # On the period's first morning nothing is judged yet: it stands on its first day.
+    assert compile_bulletin(facts, [], parse_period("2026-04-H1"), bottom=1, today=date(2026, 4, 1)).as_of == date(2026, 4, 1)
+
+
+def test_the_page_shows_completion_by_level_and_kind_starts_and_growth_against_the_city():
+    from sitepulse.bulletin import render_html
+
+    facts = city()
+    facts[0].profile = replace(facts[0].profile, level="town", kind="new", planned_start=date(2026, 2, 1))
+    for fact, last_year in zip(facts[:2], (4_000.0, 500.0)):
+        fact.investment["2025-02"] = MonthReport(last_year, date(2026, 1, 10))
+    bulletin = compile_bulletin(facts, [], H2, bottom=1)
+    page = render_html(bulletin, datetime(2026, 4, 1, 9, tzinfo=CST))
+    level_table = page.split("各级新建、续建项目计划完成率")[1].split("</table>")[0]
+    assert "镇(街道)级" in level_table and "市级" in level_table
+    assert 'data-figure="completion_town_new">25.0%' in level_table  # 5,000 of 20,000
+    # 海曙区 (NB-0001 alone reported last year): 5,000 in 1—3月 2026 against 4,000 (+25 %);
+    # the city, like for like (NB-0001 and NB-0002): 6,000 against 4,500 (+33.3 %).
+    district_table = page.split("投资完成情况")[1].split("</table>")[0]
+    row = next(r for r in district_table.split("<tr>") if "海曙区" in r)
+    assert "+25.0%" in row and "低于全市 8.3 个百分点" in row
+    starts = {s.unit: s for s in bulletin.starts}
+    assert (starts["new"].due, starts["new"].started) == (1, 1) and starts["全市"].due == 4
