@@ -33,12 +33,14 @@ from ..streams.contract import (
     INVESTMENT_TOPIC,
     POWER_TOPIC,
     REGISTRY_TOPIC,
+    NODES_TOPIC,
     STOPPAGES_TOPIC,
     AuditRecord,
     InvestmentReport,
     PowerReading,
     ProjectEvent,
     RegistryEntry,
+    NodeRecord,
     StoppageRecord,
 )
 from ..streams.publisher import dead_letter_headers
@@ -49,7 +51,7 @@ from .core.calendar import Stoppage, WorkCalendar
 from .influx import InfluxClient, RetryingInflux
 from .ledger import LedgerHandler
 from .pipeline import InvestmentHandler, PowerHandler
-from .points import audit_point, project_point, stoppage_point
+from .points import audit_point, node_point, project_point, stoppage_point
 from .review import PeriodReview
 
 log = logging.getLogger("sitepulse.worker")
@@ -65,6 +67,7 @@ EMBEDDED_KAFKA_TIMEOUTS: dict[str, Any] = {
 
 _registry_decoder = msgspec.json.Decoder(RegistryEntry)
 _stoppage_decoder = msgspec.json.Decoder(StoppageRecord)
+_node_decoder = msgspec.json.Decoder(NodeRecord)
 _event_decoder = msgspec.json.Decoder(ProjectEvent)
 _audit_decoder = msgspec.json.Decoder(AuditRecord)
 _encode = msgspec.json.Encoder().encode
@@ -237,6 +240,24 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
                 lines.append(project_point(entry, int(event.message.timestamp * 1000)))
             await influx.write(lines)
             counters.record_batch("registry", len(lines), rejected)
+
+    @app.agent(topic(NODES_TOPIC), name="nodes", supervisor_strategy=CrashingSupervisor)
+    async def node_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(1000, within=settings.batch_within_s):
+            lines, rejected = [], Counter()
+            for event in events:
+                if event.message.value is None:
+                    continue
+                try:
+                    record = _node_decoder.decode(event.message.value)
+                    if not record.node.strip() or (record.planned_date is None) == (record.done_date is None):
+                        raise ValueError("a node record carries a node and either planned_date or done_date")
+                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
+                    continue
+                lines.append(node_point(record))
+            await influx.write(lines)
+            counters.record_batch("nodes", len(lines), rejected)
 
     @app.agent(topic(STOPPAGES_TOPIC), name="stoppages", supervisor_strategy=CrashingSupervisor)
     async def stoppage_agent(stream: faust.StreamT) -> None:

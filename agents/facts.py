@@ -15,6 +15,7 @@ from .core.daily import day_start, epoch_ms
 from .core.indicators import DayLabel, State
 from .core.problems import Problem
 from .core.investment import Revision, newest_known
+from .core.nodes import PlanNode
 from .core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
@@ -36,7 +37,8 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
     """The newest registry row per project (the leader's phone is never stored)."""
     newest: dict[str, list] = {}
     fields = ("time", Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
-              "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url", "total_investment_wan")
+              "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url", "total_investment_wan",
+              "owner_person", "leader_title", "partner_departments")
     for series in series_list:
         at = _columns(series, *fields)
         for values in series.values:  # oldest first: a later row of a project replaces it
@@ -45,7 +47,9 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
             if project_id:
                 newest[project_id] = row
     entries = {}
-    for project_id, (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video, total) in newest.items():
+    for project_id, row in newest.items():
+        (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video, total,
+         owner_person, leader_title, partners) = row
         entries[project_id] = RegistryEntry(
             project_id=project_id,
             name=name or "",
@@ -64,6 +68,9 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
             lon=lon,
             video_url=video,
             total_investment_wan=total,
+            owner_person=owner_person,
+            leader_title=leader_title,
+            partner_departments=partners,
         )
     return entries
 
@@ -83,7 +90,7 @@ async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[S
 
 # What the review and the reports need of a registry row (not coordinates, video, capacity).
 _PROFILE_COLUMNS = (Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
-                    "data_owner", "annual_plan_wan", "planned_start", "total_investment_wan")
+                    "data_owner", "annual_plan_wan", "planned_start", "total_investment_wan", "owner_person")
 PAGE_ROWS = 25_000  # rows per read of the whole city: memory follows a page, not the city
 
 
@@ -101,7 +108,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
     for series in series_list:
         at = _columns(series, *_PROFILE_COLUMNS)
         for values in series.values:  # oldest first: a later row of a project replaces it
-            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, total = (
+            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, total, owner = (
                 values[i] if i is not None else None for i in at
             )
             if not project_id:
@@ -121,6 +128,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
                 sys.intern(leader or ""),
                 sys.intern(data_owner or ""),
                 float(total) if total else None,
+                sys.intern(owner or ""),
             )
     return profiles
 
@@ -210,7 +218,28 @@ async def load_facts(
         day = next((row.get("day") for row in series.rows() if row.get("day")), None)
         if fact is not None and day:
             fact.started_on = date.fromisoformat(day)
+    for project_id, nodes in (await load_nodes(query)).items():
+        if project_id in facts:
+            facts[project_id].nodes = nodes
     return list(facts.values())
+
+
+NODES_QUERY = f"SELECT planned_date, done_date FROM {Measurement.PLAN_NODE} GROUP BY {Measurement.TAG_PROJECT}, node"
+
+
+async def load_nodes(query: Query) -> dict[str, list[PlanNode]]:
+    """Every project's plan nodes (a node reported done before it was planned waits for
+    its plan), in planned order."""
+    (series_list,) = await query(NODES_QUERY)
+    nodes: dict[str, list[PlanNode]] = {}
+    for series in series_list:
+        for row in series.rows():
+            if row.get("planned_date"):
+                done = row.get("done_date")
+                node = PlanNode(series.tags[Measurement.TAG_PROJECT], series.tags["node"], date.fromisoformat(row["planned_date"]),
+                                date.fromisoformat(done) if done else None)
+                nodes.setdefault(node.project_id, []).append(node)
+    return {project_id: sorted(found, key=lambda n: (n.planned_date, n.node)) for project_id, found in nodes.items()}
 
 
 async def load_revisions(query: Query, tz: ZoneInfo, since: date | None, known_on: date | None) -> list[Revision]:
@@ -296,6 +325,8 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
     problems = []
     for series in series_list:
         for row in series.rows():
+            if not row.get("opened_day") or not row.get("kind"):
+                continue  # being written right now: InfluxDB stores each field on its own
             problems.append(
                 Problem(
                     problem_id=series.tags["problem_id"],
@@ -309,6 +340,13 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
                     closed_at=datetime.fromisoformat(row["closed_at"]) if row.get("closed_at") else None,
                     closed_by=row.get("closed_by") or None,
                     note=row.get("note") or "",
+                    category=row.get("category") or "",
+                    department=row.get("department") or None,
+                    measures=row.get("measures") or "",
+                    due=date.fromisoformat(row["due"]) if row.get("due") else None,
+                    awaiting_since=datetime.fromisoformat(row["awaiting_since"]) if row.get("awaiting_since") else None,
+                    owner_person=row.get("owner_person") or None,
+                    overdue_since=date.fromisoformat(row["overdue_since"]) if row.get("overdue_since") else None,
                 )
             )
     return problems

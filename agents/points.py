@@ -8,13 +8,14 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import AuditRecord, InvestmentReport, Measurement, PowerReading, ProjectEvent, RegistryEntry
+from ..streams.contract import AuditRecord, InvestmentReport, Measurement, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
 from .core.indicators import DayIndicators, State
 from .core.periods import Period
 from .core.problems import Problem
 from .core.investment import Completion
+from .core.nodes import Schedule
 from .core.ranking import UnitScore
 from .lineprotocol import encode_point, float_field, series_key
 
@@ -106,6 +107,24 @@ def investment_revision_point(report: InvestmentReport) -> str:
     )
 
 
+def node_point(record: NodeRecord) -> str:
+    """A plan node's planned or done date, on the node's one point (time 0: a plan, not
+    a moment), so the plan and the completion merge whichever arrives first."""
+    fields = {"planned_date": record.planned_date.isoformat() if record.planned_date else None,
+              "done_date": record.done_date.isoformat() if record.done_date else None}
+    return encode_point(Measurement.PLAN_NODE, {Measurement.TAG_PROJECT: record.project_id, "node": record.node}, fields, 0)
+
+
+def schedule_point(schedule: Schedule, district: str, leader: str, day: date, tz: ZoneInfo) -> str:
+    """A project's standing against its nodes on ``day`` (the overview counts those behind)."""
+    return encode_point(
+        Measurement.SCHEDULE,
+        {Measurement.TAG_PROJECT: schedule.project_id, Measurement.TAG_DISTRICT: district or UNREGISTERED, "leader": leader or UNREGISTERED},
+        {"behind": int(schedule.behind), "days_behind": schedule.days_behind, "node": schedule.node, "date": day.isoformat()},
+        day_start_ms(day, tz),
+    )
+
+
 def project_point(entry: RegistryEntry, ts_ms: int) -> str:
     """The registry row, without the leader's phone number (boards show this data)."""
     return encode_point(
@@ -127,6 +146,10 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
             "lon": _float_or_none(entry.lon),
             "video_url": entry.video_url or None,
             "total_investment_wan": _float_or_none(entry.total_investment_wan),
+            # 六个一, without the person's phone (boards show this data)
+            "owner_person": entry.owner_person or None,
+            "leader_title": entry.leader_title or None,
+            "partner_departments": entry.partner_departments or None,
         },
         ts_ms,
     )
@@ -202,10 +225,10 @@ def audit_point(record: AuditRecord) -> str:
 
 
 def problem_point(problem: Problem, tz: ZoneInfo) -> str:
-    """Stamped at the opening day; closing it overwrites the fields of the same point."""
+    """Stamped at the opening day; every change overwrites the fields of the same point."""
     return encode_point(
         Measurement.PROBLEM,
-        # leader and district are tags: the suspicious-activity alert rule groups by them.
+        # leader and district are tags: the alert rules group by them.
         {
             Measurement.TAG_PROJECT: problem.project_id,
             "problem_id": problem.problem_id,
@@ -214,14 +237,22 @@ def problem_point(problem: Problem, tz: ZoneInfo) -> str:
         },
         {
             "kind": problem.kind,
-            "status": "open" if problem.is_open else "closed",
+            "status": problem.status,
             "open": problem.is_open,
+            "overdue": problem.status == "overdue",
             "opened_day": problem.opened_day.isoformat(),
             "opened_at": problem.opened_at.isoformat(),
             "detail": problem.detail,
             "closed_at": problem.closed_at.isoformat() if problem.closed_at else None,
             "closed_by": problem.closed_by,
             "note": problem.note or None,
+            "category": problem.category or None,
+            "department": problem.department,
+            "measures": problem.measures or None,
+            "due": problem.due.isoformat() if problem.due else None,
+            "awaiting_since": problem.awaiting_since.isoformat() if problem.awaiting_since else None,
+            "overdue_since": problem.overdue_since.isoformat() if problem.overdue_since else None,
+            "owner_person": problem.owner_person,
         },
         epoch_ms(day_start(problem.opened_day, tz)),
     )

@@ -13,11 +13,13 @@ from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
 from .core.periods import Period, half_month_of
 from .core.investment import completion_on_days
+from .core.nodes import BEHIND, PlanNode, schedule_of
+from .core.problems import Problem, overdue_on
 from .core.project import ROLLUP_TYPES, Profile, month_days
 from .core.ranking import UnitScore, investment_without_power, rank_all
-from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day
+from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
 from .influx import RetryingInflux
-from .points import completion_point, energy_point, ranking_point
+from .points import completion_point, energy_point, ranking_point, schedule_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
 
@@ -54,6 +56,12 @@ class PeriodReview:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
                     events.append(self._idle_investment_event(fact.profile, month, fact.investment[month].amount_wan, newest))
+            if fact.nodes:
+                profile = fact.profile
+                points.append(schedule_point(schedule_of(profile.project_id, fact.nodes, newest), profile.district, profile.leader, newest, self.tz))
+                events.extend(self._node_event(profile, node, newest) for node in fact.nodes if node.status_on(newest) == BEHIND)
+        (problem_series,) = await self.influx.query(problem_query())
+        events.extend(self._problem_overdue_event(p, newest) for p in overdue_on(problems_from(problem_series), newest) if p.overdue_since is None)
         # Completion as of every day of the two periods so far: the stored series does not
         # depend on when the review happened to run.
         days = [day for day in previous.days + current.days if day <= newest]
@@ -108,6 +116,42 @@ class PeriodReview:
             period=period.label,
         )
 
+    def _node_event(self, entry: Profile, node: PlanNode, newest: date) -> ProjectEvent:
+        detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {node.planned_date.isoformat()} 完成, 逾期未报完成"
+        return ProjectEvent(
+            event_id=f"node_overdue:{entry.project_id}:{node.node}:{node.planned_date.isoformat()}",
+            kind="node_overdue",
+            project_id=entry.project_id,
+            at=self._at(newest),
+            day=node.first_overdue_day,
+            detail=detail,
+            leader=entry.leader or None,
+            district=entry.district or None,
+            data_owner=entry.data_owner or None,
+            node=node.node,
+            owner_person=entry.owner_person or None,
+        )
+
+    def _problem_overdue_event(self, problem: Problem, newest: date) -> ProjectEvent:
+        due = problem.due.isoformat() if problem.due else ""
+        detail = f"{EVENT_KINDS['problem_overdue']}: {problem.detail} (限期 {due}, 责任部门 {problem.department or '未指定'})"
+        return ProjectEvent(
+            event_id=f"problem_overdue:{problem.problem_id}",
+            kind="problem_overdue",
+            project_id=problem.project_id,
+            at=self._at(newest),
+            day=problem.due + timedelta(days=1) if problem.due else newest,
+            detail=detail,
+            leader=problem.leader,
+            district=problem.district,
+            problem_id=problem.problem_id,
+            category=problem.category or None,
+            department=problem.department,
+            measures=problem.measures,
+            due=problem.due,
+            owner_person=problem.owner_person,
+        )
+
     def _idle_investment_event(self, entry: Profile, month: str, amount_wan: float, newest: date) -> ProjectEvent:
         project_id, last = entry.project_id, month_days(month).last
         detail = f"{EVENT_KINDS['suspicious']}: {month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
@@ -121,4 +165,5 @@ class PeriodReview:
             leader=entry.leader or None,
             district=entry.district or None,
             data_owner=entry.data_owner or None,
+            owner_person=entry.owner_person or None,
         )

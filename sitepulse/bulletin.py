@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .agents.core.bulletin import Bulletin, compile_bulletin, facts_from
 from .agents.core.investment import PACE_NAMES, Completion
 from .agents.core.periods import Period
+from .agents.core.problems import STATUS_NAMES
 from .agents.facts import load_facts, problem_query, problems_from
 from .agents.influx import InfluxClient
 from .reports import STATE_NAMES
@@ -218,6 +219,7 @@ def render_html(bulletin: Bulletin, generated_at: datetime) -> str:
         level_names=LEVEL_NAMES,
         start_names=START_NAMES,
         pace_names=PACE_NAMES,
+        problem_status_names=STATUS_NAMES,
         completion_change=None if head.completion_pct is None or before.completion_pct is None else head.completion_pct - before.completion_pct,
         state_names=BULLETIN_STATE_NAMES,
         unit_names=UNIT_NAMES,

@@ -15,7 +15,9 @@ import click
 import msgspec
 from tqdm import tqdm
 
+from .agents.core.problems import RATE_GROUPS, STATUSES
 from .agents.core.project import INVESTMENT_UNIT_TYPES, ROLLUP_TYPES
+from .streams.contract import PROBLEM_CATEGORIES
 from .settings import Settings
 
 
@@ -248,6 +250,17 @@ def export_starts(ctx: click.Context, as_of: datetime, unit_types: tuple[str, ..
     write_rows_csv(asyncio.run(start_rows(_settings(ctx), as_of.date(), unit_types or ROLLUP_TYPES)), STARTS_COLUMNS, sys.stdout)
 
 
+@export.command("schedule")
+@click.option("--date", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]), help="as of this day")
+@click.pass_context
+def export_schedule(ctx: click.Context, as_of: datetime) -> None:
+    """Plan nodes against the day: status done, on_schedule or behind, and days behind
+    (a node done late keeps how late it was)."""
+    from .reports import SCHEDULE_COLUMNS, schedule_rows, write_rows_csv
+
+    write_rows_csv(asyncio.run(schedule_rows(_settings(ctx), as_of.date())), SCHEDULE_COLUMNS, sys.stdout)
+
+
 @cli.group()
 def investment() -> None:
     """Investment figures loaded by hand (上年同期数据, history)."""
@@ -386,24 +399,64 @@ def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     click.echo(f"已提交销号: {problem_id} ({note.strip()})")
 
 
+@problem.command("open")
+@click.argument("project")
+@click.option("--category", required=True, type=click.Choice(PROBLEM_CATEGORIES), help="问题类别")
+@click.option("--department", required=True, help="the department that must solve it (责任部门)")
+@click.option("--measures", required=True, help="what will be done (整改措施)")
+@click.option("--due", required=True, type=click.DateTime(["%Y-%m-%d"]), help="deadline (限期), YYYY-MM-DD")
+@click.option("--detail", default="", help="what the problem is (defaults to the measures)")
+@click.option("--opened", type=click.DateTime(["%Y-%m-%d"]), help="the day it was found, for a paper ledger entered late [default: today]")
+@click.pass_context
+def problem_open(
+    ctx: click.Context, project: str, category: str, department: str, measures: str, due: datetime, detail: str, opened: datetime | None
+) -> None:
+    """File a problem for PROJECT (问题交办); prints the new problem's id. It pages the
+    person on site and the leader, and is 逾期 once its deadline has passed."""
+    from .streams.problem_filing import filed_problem, publish_filed_problem
+    from .streams.registry import read_registry_topic
+
+    settings = _settings(ctx)
+    entry = next((e for e in read_registry_topic(settings) if e.project_id == project), None)
+    if entry is None:
+        raise click.ClickException(f"项目 {project} 不在登记表中")
+    now = datetime.now(settings.tz)
+    found_at = now if opened is None else datetime.combine(opened.date(), now.timetz())
+    try:
+        event = filed_problem(entry, category, department, measures, due.date(), detail, found_at)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    publish_filed_problem(settings, event, detail.strip() or measures.strip())
+    click.echo(event.problem_id)
+
+
 @problem.command("list")
 @click.option("--all", "show_all", is_flag=True, help="closed problems too")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="only these (repeatable)")
 @click.pass_context
-def problem_list(ctx: click.Context, show_all: bool) -> None:
-    """The problems of the ledger, oldest first (open ones only unless --all)."""
-    from .reports import all_problems
+def problem_list(ctx: click.Context, show_all: bool, statuses: tuple[str, ...]) -> None:
+    """The problems of the ledger, oldest first (not closed ones unless --all or --status):
+    open, awaiting_confirmation (power back, 待销号), overdue (逾期) or closed."""
+    from .reports import all_problems, ledger_day
     from .terminal import problems_table
 
-    problems = asyncio.run(all_problems(_settings(ctx)))
-    problems_table([p for p in problems if show_all or p.is_open])
+    settings = _settings(ctx)
+    problems, day = asyncio.run(all_problems(settings)), asyncio.run(ledger_day(settings))
+    shown = [(p, p.status_on(day)) for p in problems]
+    if statuses:
+        shown = [(p, s) for p, s in shown if s in statuses]
+    elif not show_all:
+        shown = [(p, s) for p, s in shown if s != "closed"]
+    problems_table(shown)
 
 
 @problem.command("rates")
-@click.option("--by", type=click.Choice(["district", "leader"]), default="district", show_default=True)
+@click.option("--by", type=click.Choice(RATE_GROUPS), default="district", show_default=True)
 @click.option("--period", help="only problems opened in this period (e.g. 2026-03-H1)")
 @click.pass_context
 def problem_rates(ctx: click.Context, by: str, period: str | None) -> None:
-    """Resolution rate (销号率) per district or leader, as CSV."""
+    """销号率 per district, department, category or leader, as CSV: of the problems
+    opened, the share a person closed (power coming back closes nothing)."""
     from .agents.core.periods import PeriodError, parse_period
     from .agents.core.problems import resolution_rates
     from .reports import all_problems, write_rows_csv
@@ -416,6 +469,52 @@ def problem_rates(ctx: click.Context, by: str, period: str | None) -> None:
     rates = resolution_rates(problems, by, window.first if window else None, window.last if window else None)
     rows = [{by: r.group, "opened": r.opened, "closed": r.closed, "rate": "" if r.rate is None else round(r.rate, 4)} for r in rates]
     write_rows_csv(rows, (by, "opened", "closed", "rate"), sys.stdout)
+
+
+@cli.group()
+def nodes() -> None:
+    """Plan nodes (细账, 一图五表)."""
+
+
+@nodes.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="why the plan changes (recorded in the audit trail with who ran it)")
+@click.pass_context
+def nodes_load(ctx: click.Context, file: Path, reason: str) -> None:
+    """Load plan nodes from a CSV (project_id,node,planned_date), all or none. Loading a
+    node again with a new date re-plans it; a node done stays done."""
+    from .streams.nodes import NodeFileError, load_nodes_file
+
+    if not reason.strip():
+        raise click.ClickException("变更原因(--reason)不能为空")
+    try:
+        count = load_nodes_file(_settings(ctx), file, reason.strip())
+    except NodeFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已加载 {count} 个计划节点 ({file.name})")
+
+
+@cli.group()
+def node() -> None:
+    """One plan node."""
+
+
+@node.command("done")
+@click.argument("project")
+@click.argument("node_name", metavar="NODE")
+@click.argument("done_day", metavar="DATE")
+@click.option("--reason", default="", help="a note for the audit trail [default: the node and date]")
+@click.pass_context
+def node_done(ctx: click.Context, project: str, node_name: str, done_day: str, reason: str) -> None:
+    """Report that PROJECT finished NODE on DATE (YYYY-MM-DD)."""
+    from .streams.nodes import report_node_done
+
+    settings = _settings(ctx)
+    try:
+        record = report_node_done(settings, project, node_name, done_day, reason.strip() or "报送节点完成")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已报送: {record.project_id} 「{record.node}」于 {record.done_date} 完成")
 
 
 @cli.command()

@@ -7,15 +7,16 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TextIO
 
 from .agents.core.investment import completion_by, coverage_of
 from .agents.core.periods import Period
-from .agents.core.problems import Problem
+from .agents.core.nodes import schedule_of
+from .agents.core.problems import CLOSED, STATUS_NAMES, Problem
 from .agents.core.ranking import UnitScore, rank_all
 from .agents.core.starts import starts_by
-from .agents.facts import REGISTRY_QUERY, load_facts, load_revisions, problem_query, problems_from, registry_from
+from .agents.facts import REGISTRY_QUERY, load_facts, load_nodes, load_revisions, newest_judged_day, problem_query, problems_from, registry_from
 from .agents.influx import InfluxClient, quote_identifier
 from .export import rounded_or_blank
 from .settings import Settings
@@ -28,6 +29,7 @@ INVESTMENT_COLUMNS = (
     "total_investment_wan", "cumulative_wan", "cumulative_pct",
 )
 REVISION_COLUMNS = ("project_id", "period", "amount_wan", "reported_at", "revision", "current")
+SCHEDULE_COLUMNS = ("project_id", "node", "planned_date", "done_date", "status", "days_behind")
 STARTS_COLUMNS = ("date", "unit_type", "unit", "due", "started", "start_rate", "active", "stalled", "resumed")
 
 
@@ -98,6 +100,32 @@ async def investment_revisions(settings: Settings, known_on: date | None = None)
     return rows
 
 
+async def schedule_rows(settings: Settings, as_of: date) -> list[dict[str, object]]:
+    async with InfluxClient(settings) as client:
+        nodes = await load_nodes(client.query)
+    return [
+        {
+            "project_id": node.project_id,
+            "node": node.node,
+            "planned_date": node.planned_date.isoformat(),
+            # A node done after the day is not done yet as of the day.
+            "done_date": node.done_date.isoformat() if node.done_date and node.done_date <= as_of else "",
+            "status": node.status_on(as_of),
+            "days_behind": node.days_behind(as_of),
+        }
+        for project_id in sorted(nodes)
+        for node in nodes[project_id]
+    ]
+
+
+async def ledger_day(settings: Settings) -> date:
+    """The ledger's today: the newest judged day (the stream's clock, as the review
+    judges deadlines), or the local date before anything is judged."""
+    async with InfluxClient(settings) as client:
+        newest = await newest_judged_day(client.query)
+    return newest or datetime.now(settings.tz).date()
+
+
 async def start_rows(settings: Settings, as_of: date, unit_types: Sequence[str]) -> list[dict[str, object]]:
     """开工 as of ``as_of`` per unit: cumulative start rate, and who is working, stalled
     and back at work on the day."""
@@ -127,7 +155,7 @@ def write_rows_csv(rows: Sequence[dict[str, object]], columns: Sequence[str], ou
 
 async def audit_rows(settings: Settings) -> list[dict[str, object]]:
     """Every operator command recorded, oldest first, with local times."""
-    from datetime import datetime, timezone
+    from datetime import timezone
 
     from .streams.contract import AUDIT_ACTIONS
 
@@ -178,7 +206,7 @@ STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开�
 
 async def attention(settings: Settings) -> list[Attention]:
     """Projects whose latest judged day is stalled or offline, whose meter is offline
-    now, or that have open problems; worst first."""
+    now, that are behind on a plan node, or that have problems not closed; worst first."""
     latest_day = (
         f"SELECT last(state) AS state, {quote_identifier('date')}, activity_index FROM {Measurement.POWER_DAILY} "
         f"WHERE machine_state =~ /./ GROUP BY {Measurement.TAG_PROJECT}"
@@ -188,6 +216,8 @@ async def attention(settings: Settings) -> list[Attention]:
         registry_series, day_series, meter_series, problem_series = await client.query(
             ";".join([REGISTRY_QUERY, latest_day, meters, problem_query()])
         )
+        nodes = await load_nodes(client.query)
+        today = await newest_judged_day(client.query) or datetime.now(settings.tz).date()
     registry = registry_from(registry_series)
     latest = {s.tags[Measurement.TAG_PROJECT]: s.rows()[0] for s in day_series if s.values}
     reasons: dict[str, list[str]] = {}
@@ -199,8 +229,13 @@ async def attention(settings: Settings) -> list[Attention]:
             if str(row.get("event_id", "")).startswith("offline:"):
                 reasons.setdefault(series.tags[Measurement.TAG_PROJECT], []).append(f"电表 {series.tags.get(Measurement.TAG_METER)} 离线")
     for problem in problems_from(problem_series):
-        if problem.is_open:
-            reasons.setdefault(problem.project_id, []).append(f"未销号问题 {problem.problem_id}")
+        status = problem.status_on(today)
+        if status != CLOSED:
+            reasons.setdefault(problem.project_id, []).append(f"{STATUS_NAMES[status]}问题 {problem.problem_id}")
+    for project_id, project_nodes in nodes.items():
+        schedule = schedule_of(project_id, project_nodes, today)
+        if schedule.behind:
+            reasons.setdefault(project_id, []).append(f"节点「{schedule.node}」滞后 {schedule.days_behind} 天")
     found = []
     for project_id, why in reasons.items():
         entry = registry.get(project_id)

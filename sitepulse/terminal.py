@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .agents.core.problems import Problem
+from .agents.core.problems import STATUS_NAMES, Problem
 from .reports import Attention
 
 _CLOSED_BY = {"auto": "复工自动销号", "manual": "人工销号"}
@@ -46,16 +46,21 @@ def attention_table(rows: Sequence[Attention]) -> None:
     )
 
 
-def problems_table(problems: Sequence[Problem]) -> None:
-    def state(p: Problem) -> str:
-        return "未销号" if p.is_open else f"{_CLOSED_BY.get(p.closed_by or '', '已销号')} {p.closed_at:%m-%d}"
+def problems_table(problems: Sequence[tuple[Problem, str]]) -> None:
+    """Problems with their status on the ledger's day (open, 待销号, 逾期, closed)."""
+
+    def state(p: Problem, status: str) -> str:
+        if status == "closed":
+            return f"{_CLOSED_BY.get(p.closed_by or '', '已销号')} {p.closed_at:%m-%d}"
+        return STATUS_NAMES[status] + (f" (限期 {p.due:%m-%d})" if p.due else "")
 
     _print_table(
         "问题台账",
-        ("问题编号", "项目编号", "类型", "区县", "责任领导", "发现日期", "状态", "说明"),
+        ("问题编号", "项目编号", "类别", "责任部门", "区县", "责任领导", "发现日期", "状态", "说明"),
         [
-            (p.problem_id, p.project_id, _KINDS.get(p.kind, p.kind), p.district or "", p.leader or "", p.opened_day.isoformat(), state(p), p.note or p.detail)
-            for p in problems
+            (p.problem_id, p.project_id, p.category or _KINDS.get(p.kind, p.kind), p.department or "", p.district or "", p.leader or "",
+             p.opened_day.isoformat(), state(p, status), p.note or p.detail)
+            for p, status in problems
         ],
         "问题台账为空。",
     )

@@ -17,6 +17,9 @@ DLQ_TOPIC = "sitepulse.dlq"
 EVENTS_TOPIC = "sitepulse.events"
 STOPPAGES_TOPIC = "sitepulse.stoppages"  # compacted, key "project_id/from_day"
 AUDIT_TOPIC = "sitepulse.audit"  # who changed what and why (operator commands); kept
+# compacted, key "project_id/node/plan" or "project_id/node/done": a node's plan and its
+# completion are kept apart, so loading the plan again never forgets a node done
+NODES_TOPIC = "sitepulse.nodes"
 
 # Kafka headers on a dead-letter record; its key and value are the original bytes.
 DLQ_HEADER_REASON = "sitepulse.reason"
@@ -118,6 +121,16 @@ class RegistryEntry(msgspec.Struct, frozen=True):
     lon: float | None = None
     video_url: str | None = None  # the site's live camera (直播连线), if it has one
     total_investment_wan: float | None = None  # 总投资: completion since the project began is measured against it
+    # 六个一: the person on site (一名责任人具体抓), who is paged with the leader; the
+    # leader's title; the cooperating departments (一批部门配合), ";"-separated.
+    owner_person: str | None = None
+    owner_phone: str | None = None
+    leader_title: str | None = None
+    partner_departments: str | None = None
+
+    @property
+    def partners(self) -> list[str]:
+        return [d.strip() for d in (self.partner_departments or "").split(";") if d.strip()]
 
 
 REGISTRY_COLUMNS: tuple[str, ...] = RegistryEntry.__struct_fields__
@@ -139,19 +152,46 @@ class StoppageRecord(msgspec.Struct, frozen=True):
 
 STOPPAGE_COLUMNS: tuple[str, ...] = StoppageRecord.__struct_fields__
 
-AUDIT_ACTIONS = {"registry_load": "加载项目登记表", "stoppage_add": "停工备案", "problem_close": "问题销号", "investment_load": "加载投资历史数据"}
+AUDIT_ACTIONS = {
+    "registry_load": "加载项目登记表",
+    "stoppage_add": "停工备案",
+    "problem_close": "问题销号",
+    "investment_load": "加载投资历史数据",
+    "nodes_load": "加载计划节点",
+    "node_done": "报送节点完成",
+    "problem_open": "问题交办",
+    "report_send": "推送调度通报",
+}
 
 
 class AuditRecord(msgspec.Struct, frozen=True):
     """An operator command that changed state: who ran it, why, on what, and when."""
 
-    action: Literal["registry_load", "stoppage_add", "problem_close", "investment_load"]
+    action: Literal["registry_load", "stoppage_add", "problem_close", "investment_load", "nodes_load", "node_done", "problem_open", "report_send"]
     operator: str
     reason: str
     subject: str  # what it changed: a project, a problem, a registry file and its size
     at: datetime
     host: str = ""
 
+
+
+class NodeRecord(msgspec.Struct, frozen=True):
+    """A plan node (细账: 开工, 主体结构封顶, 竣工, 投产 or any name): its planned date, or
+    the date it was done. Keyed so that a plan and a completion never replace each other."""
+
+    project_id: str
+    node: str
+    planned_date: date | None = None
+    done_date: date | None = None
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.project_id}/{self.node}/{'done' if self.done_date else 'plan'}".encode()
+
+
+NODE_COLUMNS: tuple[str, ...] = ("project_id", "node", "planned_date")
+PROBLEM_CATEGORIES: tuple[str, ...] = ("征迁", "审批", "资金", "要素保障", "施工组织", "其他")
 
 
 # --- Dead-letter reasons (code -> what the data owner reads) -------------------------
@@ -194,6 +234,10 @@ EVENT_KINDS: dict[str, str] = {
     "meter_reset": "电表读数回退(换表或清零)",
     "golden_snail": "金蜗牛(连续两期排名末位)",
     "problem_closed": "问题已销号",
+    "problem_opened": "问题交办",
+    "problem_overdue": "问题逾期未销号",
+    "node_overdue": "计划节点逾期",
+    "bulletin": "半月调度通报",
 }
 
 
@@ -212,7 +256,14 @@ class ProjectEvent(msgspec.Struct, frozen=True):
     district: str | None = None
     data_owner: str | None = None
     since: datetime | None = None  # meter events: the last reading before the change
-    problem_id: str | None = None  # problem_closed: the problem closed by hand
+    problem_id: str | None = None  # problem_opened / _closed / _overdue: the problem
+    # problem_opened: what people filed (难账); node_overdue: node carries the node's name
+    category: str | None = None
+    department: str | None = None  # who must solve it
+    measures: str = ""
+    due: date | None = None
+    node: str | None = None
+    owner_person: str | None = None  # the person on site (六个一), paged with the leader
     unit_type: str | None = None  # golden_snail: the ranked unit (district/zone/department)
     unit: str | None = None
     period: str | None = None  # golden_snail: the period label, e.g. 2026-03-H1
@@ -260,6 +311,13 @@ class Measurement:
     METER_STATUS = "meter_status"  # tags: project_id, meter_id, data_owner; offline 1/0
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
     AUDIT = "audit"  # tags: action, operator; one point per operator command, stamped when run
+    # tags: project_id, node; one point per project and node (time 0: a plan, not a
+    # moment): planned_date and done_date fields, each written by its own record
+    PLAN_NODE = "plan_node"
+    # tags: project_id, district; a project's schedule on the newest judged day: behind
+    # (0/1), days_behind, node (the one most behind) — the overview counts projects behind
+    SCHEDULE = "schedule"
+    REPORT_DELIVERY = "report_delivery"  # tag: period; one point per period sent (report --send)
 
     TAG_PROJECT = "project_id"
     TAG_METER = "meter_id"

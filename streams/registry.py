@@ -14,7 +14,8 @@ from .publisher import SitePublisher
 from .topics import read_whole_topic
 
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon", "total_investment_wan"}
-_OPTIONAL = {"lat", "lon", "video_url", "total_investment_wan"}  # may be empty, and older CSVs may lack the column
+# May be empty, and older CSVs may lack the column.
+_OPTIONAL = {"lat", "lon", "video_url", "total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments"}
 
 
 class RegistryError(ValueError):

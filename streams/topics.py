@@ -13,7 +13,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from ..settings import Settings
-from .contract import AUDIT_TOPIC, DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, POWER_TOPIC, REGISTRY_TOPIC, STOPPAGES_TOPIC
+from .contract import AUDIT_TOPIC, DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, NODES_TOPIC, POWER_TOPIC, REGISTRY_TOPIC, STOPPAGES_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(REGISTRY_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
         # One value per stoppage (project and first day): amendments replace it.
         NewTopic(STOPPAGES_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
+        # A plan node's plan and its completion (project/node/plan, project/node/done).
+        NewTopic(NODES_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(DLQ_TOPIC, partitions, 1),
         NewTopic(EVENTS_TOPIC, partitions, 1),
         # One partition: the audit trail reads in the order things were done.

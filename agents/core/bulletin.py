@@ -14,6 +14,8 @@ from .indicators import DayLabel, State
 from .periods import Period
 from .problems import Problem, Resolution
 from .investment import Completion, completion_by, coverage_of
+from .nodes import OnSchedule, on_schedule_by, schedule_of
+from .problems import OVERDUE
 from .project import CITY, UNIT_TYPES, ProjectFacts, month_days
 from .ranking import UnitScore, investment_without_power, rank_units
 from .starts import Starts, starts_by
@@ -83,6 +85,28 @@ class FlaggedProject:
 
 
 @dataclass(frozen=True, slots=True)
+class SlowProject:
+    """推进较慢 on the bulletin's day: behind on a plan node, or stalled."""
+
+    project_id: str
+    name: str
+    district: str
+    leader: str
+    node: str | None  # the node furthest behind (None: no node behind)
+    days_behind: int  # days that node is behind (0: none)
+    stalled_days: int  # working days of the stall running (0: not stalled)
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemsInPeriod:
+    """难账 of a period: open at its end (overdue among them), and closed by a person in it."""
+
+    open: list[Problem]
+    overdue: list[Problem]
+    closed: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
 class CityDay:
     day: date
     kwh: float
@@ -109,6 +133,9 @@ class Bulletin:
     completion_by_level_kind: list[Completion]
     flagged: list[FlaggedProject]
     resolution: list[Resolution]
+    slow: list[SlowProject]  # 推进较慢, furthest behind first
+    on_schedule: list[OnSchedule]  # 进度顺利 per district, per level, and the city
+    problems: ProblemsInPeriod
     city_days: list[CityDay]
     rank_trend: dict[str, list[tuple[str, int | None]]]  # district -> [(period label, rank)]
     trend_periods: list[Period]
@@ -199,9 +226,42 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
     return sorted(found, key=lambda f: (-f.stalled_days, -f.period_stalled_days, -len(f.suspicious_days), f.district, f.project_id))
 
 
+def slow_projects(facts: Sequence[ProjectFacts], as_of: date) -> list[SlowProject]:
+    """推进较慢 ("责成8个推进较慢项目"): behind on a plan node or stalled on ``as_of``."""
+    found = []
+    for fact in facts:
+        schedule = schedule_of(fact.profile.project_id, fact.nodes, as_of)
+        stalled_days = stall_length(fact, as_of)[0] if fact.state_on(as_of) == State.STALLED else 0
+        if schedule.behind or stalled_days:
+            profile = fact.profile
+            found.append(SlowProject(profile.project_id, profile.name, profile.district, profile.leader, schedule.node, schedule.days_behind, stalled_days))
+    return sorted(found, key=lambda s: (-s.days_behind, -s.stalled_days, s.district, s.project_id))
+
+
+def on_schedule_shares(facts: Sequence[ProjectFacts], as_of: date) -> list[OnSchedule]:
+    """进度顺利 (Yinzhou: "区级83%的项目进度顺利") per district, per level, and the city."""
+    return [
+        row
+        for unit_type in ("district", "level", "city")
+        for row in on_schedule_by(((f.profile.unit(unit_type), f.nodes) for f in facts), unit_type, as_of)
+    ]
+
+
+def problems_in(problems: Iterable[Problem], period: Period) -> ProblemsInPeriod:
+    opened = [p for p in problems if p.opened_day <= period.last]
+    still_open = sorted((p for p in opened if not p.closed_on_or_before(period.last)), key=lambda p: (p.opened_day, p.problem_id))
+    closed = [p for p in opened if p.closed_by_person and p.closed_on_or_before(period.last) and p.closed_at.date() >= period.first]  # type: ignore[union-attr]
+    return ProblemsInPeriod(
+        still_open,
+        [p for p in still_open if p.status_on(period.last) == OVERDUE],
+        sorted(closed, key=lambda p: (p.closed_at, p.problem_id)),
+    )
+
+
 def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectFacts], period: Period) -> list[Resolution]:
     """问题销号率 per district: of the problems opened up to the period's end, the share
-    closed by then. Every district appears, those without problems too."""
+    a person closed by then (power coming back closes nothing). Every district appears,
+    those without problems too."""
     districts = {fact.profile.project_id: fact.profile.district for fact in facts}
     counts: dict[str, list[int]] = {district: [0, 0] for district in sorted(set(districts.values()))}
     for problem in problems:
@@ -210,7 +270,7 @@ def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectF
         district = districts.get(problem.project_id) or problem.district or "未登记"
         row = counts.setdefault(district, [0, 0])
         row[0] += 1
-        row[1] += problem.closed_on_or_before(period.last)
+        row[1] += problem.closed_by_person and problem.closed_on_or_before(period.last)
     return [Resolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
 
 
@@ -285,6 +345,9 @@ def compile_bulletin(
         completion_by_level_kind=completion_by(facts, as_of, "level_kind"),
         flagged=flagged_projects(facts, problems, period),
         resolution=resolution_by_district(problems, facts, period),
+        slow=slow_projects(facts, as_of),
+        on_schedule=on_schedule_shares(facts, as_of),
+        problems=problems_in(problems, period),
         city_days=city_days(facts, period, as_of),
         rank_trend=dict(rank_trend),
         trend_periods=trend,

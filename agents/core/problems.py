@@ -1,42 +1,83 @@
-"""The problem ledger (问题销号): a stall or a suspicious flag opens a problem for the
-project's leader; a stall's problem closes itself when the project resumes; any problem
-can be closed by hand with a note. The ledger is a fold over the event stream, so it
-is rebuilt by replaying the events and gives the same answer every time."""
+"""The problem ledger (难账, 问题销号). Problems are opened by the machine (a stall, a
+suspicious flag, a plan node past its date) and by people (``problem open``: a category,
+the department that must solve it, measures and a deadline). Only a person closes a
+problem, with a note: when power returns, a stall's problem waits for that confirmation
+(待销号) instead of closing itself, so 销号率 measures the work of the people the ledger
+is for. A problem past its deadline is 逾期. The ledger is a fold over the event stream,
+so it is rebuilt by replaying the events and gives the same answer every time."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-OPENING_KINDS = ("stalled", "suspicious")
-CLOSED_BY_AUTO = "auto"
+OPENING_KINDS = ("stalled", "suspicious", "node_overdue")  # events that open a problem by themselves
+CLOSED_BY_AUTO = "auto"  # closed by power returning: earlier versions did this, none now
 CLOSED_BY_HAND = "manual"
+# The categories people file under (the seeds' 难账), and those of machine-opened problems.
+MACHINE_CATEGORIES = {"stalled": "停工", "suspicious": "用电异常", "node_overdue": "节点逾期"}
+
+OPEN, AWAITING, OVERDUE, CLOSED = "open", "awaiting_confirmation", "overdue", "closed"
+STATUSES = (OPEN, AWAITING, OVERDUE, CLOSED)
+STATUS_NAMES = {OPEN: "待解决", AWAITING: "待销号", OVERDUE: "逾期", CLOSED: "已销号"}
+RATE_GROUPS = ("district", "department", "category", "leader")
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
     problem_id: str
     project_id: str
-    kind: str  # the event kind that opened it
+    kind: str  # the event kind that opened it ("problem_opened": filed by a person)
     opened_day: date
     opened_at: datetime
     detail: str
     leader: str | None = None
     district: str | None = None
     closed_at: datetime | None = None
-    closed_by: str | None = None  # CLOSED_BY_AUTO or CLOSED_BY_HAND
+    closed_by: str | None = None  # CLOSED_BY_HAND (CLOSED_BY_AUTO in old ledgers)
     note: str = ""
+    category: str = ""
+    department: str | None = None  # who must solve it
+    measures: str = ""
+    due: date | None = None
+    awaiting_since: datetime | None = None  # power returned: waiting for a person to close it
+    owner_person: str | None = None
+    overdue_since: date | None = None  # the day the review found it past its deadline
+
+    @property
+    def status(self) -> str:
+        """As stored: what the ledger knows now (the review marks a problem overdue)."""
+        if not self.is_open:
+            return CLOSED
+        if self.overdue_since is not None:
+            return OVERDUE
+        return AWAITING if self.awaiting_since is not None else OPEN
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
 
+    @property
+    def closed_by_person(self) -> bool:
+        return self.closed_by == CLOSED_BY_HAND
+
     def closed_on_or_before(self, day: date) -> bool:
         """Closed on or before ``day`` (its local date): a report for a past period
         does not count later closures."""
         return self.closed_at is not None and self.closed_at.date() <= day
+
+    def status_on(self, day: date) -> str:
+        """closed, overdue (past its deadline, not closed), awaiting confirmation, or open."""
+        if self.closed_on_or_before(day):
+            return CLOSED
+        if self.due is not None and self.due < day:
+            return OVERDUE
+        if self.awaiting_since is not None and self.awaiting_since.date() <= day:
+            return AWAITING
+        return OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,31 +91,55 @@ class LedgerInput:
     detail: str
     leader: str | None
     district: str | None
-    problem_id: str | None = None  # for a hand closure
+    problem_id: str | None = None  # problem_opened / problem_closed
+    category: str | None = None
+    department: str | None = None
+    measures: str = ""
+    due: date | None = None
+    node: str | None = None
+    owner_person: str | None = None
 
 
-def problem_id_for(project_id: str, kind: str, day: date) -> str:
-    """Readable and the same whenever the same change is found again."""
-    return f"{project_id}-{day:%Y%m%d}-{kind}"
+def problem_id_for(project_id: str, kind: str, day: date, node: str | None = None) -> str:
+    """Readable and the same whenever the same change is found again; a node's problem
+    carries a short digest of the node's name (two nodes may fall due on one day)."""
+    suffix = f"-{hashlib.sha1(node.encode()).hexdigest()[:6]}" if node else ""
+    return f"{project_id}-{day:%Y%m%d}-{kind}{suffix}"
 
 
 def apply_event(problems: Mapping[str, Problem], event: LedgerInput) -> list[Problem]:
-    """The problems an event opens or closes, given the project's known problems (by id).
+    """The problems an event opens or changes, given the project's known problems (by id).
     A problem closed once stays closed, even if the change that opened it is found again."""
     if event.kind in OPENING_KINDS and event.day is not None:
-        problem_id = problem_id_for(event.project_id, event.kind, event.day)
+        problem_id = problem_id_for(event.project_id, event.kind, event.day, event.node)
         if problem_id in problems:
             return []
         return [
-            Problem(problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district)
+            Problem(
+                problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district,
+                category=MACHINE_CATEGORIES[event.kind], owner_person=event.owner_person,
+            )
+        ]
+    if event.kind == "problem_opened" and event.problem_id and event.problem_id not in problems and event.day is not None:
+        return [
+            Problem(
+                event.problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district,
+                category=event.category or "其他", department=event.department, measures=event.measures, due=event.due,
+                owner_person=event.owner_person,
+            )
         ]
     if event.kind == "resumed":
-        note = f"项目已复工 ({event.day.isoformat() if event.day else event.at.date().isoformat()})"
+        day = event.day.isoformat() if event.day else event.at.date().isoformat()
         return [
-            replace(p, closed_at=event.at, closed_by=CLOSED_BY_AUTO, note=note)
+            replace(p, awaiting_since=event.at, note=f"项目已复工 ({day}), 待责任人确认销号")
             for p in problems.values()
-            if p.is_open and p.kind == "stalled" and p.project_id == event.project_id
+            if p.is_open and p.kind == "stalled" and p.project_id == event.project_id and p.awaiting_since is None
         ]
+    if event.kind == "problem_overdue" and event.problem_id in problems:
+        problem = problems[event.problem_id]
+        if problem.is_open and problem.overdue_since is None:
+            return [replace(problem, overdue_since=event.day or event.at.date())]
+        return []
     if event.kind == "problem_closed" and event.problem_id in problems:
         problem = problems[event.problem_id]
         if problem.is_open:
@@ -95,24 +160,33 @@ class ProblemLedger:
         return changed
 
 
+def overdue_on(problems: Iterable[Problem], day: date) -> list[Problem]:
+    """Problems past their deadline and not closed by the end of ``day``."""
+    return [p for p in problems if p.status_on(day) == OVERDUE]
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     group: str
     opened: int
-    closed: int
+    closed: int  # closed by a person
 
     @property
     def rate(self) -> float | None:
         return self.closed / self.opened if self.opened else None
 
 
-def resolution_rates(problems: Iterable[Problem], by: str, first: date | None = None, last: date | None = None) -> list[Resolution]:
-    """Share of problems closed, per district or leader, of those opened in [first, last]."""
+def resolution_rates(
+    problems: Iterable[Problem], by: str, first: date | None = None, last: date | None = None, as_of: date | None = None
+) -> list[Resolution]:
+    """销号率 per district, department, category or leader: of the problems opened in
+    [first, last], the share a person closed (by ``as_of``, default: ever). A stall whose
+    power came back but nobody confirmed is still open."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for problem in problems:
         if (first and problem.opened_day < first) or (last and problem.opened_day > last):
             continue
         row = counts[getattr(problem, by) or "未登记"]
         row[0] += 1
-        row[1] += not problem.is_open
+        row[1] += problem.closed_by_person and (as_of is None or problem.closed_on_or_before(as_of))
     return [Resolution(group, opened, closed) for group, (opened, closed) in sorted(counts.items())]

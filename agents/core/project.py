@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from .calendar import Stoppage
 from .indicators import DayLabel, State
+from .nodes import PlanNode
 from .packed import PackedDays, or_nan, or_none
 from .periods import Period
 
@@ -39,6 +40,7 @@ class Profile:
     leader: str = ""
     data_owner: str = ""
     total_investment_wan: float | None = None  # 总投资, when the registry gives it
+    owner_person: str = ""  # 六个一: the person on site
 
     def unit(self, unit_type: str) -> str:
         if unit_type == "city":
@@ -122,6 +124,7 @@ class ProjectFacts:
     days: JudgedDays = field(default_factory=JudgedDays)
     stoppages: Sequence[Stoppage] = field(default_factory=list)
     started_on: date | None = None  # first day its power said it works, wherever that is stored
+    nodes: Sequence[PlanNode] = ()  # 细账: its plan nodes
 
     def completed_wan(self, as_of: date) -> float:
         """Investment of ``as_of``'s year, every month up to ``as_of``'s month, whenever

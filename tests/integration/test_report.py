@@ -142,7 +142,7 @@ def test_the_headline_equals_what_export_says_for_the_period(report):
     text = "".join(page.text)
     assert TITLE in text and "2026年4月上半月" in text
     # Every project export shows stalled on a day of the period is listed, with its leader.
-    flagged_section = text[text.index("四、停工及异常项目") : text.index("五、问题销号")]
+    flagged_section = text[text.index("四、推进较慢、停工及异常项目") : text.index("五、问题销号")]
     leaders = {row["project_id"]: row["leader"] for row in csv.DictReader(io.StringIO(registry_csv.read_text(encoding="utf-8")))}
     stalled_in_period = {row["project_id"] for row in daily if row["state"] == "stalled"}
     assert len(stalled_in_period) >= 2
