@@ -15,7 +15,7 @@ from .core.indicators import DayIndicators, State
 from .core.periods import Period
 from .core.problems import Problem
 from .core.investment import Completion
-from .core.nodes import Schedule
+from .core.nodes import PlanNode, Schedule
 from .core.ranking import UnitScore
 from .lineprotocol import encode_point, float_field, series_key
 
@@ -113,6 +113,17 @@ def node_point(record: NodeRecord) -> str:
     fields = {"planned_date": record.planned_date.isoformat() if record.planned_date else None,
               "done_date": record.done_date.isoformat() if record.done_date else None}
     return encode_point(Measurement.PLAN_NODE, {Measurement.TAG_PROJECT: record.project_id, "node": record.node}, fields, 0)
+
+
+def node_status_point(node: PlanNode, day: date) -> str:
+    """A node's standing on ``day`` (the review's newest judged day), on its one point:
+    what the drill-down's node table shows beside the plan."""
+    return encode_point(
+        Measurement.PLAN_NODE,
+        {Measurement.TAG_PROJECT: node.project_id, "node": node.node},
+        {"status": node.status_on(day), "days_behind": node.days_behind(day)},
+        0,
+    )
 
 
 def schedule_point(schedule: Schedule, district: str, leader: str, day: date, tz: ZoneInfo) -> str:

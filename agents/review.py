@@ -19,7 +19,7 @@ from .core.project import ROLLUP_TYPES, Profile, month_days
 from .core.ranking import UnitScore, investment_without_power, rank_all
 from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
 from .influx import RetryingInflux
-from .points import completion_point, energy_point, ranking_point, schedule_point
+from .points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
 
@@ -40,7 +40,9 @@ class PeriodReview:
         points = await self._energy_points(newest)
         current = half_month_of(newest)
         previous = current.previous()
-        facts = await load_facts(self.influx.query, previous.previous().first, newest, self.tz, with_names=False, with_energy=False)
+        facts = await load_facts(
+            self.influx.query, previous.previous().first, newest, self.tz, with_names=False, with_energy=False, every_revision=False
+        )
         if not facts:
             await self._write(points)
             return []
@@ -48,7 +50,7 @@ class PeriodReview:
         for period in (previous, current):
             # Late readings may still change a period for the grace period after it ends.
             final = newest >= period.last + timedelta(days=self.grace_days)
-            ranking = rank_all(facts, period, self.bottom)
+            ranking = rank_all(facts, period, self.bottom, as_of=newest)
             points.extend(ranking_point(score, period, self.tz, final) for score in ranking)
             if final:
                 events.extend(self._snail_event(score, period, newest) for score in ranking if score.golden_snail)
@@ -59,6 +61,7 @@ class PeriodReview:
             if fact.nodes:
                 profile = fact.profile
                 points.append(schedule_point(schedule_of(profile.project_id, fact.nodes, newest), profile.district, profile.leader, newest, self.tz))
+                points.extend(node_status_point(node, newest) for node in fact.nodes)
                 events.extend(self._node_event(profile, node, newest) for node in fact.nodes if node.status_on(newest) == BEHIND)
         (problem_series,) = await self.influx.query(problem_query())
         events.extend(self._problem_overdue_event(p, newest) for p in overdue_on(problems_from(problem_series), newest) if p.overdue_since is None)

@@ -1,7 +1,9 @@
 """Who may see which board, generated from the registry: a Grafana team per district and
-per responsible department plus the city's supervisors, and a folder per district whose
-drill-down only that district's team and the supervisors may open. The public boards
-(overview, ranking) are readable by every viewer and every team.
+per department (responsible or cooperating, 一批部门配合) plus the city's supervisors; a
+folder per district whose drill-down only that district's team and the supervisors may
+open, and one per department whose drill-down offers only the projects it is responsible
+for or cooperates on. The public boards (overview, ranking) are readable by every viewer
+and every team.
 
 Grafana's folder permissions are the whole list of who may do what (a POST replaces it),
 so a plan states each folder's complete list; ``provision`` compares and writes."""
@@ -15,7 +17,7 @@ from grafana_foundation_sdk.builders import dashboard
 
 from ..streams.contract import RegistryEntry
 from .alerting import FOLDER_UID
-from .boards import FOLDER_TITLE, overview, project, ranking, short_digest
+from .boards import FOLDER_TITLE, department_project, overview, project, ranking, short_digest
 
 CITY_TEAM = "市级督查"
 CITY_FOLDER_UID = "sitepulse-city"
@@ -35,6 +37,10 @@ def district_folder_uid(district: str) -> str:
     return f"sitepulse-d-{short_digest(district)}"
 
 
+def department_folder_uid(department: str) -> str:
+    return f"sitepulse-dept-{short_digest(department)}"
+
+
 @dataclass(frozen=True)
 class Grant:
     """One entry of a folder's permission list: a basic role or a team, and its level."""
@@ -52,15 +58,23 @@ class FolderPlan:
     boards: tuple[dashboard.Dashboard, ...]
 
 
+def projects_by_department(registry: Sequence[RegistryEntry]) -> dict[str, list[RegistryEntry]]:
+    """Each department's projects: those it is responsible for and those it cooperates on."""
+    found: dict[str, dict[str, RegistryEntry]] = {}
+    for entry in registry:
+        for department in {entry.department, *entry.partners} - {""}:
+            found.setdefault(department, {})[entry.project_id] = entry
+    return {d: [found[d][pid] for pid in sorted(found[d])] for d in sorted(found)}
+
+
 def teams_of(registry: Sequence[RegistryEntry]) -> list[str]:
     districts = sorted({e.district for e in registry if e.district})
-    departments = sorted({e.department for e in registry if e.department})
-    return [CITY_TEAM, *(district_team(d) for d in districts), *(department_team(d) for d in departments)]
+    return [CITY_TEAM, *(district_team(d) for d in districts), *(department_team(d) for d in projects_by_department(registry))]
 
 
 def folder_plans(registry: Sequence[RegistryEntry]) -> list[FolderPlan]:
-    """The public folder, the supervisors' folder (the all-district drill-down) and one
-    folder per district."""
+    """The public folder, the supervisors' folder (the all-district drill-down), one folder
+    per district and one per department."""
     teams = teams_of(registry)
     public = FolderPlan(
         FOLDER_UID,
@@ -78,4 +92,13 @@ def folder_plans(registry: Sequence[RegistryEntry]) -> list[FolderPlan]:
         )
         for d in sorted({e.district for e in registry if e.district})
     ]
-    return [public, city, *districts]
+    departments = [
+        FolderPlan(
+            department_folder_uid(d),
+            f"重大项目 · 部门 · {d}",
+            (Grant(team=department_team(d)), Grant(team=CITY_TEAM)),
+            (department_project(d, [(e.project_id, e.name) for e in entries]),),
+        )
+        for d, entries in projects_by_department(registry).items()
+    ]
+    return [public, city, *districts, *departments]

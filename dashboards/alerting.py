@@ -17,6 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 from grafana_foundation_sdk.models.expr import ExprTypeThresholdConditions, ExprTypeThresholdConditionsEvaluator
 
+from ..agents.core.problems import CLOSED, OVERDUE
 from ..streams.contract import Measurement as M
 from ..streams.contract import RegistryEntry
 from .boards import FOLDER_TITLE, short_digest
@@ -72,7 +73,7 @@ def _above(value: float) -> _Condition:
 
 
 def rules() -> list[alerting.Rule]:
-    three_days, week, quarter = 3 * 86_400, 7 * 86_400, 90 * 86_400
+    three_days, week, quarter, two_years = 3 * 86_400, 7 * 86_400, 90 * 86_400, 730 * 86_400
     project = "{{ $labels.project_id }}"
     return [
         _rule(
@@ -105,11 +106,31 @@ def rules() -> list[alerting.Rule]:
         _rule(
             "sp-suspicious",
             "用电异常(疑似空转或数据造假)",
-            f"SELECT count(kind) FROM {M.PROBLEM} WHERE kind = 'suspicious' AND status = 'open' AND $timeFilter {_BY_PROJECT}",
+            f"SELECT count(kind) FROM {M.PROBLEM} WHERE kind = 'suspicious' AND status <> '{CLOSED}' AND $timeFilter {_BY_PROJECT}",
             0,
             quarter,
             {"severity": "warning", "kind": "suspicious"},
             f"项目 {project} 有未销号的用电异常问题, 请责任领导 {{{{ $labels.leader }}}} 核查",
+        ),
+        _rule(
+            "sp-node-overdue",
+            "计划节点逾期",
+            f"SELECT last(behind) FROM {M.SCHEDULE} WHERE $timeFilter {_BY_PROJECT}",
+            0,
+            three_days,
+            {"severity": "warning", "kind": "node_overdue"},
+            f"项目 {project} 有计划节点逾期未完成 (推进较慢), 请责任领导 {{{{ $labels.leader }}}} 督促; 节点与滞后天数见项目详情",
+        ),
+        # A problem is stamped at the day it was opened, which may be long before its
+        # deadline: the window reaches two years back.
+        _rule(
+            "sp-problem-overdue",
+            "问题逾期未销号",
+            f"SELECT count(kind) FROM {M.PROBLEM} WHERE status = '{OVERDUE}' AND $timeFilter {_BY_PROJECT}",
+            0,
+            two_years,
+            {"severity": "critical", "kind": "problem_overdue", "escalate": "district"},
+            f"项目 {project} 有 {{{{ $values.B }}}} 个问题超过限期未销号, 责任领导 {{{{ $labels.leader }}}}, 升级至 {{{{ $labels.district }}}} 督查",
         ),
     ]
 
@@ -143,8 +164,9 @@ def contact_points(entries: Sequence[RegistryEntry], kind: str) -> list[alerting
 
 
 def policy_tree(entries: Sequence[RegistryEntry]) -> alerting.NotificationPolicy:
-    """Meter alerts go to the data owner, escalations to the district as well, the rest to
-    the project's leader; leaders are not paged on statutory holidays."""
+    """Meter alerts go to the data owner; escalations (a long stall, an overdue problem) to
+    the district and still the leader; the rest (a stall, a node overdue, a suspicious
+    site) to the project's leader. Leaders are not paged on statutory holidays."""
     owners = sorted({e.data_owner for e in entries})
     districts = sorted({e.district for e in entries})
     leaders = sorted({e.leader for e in entries})

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -50,7 +50,11 @@ async def load_bulletin(settings: Settings, period: Period, bottom: int, known_o
         (problem_series,) = await client.query(problem_query())
     if not facts:
         raise ReportError("InfluxDB 中没有项目登记信息: 请先 `sitepulse registry load`, 并确认处理进程在运行")
-    return compile_bulletin(facts, problems_from(problem_series), period, bottom, today=datetime.now(settings.tz).date())
+    # A bulletin made again --known-on D2 stands where the one made on D2 stood.
+    today = datetime.now(settings.tz).date()
+    if known_on is not None:
+        today = min(today, known_on + timedelta(days=1))
+    return compile_bulletin(facts, problems_from(problem_series), period, bottom, today=today)
 
 
 def period_title(period: Period) -> str:

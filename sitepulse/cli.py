@@ -181,12 +181,15 @@ def export_ranking(ctx: click.Context, period: str, bottom: int | None) -> None:
 @click.option("--no-pdf", is_flag=True, help="write report.html only (no Chromium needed)")
 @click.option("--bottom", type=int, help="金蜗牛: the last N places in two consecutive periods [default: SITEPULSE_SNAIL_BOTTOM]")
 @click.option("--known-on", type=click.DateTime(["%Y-%m-%d"]), help="investment as known at the end of this day: the bulletin made then, made again")
+@click.option("--send", is_flag=True, help="post the headline, 金蜗牛 and 推进较慢 list to the robot (SITEPULSE_NOTIFY_URL), once per period")
+@click.option("--resend", is_flag=True, help="with --send: post again a period already sent")
 @click.pass_context
 def report(
     ctx: click.Context, period: str | None, from_day: datetime | None, to_day: datetime | None, out: Path, no_pdf: bool, bottom: int | None,
-    known_on: datetime | None,
+    known_on: datetime | None, send: bool, resend: bool,
 ) -> None:
-    """The half-monthly scheduling bulletin (半月调度通报): report.html and report.pdf."""
+    """The half-monthly scheduling bulletin (半月调度通报): report.html and report.pdf, and
+    with --send the message to the leaders' group (@-mentioning those who must act)."""
     from .agents.core.periods import PeriodError, day_range, parse_period
     from .bulletin import ReportError, load_bulletin, write_report
 
@@ -206,6 +209,16 @@ def report(
         raise click.ClickException(str(exc)) from None
     for path in written:
         click.echo(f"已生成 {path}")
+    if send or resend:
+        from .delivery import DeliveryRefused, send_bulletin
+        from .streams.registry import read_registry_topic
+        from .streams.topics import ensure_topics
+
+        ensure_topics(settings)
+        try:
+            click.echo(send_bulletin(settings, bulletin, out / "report.pdf", read_registry_topic(settings), resend=resend))
+        except DeliveryRefused as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @export.command("audit")

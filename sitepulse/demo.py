@@ -107,9 +107,11 @@ def _make_reports(command: list[str], settings: Settings, state: Path, env: dict
     (its days so far) in report/, and the one before it, complete, in report/<period>/."""
     current = half_month_of(datetime.now(settings.tz).date() - timedelta(days=1))
     previous = current.previous()
+    # With a robot configured, the complete period's bulletin goes to it, once.
+    send = ["--send"] if settings.notify_url else []
     return [
-        spawn(f"report {period.label}", [*command, "report", "--period", period.label, "--out", str(out)], state / f"report-{period.label}.log", env)
-        for period, out in ((current, state / "report"), (previous, state / "report" / previous.label))
+        spawn(f"report {period.label}", [*command, "report", "--period", period.label, "--out", str(out), *extra], state / f"report-{period.label}.log", env)
+        for period, out, extra in ((current, state / "report", []), (previous, state / "report" / previous.label, send))
     ]
 
 

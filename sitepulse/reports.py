@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TextIO
 
+from .agents.core.bulletin import bulletin_day
 from .agents.core.investment import completion_by, coverage_of
 from .agents.core.periods import Period
 from .agents.core.nodes import schedule_of
@@ -34,9 +35,11 @@ STARTS_COLUMNS = ("date", "unit_type", "unit", "due", "started", "start_rate", "
 
 
 async def ranking(settings: Settings, period: Period, bottom: int) -> list[UnitScore]:
+    """The ranking of ``period`` standing where its bulletin stands (its last day, or
+    the last day judged while it runs)."""
     async with InfluxClient(settings) as client:
         facts = await load_facts(client.query, period.previous().first, period.last, settings.tz)
-    return rank_all(facts, period, bottom)
+    return rank_all(facts, period, bottom, bulletin_day(facts, period, datetime.now(settings.tz).date()))
 
 
 def write_ranking_csv(scores: Sequence[UnitScore], out: TextIO) -> None:
@@ -52,7 +55,7 @@ async def investment_rollup(settings: Settings, as_of: date, unit_types: Sequenc
     """Completion as of ``as_of`` per unit: every month of its year up to its month, at
     the newest revision known by the end of ``known_on`` (default: all stored)."""
     async with InfluxClient(settings) as client:
-        facts = await load_facts(client.query, as_of, as_of, settings.tz, known_on=known_on, all_years="project" in unit_types)
+        facts = await load_facts(client.query, as_of, as_of, settings.tz, known_on=known_on, all_years=True)
     coverage = coverage_of(facts, as_of)
     rows = []
     for unit_type in unit_types:

@@ -75,8 +75,12 @@ class Settings(BaseSettings):
     notify_url: str | None = Field(None, description="group robot webhook that `sitepulse notify` posts to")
     notify_secret: SecretStr | None = Field(None, description="DingTalk robot signing secret (加签)")
     notify_kinds: list[str] = Field(
-        ["stalled", "resumed", "offline", "suspicious", "golden_snail"],
+        ["stalled", "resumed", "offline", "suspicious", "golden_snail", "node_overdue", "problem_opened", "problem_overdue"],
         description="event kinds that page people",
+    )
+    report_url_base: str | None = Field(
+        None,
+        description="where the bulletins' PDFs are served: `report --send` links {base}/{period}/report.pdf [default: the PDF's local path]",
     )
     signing_keys: Path | None = Field(
         None, description="CSV project_id,key_hex: the worker verifies readings with it; publishers sign with it"

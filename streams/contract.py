@@ -312,9 +312,10 @@ class Measurement:
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
     AUDIT = "audit"  # tags: action, operator; one point per operator command, stamped when run
     # tags: project_id, node; one point per project and node (time 0: a plan, not a
-    # moment): planned_date and done_date fields, each written by its own record
+    # moment): planned_date and done_date fields, each written by its own record, and
+    # status / days_behind on the newest judged day, written by the review
     PLAN_NODE = "plan_node"
-    # tags: project_id, district; a project's schedule on the newest judged day: behind
+    # tags: project_id, district, leader; a project's schedule on the newest judged day: behind
     # (0/1), days_behind, node (the one most behind) — the overview counts projects behind
     SCHEDULE = "schedule"
     REPORT_DELIVERY = "report_delivery"  # tag: period; one point per period sent (report --send)

@@ -1,10 +1,10 @@
 """A local stand-in for the parts of Grafana's HTTP API that ``sitepulse provision`` uses,
 with the documented request and response shapes, refusing what Grafana refuses: no or a
-wrong token (401), a duplicate uid (409), a panel or rule reading a datasource that does
-not exist, a rule in a missing folder, a contact point of an unknown type, a policy naming
-an unknown receiver or mute timing (400); a team name taken (409); a folder permission
-entry naming no or two grantees, an unknown team or role, or a level other than View,
-Edit, Admin (400). It records every write."""
+wrong token (401), a duplicate uid or folder title (409), a panel or rule reading a
+datasource that does not exist, a rule in a missing folder, a contact point of an
+unknown type, a policy naming an unknown receiver or mute timing (400); a team name
+taken (409); a folder permission entry naming no or two grantees, an unknown team or
+role, or a level other than View, Edit, Admin (400). It records every write."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ class FakeGrafana:
             ("POST", r"/api/folders", lambda m: self._create_folder(body)),
             ("GET", r"/api/teams/search", lambda m: self._search_teams(query)),
             ("POST", r"/api/teams", lambda m: self._create_team(body)),
-            ("PUT", r"/api/folders/([^/]+)", lambda m: self._update(self.folders, m[1], {"uid": m[1], "title": body["title"]}, "folder not found")),
+            ("PUT", r"/api/folders/([^/]+)", lambda m: self._update(self.folders, m[1], self._titled(m[1], body["title"]), "folder not found")),
             ("GET", r"/api/dashboards/uid/([^/]+)", lambda m: (200, {"dashboard": self._get(self.dashboards, m[1], "Dashboard not found")[1], "meta": {"folderUid": self.dashboard_folders.get(m[1], "")}})),
             ("POST", r"/api/dashboards/db", lambda m: self._save_dashboard(body)),
             ("GET", r"/api/v1/provisioning/alert-rules/([^/]+)", lambda m: self._get(self.rules, m[1], "rule not found")),
@@ -194,8 +194,14 @@ class FakeGrafana:
 
     # --- teams and folder permissions (Grafana's documented HTTP API) ---------------
 
+    def _titled(self, uid: str, title: str) -> dict:
+        """A folder's title is unique among the folders beside it (here: all of them)."""
+        if any(f["title"] == title and f["uid"] != uid for f in self.folders.values()):
+            raise ApiError(409, "a folder with the same name already exists in the current location")
+        return {"uid": uid, "title": title}
+
     def _create_folder(self, body: dict):
-        status, folder = self._create(self.folders, body["uid"], {"uid": body["uid"], "title": body["title"]})
+        status, folder = self._create(self.folders, body["uid"], self._titled(body["uid"], body["title"]))
         self.folder_permissions[body["uid"]] = [{"role": "Editor", "permission": 2}, {"role": "Viewer", "permission": 1}]
         return status, folder
 

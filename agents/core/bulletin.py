@@ -166,11 +166,12 @@ def headline(facts: Sequence[ProjectFacts], period: Period, as_of: date | None =
 
 def bulletin_day(facts: Sequence[ProjectFacts], period: Period, today: date | None = None) -> date:
     """The day a bulletin's figures stand on: the period's last day once ``today`` is
-    past it (or no ``today`` is given); while the period runs, the last day judged in it,
-    or its first day before any is — a day not yet lived is never counted as 0."""
+    past it (or no ``today`` is given); while the period runs, the last day judged in it
+    before ``today``, or its first day before any is — a day not yet lived is never
+    counted as 0."""
     if today is None or today > period.last:
         return period.last
-    judged = [max(fact.days) for fact in facts if len(fact.days)]
+    judged = [day for fact in facts for day in fact.days if day < today]
     newest = max(judged) if judged else None
     return newest if newest is not None and period.first <= newest <= period.last else period.first
 
@@ -316,10 +317,11 @@ def compile_bulletin(
     the first trend period on (see ``facts_from``), and the investment of that year and
     the year before."""
     previous = period.previous()
+    as_of = bulletin_day(facts, period, today)
     rankings = {}
     for unit_type in UNIT_TYPES:
         before = {s.unit: s.rank for s in rank_units(facts, previous, unit_type, bottom)}
-        rankings[unit_type] = [RankedUnit(score, before.get(score.unit)) for score in rank_units(facts, period, unit_type, bottom)]
+        rankings[unit_type] = [RankedUnit(score, before.get(score.unit)) for score in rank_units(facts, period, unit_type, bottom, as_of)]
     trend = trend_periods_ending(period, trend_count)
     rank_trend: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
     for each in trend:
@@ -333,7 +335,6 @@ def compile_bulletin(
         for stoppage in fact.stoppages
         if stoppage.first <= period.last and stoppage.last >= period.first
     ]
-    as_of = bulletin_day(facts, period, today)
     return Bulletin(
         period=period,
         as_of=as_of,

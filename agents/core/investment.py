@@ -18,6 +18,10 @@ from .project import MonthReport, ProjectFacts, month_key
 # above ON_PACE a unit keeps pace (a report's rounding and one slow month do not make it
 # late); below FAR_BEHIND it is more than a month in three behind.
 ON_PACE_PCT = 90.0
+# A month is covered once half the projects reporting this year have reported it, or
+# anyone has and its reports were due (the 10th of the next month).
+COVERAGE_QUORUM = 0.5
+REPORTING_DEADLINE_DAY = 10
 FAR_BEHIND_PCT = 70.0
 PACE_NAMES = {"on_pace": "符合序时", "behind": "滞后序时", "far_behind": "严重滞后"}
 
@@ -52,25 +56,37 @@ class Coverage:
 
     @property
     def elapsed_pct(self) -> float | None:
-        """序时进度 of the months covered: the share of the year from January 1 to the
-        end of the last month covered (or to ``as_of``, if that is earlier)."""
+        """序时进度 of the months covered: the share of the year from January 1 to the end
+        of the last month covered (a whole month's report stands for the whole month)."""
         if self.last_month < 1:
             return None
         end_of_month = date(self.year, self.last_month, calendar.monthrange(self.year, self.last_month)[1])
-        through = min(end_of_month, self.as_of)
-        return 100.0 * through.timetuple().tm_yday / (366 if calendar.isleap(self.year) else 365)
+        return 100.0 * end_of_month.timetuple().tm_yday / (366 if calendar.isleap(self.year) else 365)
+
+
+def reporting_deadline(year: int, month: int) -> date:
+    """The day a month's reports are due: the REPORTING_DEADLINE_DAY of the next month."""
+    return date(year + month // 12, month % 12 + 1, REPORTING_DEADLINE_DAY)
 
 
 def coverage_of(facts: Iterable[ProjectFacts], as_of: date) -> Coverage:
-    """January to the newest month up to ``as_of``'s month that any project has reported:
-    one coverage for every unit of a figure, so units are compared over the same months."""
+    """January to the newest month up to ``as_of``'s month that is reported: by at least
+    COVERAGE_QUORUM of the projects reporting this year, or by anyone once its reporting
+    deadline has passed. One early report does not move every unit on to a month the
+    others have not reported yet (and turn them all red against its 序时进度); one
+    coverage serves every unit of a figure, so units are compared over the same months."""
     first, last = month_key(as_of.year, 1), f"{as_of:%Y-%m}"
-    newest = ""
+    reporting, by_month = 0, [0] * 13
     for fact in facts:
-        for month in fact.investment:
-            if first <= month <= last and month > newest:
-                newest = month
-    return Coverage(as_of, int(newest[5:]) if newest else 0)
+        months = [month for month in fact.investment if first <= month <= last]
+        reporting += bool(months)
+        for month in months:
+            by_month[int(month[5:])] += 1
+    for month in range(as_of.month, 0, -1):
+        reported = by_month[month]
+        if reported and (reported >= COVERAGE_QUORUM * reporting or as_of >= reporting_deadline(as_of.year, month)):
+            return Coverage(as_of, month)
+    return Coverage(as_of, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +97,8 @@ class Completion:
     completed_wan: float
     plan_wan: float
     coverage: Coverage | None = None
-    # Year on year, like for like (同口径): the same months of last year, and this year's
-    # months, of the unit's projects that reported then (None: none did).
+    # Year on year, like for like (同口径): of each project, the months covered that it
+    # reported in both years, last year's sum and this year's (None: no such month).
     last_year_wan: float | None = None
     same_projects_wan: float | None = None
     # 总投资 and completion since the project began, over the projects whose registry
@@ -110,8 +126,9 @@ class Completion:
 
     @property
     def yoy_pct(self) -> float | None:
-        """Growth against the same months of last year, of the projects that have both:
-        a project new this year would otherwise count as growth."""
+        """Growth against the same months of last year, month by month where a project
+        reported both: a project new this year, or a month not reported yet, would
+        otherwise count as growth or decline."""
         if not self.last_year_wan or self.same_projects_wan is None:
             return None
         return 100.0 * (self.same_projects_wan - self.last_year_wan) / self.last_year_wan
@@ -165,14 +182,14 @@ def completion_on_days(
         for day in days:
             cover = coverages[day]
             done = fact.months_wan(cover.year, cover.last_month)
-            last_year = fact.months_wan(cover.year - 1, cover.last_month) if fact.has_months(cover.year - 1, cover.last_month) else None
+            last_year, same_months = fact.paired_months_wan(cover.year, cover.last_month)
             cumulative = fact.cumulative_wan(day) if total else 0.0
             for unit_type, unit in units:
                 row = sums[(day, unit_type, unit)]
                 row[0] += done
                 if last_year is not None:
                     row[1] = (row[1] or 0.0) + last_year
-                    row[2] = (row[2] or 0.0) + done
+                    row[2] = (row[2] or 0.0) + same_months
                 row[3] += cumulative
     return {
         day: [

@@ -126,11 +126,6 @@ class ProjectFacts:
     started_on: date | None = None  # first day its power said it works, wherever that is stored
     nodes: Sequence[PlanNode] = ()  # 细账: its plan nodes
 
-    def completed_wan(self, as_of: date) -> float:
-        """Investment of ``as_of``'s year, every month up to ``as_of``'s month, whenever
-        its report arrived: "截至2月底" counts February's report that came in March."""
-        return self.months_wan(as_of.year, as_of.month)
-
     def months_wan(self, year: int, last_month: int) -> float:
         """Sum of the months 1..``last_month`` of ``year``."""
         if not self.investment or last_month < 1:
@@ -138,9 +133,16 @@ class ProjectFacts:
         first, last = month_key(year, 1), month_key(year, last_month)
         return sum(report.amount_wan for month, report in self.investment.items() if first <= month <= last)
 
-    def has_months(self, year: int, last_month: int) -> bool:
-        first, last = month_key(year, 1), month_key(year, last_month)
-        return any(first <= month <= last for month in self.investment)
+    def paired_months_wan(self, year: int, last_month: int) -> tuple[float | None, float]:
+        """(last year's, this year's) sums over the months 1..``last_month`` reported in
+        both years; (None, 0) when there is no such month."""
+        before = this = 0.0
+        paired = False
+        for month in range(1, last_month + 1):
+            earlier, now = self.investment.get(month_key(year - 1, month)), self.investment.get(month_key(year, month))
+            if earlier is not None and now is not None:
+                before, this, paired = before + earlier.amount_wan, this + now.amount_wan, True
+        return (before, this) if paired else (None, 0.0)
 
     def cumulative_wan(self, as_of: date) -> float:
         """Every month known, of every year, up to ``as_of``'s month: completion since the

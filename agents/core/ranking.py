@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 
 from .indicators import STARTED_ABOVE, DayLabel
 from .investment import Coverage, completion_by, coverage_of
@@ -40,13 +41,18 @@ class UnitScore:
     golden_snail: bool = False
 
 
-def score_unit(period: Period, unit_type: str, unit: str, members: Sequence[ProjectFacts], coverage: Coverage | None = None) -> UnitScore:
+def score_unit(
+    period: Period, unit_type: str, unit: str, members: Sequence[ProjectFacts], coverage: Coverage | None = None, as_of: date | None = None
+) -> UnitScore:
     """``coverage``: the months the figures of every unit cover (by default those the
-    members have reported): completion is set against 序时进度 of those months."""
+    members have reported): completion is set against 序时进度 of those months.
+    ``as_of``: the day the figures stand on (default the period's last; earlier while
+    it runs, so a project due after the last judged day is not counted late)."""
+    as_of = period.last if as_of is None else as_of
     counted = [f for f in members if not f.exempt_in(period)]
     exempt = len(members) - len(counted)
-    completion = completion_by(counted, period.last, "city", coverage)[0] if counted else None
-    rate = start_rate(counted, period.last).rate
+    completion = completion_by(counted, as_of, "city", coverage)[0] if counted else None
+    rate = start_rate(counted, as_of)
     stalled = judged = 0
     for fact in counted:
         s, j = fact.judged_working_days(period)
@@ -66,10 +72,12 @@ def score_unit(period: Period, unit_type: str, unit: str, members: Sequence[Proj
     return UnitScore(period.label, unit_type, unit, len(members), exempt, completion_pct, rate, stalled_share, score)
 
 
-def rank_units(facts: Sequence[ProjectFacts], period: Period, unit_type: str, bottom: int = DEFAULT_SNAIL_BOTTOM) -> list[UnitScore]:
+def rank_units(
+    facts: Sequence[ProjectFacts], period: Period, unit_type: str, bottom: int = DEFAULT_SNAIL_BOTTOM, as_of: date | None = None
+) -> list[UnitScore]:
     """Units of one type ranked best first (competition ranking: equal scores share a
     rank). 金蜗牛: in the bottom ``bottom`` places of this period and of the one before."""
-    current = _ranked(facts, period, unit_type)
+    current = _ranked(facts, period, unit_type, as_of)
     previous_bottom = _bottom_units(_ranked(facts, period.previous(), unit_type), bottom)
     current_bottom = _bottom_units(current, bottom)
     return [
@@ -77,16 +85,17 @@ def rank_units(facts: Sequence[ProjectFacts], period: Period, unit_type: str, bo
     ]
 
 
-def rank_all(facts: Sequence[ProjectFacts], period: Period, bottom: int = DEFAULT_SNAIL_BOTTOM) -> list[UnitScore]:
-    return [row for unit_type in UNIT_TYPES for row in rank_units(facts, period, unit_type, bottom)]
+def rank_all(facts: Sequence[ProjectFacts], period: Period, bottom: int = DEFAULT_SNAIL_BOTTOM, as_of: date | None = None) -> list[UnitScore]:
+    return [row for unit_type in UNIT_TYPES for row in rank_units(facts, period, unit_type, bottom, as_of)]
 
 
-def _ranked(facts: Sequence[ProjectFacts], period: Period, unit_type: str) -> list[UnitScore]:
+def _ranked(facts: Sequence[ProjectFacts], period: Period, unit_type: str, as_of: date | None = None) -> list[UnitScore]:
+    as_of = period.last if as_of is None or as_of > period.last else as_of
     members: dict[str, list[ProjectFacts]] = defaultdict(list)
     for fact in facts:
         members[fact.profile.unit(unit_type)].append(fact)
-    coverage = coverage_of(facts, period.last)
-    scores = [score_unit(period, unit_type, unit, group, coverage) for unit, group in members.items()]
+    coverage = coverage_of(facts, as_of)
+    scores = [score_unit(period, unit_type, unit, group, coverage, as_of) for unit, group in members.items()]
     scored = sorted(
         (s for s in scores if s.score is not None),
         key=lambda s: (-round(s.score, 2), -(s.completion_pct or 0.0), s.unit),

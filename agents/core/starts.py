@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from .calendar import is_spring_festival
 from .indicators import STARTED_ABOVE, DayLabel, State
 from .project import ProjectFacts
+
+RESUMED_WITHIN_DAYS = 31  # 复工 is news for a month; after that the site is simply 在建
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +26,7 @@ class Starts:
     started: int  # started ever, by the day
     active: int  # 在建: working on the day (the state machine is started)
     stalled: int  # 停工: stalled on the day
-    resumed: int  # 复工: working on the day after a stall, an approved stoppage or the Spring Festival this year
+    resumed: int  # 复工: back at work within RESUMED_WITHIN_DAYS after a stall, an approved stoppage or the Spring Festival
 
     @property
     def rate(self) -> float | None:
@@ -41,34 +43,44 @@ class ProjectStart:
     resumed: bool
 
 
-def project_start(fact: ProjectFacts, as_of: date) -> ProjectStart:
+def due_and_started(fact: ProjectFacts, as_of: date) -> tuple[bool, bool]:
     """A continuing project (续建) began before this year: due and started whatever its
-    power says today. A new one is due from its planned start and started once its power
-    first said it works."""
+    power says today. A new one is due from its planned start (or from starting early)
+    and started once its power first said it works."""
     profile = fact.profile
     continuing = profile.kind != "new"
     started = continuing or fact.has_started_by(as_of)
-    due = continuing or profile.planned_start <= as_of or started
+    return continuing or profile.planned_start <= as_of or started, started
+
+
+def project_start(fact: ProjectFacts, as_of: date) -> ProjectStart:
+    due, started = due_and_started(fact, as_of)
     state = fact.state_on(as_of)
     active = state == State.STARTED
     return ProjectStart(due, started, active, state == State.STALLED, active and came_back(fact, as_of))
 
 
 def came_back(fact: ProjectFacts, as_of: date) -> bool:
-    """Worked again, by ``as_of``, after a halt earlier in its year: a stall, an approved
-    stoppage, or the Spring Festival spent idle (State Grid's 复工 after the festival)."""
-    year_start = date(as_of.year, 1, 1)
-    halted = back = False
+    """Back at work within RESUMED_WITHIN_DAYS before ``as_of`` after a halt of a site
+    that had been working: a stall, an approved stoppage, or the Spring Festival spent
+    idle (State Grid's 复工 after the festival). A project that first starts after the
+    festival has not come back, it has started; one that came back in March is no
+    longer 复工 in November, it is 在建."""
+    since = as_of - timedelta(days=RESUMED_WITHIN_DAYS)
+    worked = halted = False
+    back_on: date | None = None
     for day, judged in fact.days.items():
-        if not year_start <= day <= as_of:
-            continue
+        if day > as_of:
+            break
         idle = judged.activity_index is None or judged.activity_index <= STARTED_ABOVE
         stopped = judged.label == DayLabel.STOPPAGE or any(s.covers(day) for s in fact.stoppages)
-        if judged.machine_state == State.STALLED or stopped or (is_spring_festival(day) and idle):
-            halted, back = True, False
-        elif halted and judged.working_day and judged.label == DayLabel.STARTED and not idle:
-            back = True
-    return back
+        if worked and (judged.machine_state == State.STALLED or stopped or (is_spring_festival(day) and idle)):
+            halted, back_on = True, None
+        elif judged.working_day and judged.label == DayLabel.STARTED and not idle:
+            if halted and back_on is None:
+                back_on = day
+            worked = True
+    return back_on is not None and back_on >= since
 
 
 def starts_by(facts: Iterable[ProjectFacts], as_of: date, unit_types: Sequence[str]) -> list[Starts]:
@@ -88,7 +100,11 @@ def starts_by(facts: Iterable[ProjectFacts], as_of: date, unit_types: Sequence[s
     ]
 
 
-def start_rate(facts: Iterable[ProjectFacts], as_of: date) -> Starts:
-    """The city's starts on ``as_of`` (a unit's, given its projects)."""
-    rows = starts_by(facts, as_of, ["city"])
-    return rows[0] if rows else Starts("city", "全市", 0, 0, 0, 0, 0, 0)
+def start_rate(facts: Iterable[ProjectFacts], as_of: date) -> float | None:
+    """开工率 of the given projects on ``as_of`` (what the ranking needs, without the day's
+    states)."""
+    due = started = 0
+    for fact in facts:
+        is_due, has_started = due_and_started(fact, as_of)
+        due, started = due + is_due, started + has_started
+    return started / due if due else None

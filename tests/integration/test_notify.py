@@ -1,6 +1,7 @@
 """`sitepulse notify` through the real broker to a local robot receiver: the leader is
-@-mentioned by phone, a robot failure is retried, and no event pages twice — not for a
-duplicate on the topic, not after a restart."""
+@-mentioned by phone (with the person on site, where the registry names one), a robot
+failure is retried, and no event pages twice — not for a duplicate on the topic, not
+after a restart."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sitepulse.streams.contract import EVENTS_TOPIC, REGISTRY_TOPIC, ProjectEven
 from sitepulse.streams.publisher import SitePublisher
 from sitepulse.streams.topics import ensure_topics
 from tests.conftest import poll
+from tests.unit.test_notify_messages import SIX_ONES as SITE
 from tests.local_http import LocalServer, QuietHandler
 
 pytestmark = pytest.mark.integration
@@ -67,7 +69,8 @@ def test_notify_mentions_the_leader_retries_and_never_pages_twice(sitepulse):
     ensure_topics(sitepulse.settings)
     stalled = event("stalled", date(2026, 3, 5), "停工: 2026-03-05 用电 12.0 kWh, 活跃指数 0.05")
     with SitePublisher(sitepulse.settings) as publisher:
-        publisher.send_keyed(REGISTRY_TOPIC, ENTRY.project_id.encode(), msgspec.json.encode(ENTRY))
+        for row in (ENTRY, SITE):
+            publisher.send_keyed(REGISTRY_TOPIC, row.project_id.encode(), msgspec.json.encode(row))
         publisher.flush()
         for _ in range(2):  # the same change found twice (a replay, a restarted worker)
             publisher.send_keyed(EVENTS_TOPIC, ENTRY.project_id.encode(), msgspec.json.encode(stalled))
@@ -85,21 +88,33 @@ def test_notify_mentions_the_leader_retries_and_never_pages_twice(sitepulse):
         sitepulse.stop_worker(first)
         assert len(robot.received) == 1, "a duplicate event is not paged again; 'started' does not page"
 
-        # Restarted, it does not page again; a new event still pages, and a meter going
-        # offline names the data owner without @-ing the leader.
+        # Restarted, it does not page again; a new event still pages, a meter going
+        # offline names the data owner without @-ing the leader, and an overdue problem
+        # pages the person on site with the leader.
         second = sitepulse.start_worker_command("notify", **env)
         offline = ProjectEvent(
             event_id=f"offline:{ENTRY.project_id}:M1:1772700000000", kind="offline", project_id=ENTRY.project_id,
             at=datetime(2026, 3, 5, 16, 15, tzinfo=timezone.utc), meter_id="M1", detail="电表离线: 电表 M1 最后读数 2026-03-05 16:00",
             leader=ENTRY.leader, district=ENTRY.district, data_owner=ENTRY.data_owner,
         )
+        overdue = ProjectEvent(
+            event_id="problem_overdue:NB-0043-20260301-problem_opened:2026-03-16", kind="problem_overdue", project_id=SITE.project_id,
+            at=datetime(2026, 3, 16, 1, tzinfo=timezone.utc), day=date(2026, 3, 16), detail="问题逾期未销号: 超过限期 1 天",
+            problem_id="NB-0043-20260301-problem_opened", category="审批", department="鄞州区行政审批局", due=date(2026, 3, 15),
+        )
         with SitePublisher(sitepulse.settings) as publisher:
+            # One key, one partition: the robot gets them in this order.
             publisher.send_keyed(EVENTS_TOPIC, ENTRY.project_id.encode(), msgspec.json.encode(offline))
+            publisher.send_keyed(EVENTS_TOPIC, ENTRY.project_id.encode(), msgspec.json.encode(overdue))
             publisher.flush()
-        poll(lambda: len(robot.received) >= 2, 30, "the offline page")
+        poll(lambda: len(robot.received) >= 3, 30, "the offline and overdue pages")
         sitepulse.stop_worker(second)
-        assert len(robot.received) == 2
+        assert len(robot.received) == 3
         page = robot.received[1]["body"]
         assert page["at"]["atMobiles"] == [] and ENTRY.data_owner in page["text"]["content"]
+        page = robot.received[2]["body"]
+        assert page["at"]["atMobiles"] == ["13912345678", "13812340042"]
+        assert "责任领导: 副区长 陈静 @13912345678" in page["text"]["content"] and "现场责任人: 张强 @13812340042" in page["text"]["content"]
+        assert "责任部门: 鄞州区行政审批局" in page["text"]["content"] and "限期: 2026-03-15" in page["text"]["content"]
     finally:
         robot.close()

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from sitepulse.dashboards.alerting import HOLIDAY_MUTE, routing_file, rule_group_file
 from sitepulse.dashboards.influxql import DATASOURCE_UID
-from sitepulse.streams.contract import RegistryEntry
+from sitepulse.streams.contract import Measurement, RegistryEntry
 
 
 def entry(pid: str, leader: str, phone: str, district: str, owner: str) -> RegistryEntry:
@@ -25,7 +25,7 @@ def test_rules_evaluate_their_own_queries_and_label_severity():
     (group,) = rule_group_file()["groups"]
     assert group["folder"] and group["interval"] == "60s"
     uids = [rule["uid"] for rule in group["rules"]]
-    assert len(set(uids)) == len(uids) == 4
+    assert len(set(uids)) == len(uids) == 6
     for rule in group["rules"]:
         refs = {query["refId"] for query in rule["data"]}
         assert rule["condition"] in refs
@@ -40,6 +40,35 @@ def test_rules_evaluate_their_own_queries_and_label_severity():
     escalation = next(r for r in group["rules"] if r["uid"] == "sp-stall-escalation")
     threshold = next(q for q in escalation["data"] if q["refId"] == "C")
     assert threshold["model"]["conditions"][0]["evaluator"] == {"params": [6], "type": "gt"}, "fires at 7 working days"
+    by_uid = {rule["uid"]: rule for rule in group["rules"]}
+    node, problem = by_uid["sp-node-overdue"], by_uid["sp-problem-overdue"]
+    assert node["labels"]["kind"] == "node_overdue" and "escalate" not in node["labels"]
+    assert f"FROM {Measurement.SCHEDULE} " in node["data"][0]["model"]["query"]
+    assert problem["labels"] == {"severity": "critical", "kind": "problem_overdue", "escalate": "district"}
+    assert "status = 'overdue'" in problem["data"][0]["model"]["query"]
+    for rule in (node, problem):
+        assert "GROUP BY project_id, district, leader" in rule["data"][0]["model"]["query"], "labelled with who must act"
+
+
+def receivers_for(policy: dict, labels: dict[str, str]) -> list[str]:
+    """Where Grafana's Alertmanager sends an alert with ``labels``: down the first matching
+    route (and on past it where it says ``continue``); a route without a matching child
+    delivers to its own receiver, inherited from its parent when it names none."""
+
+    def matches(route: dict) -> bool:
+        return all(labels.get(name) == value for name, op, value in route.get("object_matchers", []) if op == "=")
+
+    def walk(route: dict, inherited: str) -> list[str]:
+        receiver = route.get("receiver") or inherited
+        found: list[str] = []
+        for child in route.get("routes", []):
+            if matches(child):
+                found += walk(child, receiver)
+                if not child.get("continue"):
+                    break
+        return found or [receiver]
+
+    return walk(policy, policy["receiver"])
 
 
 def test_each_leader_gets_a_route_and_a_contact_point_without_their_phone():
@@ -60,6 +89,18 @@ def test_each_leader_gets_a_route_and_a_contact_point_without_their_phone():
     assert escalation["continue"] is True, "escalations reach the district and still the leader"
     assert {r["receiver"] for r in escalation["routes"]} == {"区县督查-鄞州区", "区县督查-海曙区"}
     assert all(r["receiver"] in contacts for branch in (meters, escalation) for r in branch["routes"])
+
+
+def test_overdue_nodes_page_the_leader_and_overdue_problems_also_the_district():
+    (policy,) = routing_file(REGISTRY, "dingtalk", [2026])["policies"]
+    project = {"project_id": "NB-2", "district": "海曙区", "leader": "王伟"}
+    assert receivers_for(policy, {**project, "severity": "warning", "kind": "stalled"}) == ["负责人-王伟"]
+    assert receivers_for(policy, {**project, "severity": "warning", "kind": "node_overdue"}) == ["负责人-王伟"], "like a stall"
+    long_stall = receivers_for(policy, {**project, "severity": "critical", "kind": "stall_escalation", "escalate": "district"})
+    overdue = receivers_for(policy, {**project, "severity": "critical", "kind": "problem_overdue", "escalate": "district"})
+    assert overdue == long_stall == ["区县督查-海曙区", "负责人-王伟"], "like a long stall"
+    meter = {"project_id": "NB-2", "meter_id": "M1", "data_owner": "计量中心2组", "severity": "warning", "kind": "meter_offline"}
+    assert receivers_for(policy, meter) == ["数据责任单位-计量中心2组"]
 
 
 def test_holiday_mute_timing_covers_statutory_holidays_not_tiaoxiu_saturdays():

@@ -141,10 +141,11 @@ def test_the_page_shows_completion_by_level_and_kind_starts_and_growth_against_t
     level_table = page.split("各级新建、续建项目计划完成率")[1].split("</table>")[0]
     assert "镇(街道)级" in level_table and "市级" in level_table
     assert 'data-figure="completion_town_new">25.0%' in level_table  # 5,000 of 20,000
-    # 海曙区 (NB-0001 alone reported last year): 5,000 in 1—3月 2026 against 4,000 (+25 %);
-    # the city, like for like (NB-0001 and NB-0002): 6,000 against 4,500 (+33.3 %).
+    # Like for like, month by month: only February was reported in both years. 海曙区
+    # (NB-0001): 3,000 against 4,000 (-25 %); the city (NB-0001 and NB-0002): 4,000
+    # against 4,500 (-11.1 %). March, not reported last year, is no growth.
     district_table = page.split("投资完成情况")[1].split("</table>")[0]
     row = next(r for r in district_table.split("<tr>") if "海曙区" in r)
-    assert "+25.0%" in row and "低于全市 8.3 个百分点" in row
+    assert "-25.0%" in row and "低于全市 13.9 个百分点" in row
     starts = {s.unit: s for s in bulletin.starts}
     assert (starts["new"].due, starts["new"].started) == (1, 1) and starts["全市"].due == 4

@@ -162,17 +162,23 @@ def test_coverage_is_january_to_the_newest_month_reported_up_to_the_day(reported
 
 
 def test_resumed_after_a_stall_an_approved_stoppage_or_the_spring_festival():
-    day = date(2026, 3, 31)
-    after_stall = fill(fill(project("S1"), date(2026, 3, 1), date(2026, 3, 10), STALLED), date(2026, 3, 11), day, STARTED)
-    after_festival = fill(fill(project("F1"), date(2026, 2, 15), date(2026, 2, 23), IDLE_HOLIDAY), date(2026, 2, 24), day, STARTED)
-    stoppage = fill(project("T1"), date(2026, 3, 20), day, STARTED)
-    stoppage.stoppages = [Stoppage("T1", date(2026, 3, 10), date(2026, 3, 19), "防汛停工令")]
-    fill(stoppage, date(2026, 3, 10), date(2026, 3, 19), JudgedDay(DayLabel.STOPPAGE, State.STARTED, False, 0.0))
+    day = date(2026, 3, 20)
+    after_stall = fill(fill(fill(project("S1"), date(2026, 2, 24), date(2026, 2, 28), STARTED), date(2026, 3, 2), date(2026, 3, 10), STALLED), date(2026, 3, 11), day, STARTED)
+    after_festival = fill(fill(fill(project("F1"), date(2026, 2, 2), date(2026, 2, 13), STARTED), date(2026, 2, 15), date(2026, 2, 23), IDLE_HOLIDAY), date(2026, 2, 24), day, STARTED)
+    stoppage = fill(fill(project("T1"), date(2026, 3, 1), date(2026, 3, 9), STARTED), date(2026, 3, 18), day, STARTED)
+    stoppage.stoppages = [Stoppage("T1", date(2026, 3, 10), date(2026, 3, 17), "防汛停工令")]
+    fill(stoppage, date(2026, 3, 10), date(2026, 3, 17), JudgedDay(DayLabel.STOPPAGE, State.STARTED, False, 0.0))
     never_halted = fill(project("W1"), date(2026, 3, 1), day, STARTED)
     stalled_now = fill(fill(project("S2"), date(2026, 3, 1), date(2026, 3, 10), STARTED), date(2026, 3, 11), day, STALLED)
-    rows = {s.unit: s for s in starts_by([after_stall, after_festival, stoppage, never_halted, stalled_now], day, ["project"])}
+    # First works after the festival: it has started, not come back.
+    first_start = fill(fill(project("N1", kind="new", planned_start=date(2026, 2, 1)), date(2026, 2, 15), date(2026, 2, 23), IDLE_HOLIDAY), date(2026, 2, 24), day, STARTED)
+    # Came back in January: by March 20 it is simply working again (在建), not news.
+    long_ago = fill(fill(fill(project("L1"), date(2026, 1, 5), date(2026, 1, 9), STARTED), date(2026, 1, 12), date(2026, 1, 16), STALLED), date(2026, 1, 19), day, STARTED)
+    facts = [after_stall, after_festival, stoppage, never_halted, stalled_now, first_start, long_ago]
+    rows = {s.unit: s for s in starts_by(facts, day, ["project"])}
     assert {pid for pid, s in rows.items() if s.resumed} == {"S1", "F1", "T1"}
     assert rows["S2"].stalled == 1 and rows["S2"].started == 1 and rows["S2"].active == 0
+    assert rows["L1"].active == 1 and rows["N1"].active == 1 and rows["N1"].started == 1
 
 
 def test_a_new_project_counts_as_started_from_its_stored_start_though_no_day_is_loaded():
@@ -186,3 +192,33 @@ def test_a_new_project_counts_as_started_from_its_stored_start_though_no_day_is_
     # N1 started, N2 due and late, N3 started before its plan (due by starting), N4 not yet due.
     assert (city.due, city.started) == (3, 2)
     assert starts_by([fact], date(2026, 2, 9), ["city"])[0].started == 0
+
+
+def test_one_early_report_does_not_move_everyone_on_to_a_month_the_others_have_not_reported():
+    facts = [project(f"P{n}", plan=1200.0) for n in range(10)]
+    for fact in facts:
+        fact.investment["2026-01"] = MonthReport(100.0, date(2026, 2, 5))
+    facts[0].investment["2026-02"] = MonthReport(100.0, date(2026, 3, 2))  # the early bird
+    (city,) = completion_by(facts, date(2026, 3, 3), "city")
+    assert city.coverage.title == "1月" and city.completed_wan == 1000.0 and city.pace == "on_pace"
+    for fact in facts[1:5]:
+        fact.investment["2026-02"] = MonthReport(100.0, date(2026, 3, 6))
+    assert completion_by(facts, date(2026, 3, 6), "city")[0].coverage.title == "1—2月", "half have reported February"
+    late = [project(f"Q{n}") for n in range(4)]
+    for fact in late:
+        fact.investment["2026-01"] = MonthReport(100.0, date(2026, 2, 5))
+    late[0].investment["2026-02"] = MonthReport(100.0, date(2026, 3, 2))
+    assert completion_by(late, date(2026, 3, 9), "city")[0].coverage.title == "1月"
+    # Past the reporting deadline (the 10th), February is covered: the others owe it (未报 counts 0).
+    assert completion_by(late, date(2026, 3, 10), "city")[0].coverage.title == "1—2月"
+
+
+def test_year_on_year_pairs_months_so_a_month_not_reported_yet_is_no_decline():
+    steady, slow = project("A1"), project("A2")
+    for fact in (steady, slow):
+        for month in (1, 2):
+            fact.investment[f"2025-{month:02d}"] = MonthReport(100.0, date(2025, month + 1, 5))
+        fact.investment["2026-01"] = MonthReport(110.0, date(2026, 2, 5))
+    steady.investment["2026-02"] = MonthReport(110.0, date(2026, 3, 5))  # slow has not reported February
+    (city,) = completion_by([steady, slow], date(2026, 3, 12), "city")
+    assert city.coverage.title == "1—2月" and city.yoy_pct == pytest.approx(10.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from click.testing import CliRunner
 from sitepulse.cli import cli
 from sitepulse.streams.contract import RegistryEntry
 from sitepulse.streams.registry import write_registry_csv
-from sitepulse.dashboards.access import district_folder_uid
-from sitepulse.dashboards.boards import district_board_uid
+from sitepulse.dashboards.access import department_folder_uid, district_folder_uid
+from sitepulse.dashboards.boards import department_board_uid, district_board_uid
 from tests.fake_grafana import FakeGrafana
 
 TOKEN = "glsa_test_token"
@@ -31,7 +32,10 @@ def grafana():
 def registry(tmp_path: Path) -> Path:
     path = tmp_path / "registry.csv"
     entries = [
-        RegistryEntry("NB-1", "鄞州区安置房1号", "鄞州区", "东部新城", "市住建局", "city", "new", "王伟", "13800000001", "计量中心1组", 1000.0, date(2026, 3, 1), 630.0),
+        RegistryEntry(
+            "NB-1", "鄞州区安置房1号", "鄞州区", "东部新城", "市住建局", "city", "new", "王伟", "13800000001", "计量中心1组", 1000.0, date(2026, 3, 1), 630.0,
+            owner_person="陈刚", owner_phone="13900000009", leader_title="副区长", partner_departments="市交通局; 市水利局",
+        ),
         RegistryEntry("NB-2", "海曙区管廊2号", "海曙区", "前湾新区", "市交通局", "district", "continuing", "李娜", "13800000002", "计量中心2组", 2000.0, date(2025, 3, 1), 800.0),
     ]
     write_registry_csv(entries, path)
@@ -49,6 +53,15 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def project_choices(board: dict) -> list[str]:
+    """The values of a board's custom ``project`` variable, split as Grafana splits them
+    (commas not escaped, then ``label : value``)."""
+    (variable,) = [v for v in board["templating"]["list"] if v["name"] == "project"]
+    assert variable["type"] == "custom"
+    texts = [t.replace("\\,", ",") for t in re.findall(r"(?:\\,|[^,])+", variable["query"])]
+    return [(m[2] if (m := re.match(r"^\s*(.+)\s:\s(.+)$", t)) else t).strip() for t in texts]
+
+
 def provision(grafana: FakeGrafana, *args: str, token: str = TOKEN):
     env = {"SITEPULSE_GRAFANA_TOKEN": token, "SITEPULSE_INFLUX_URL": "http://influxdb:8086", "SITEPULSE_NOTIFY_KIND": "dingtalk"}
     return CliRunner().invoke(cli, ["provision", "--grafana-url", grafana.url, *args], env=env, catch_exceptions=False)
@@ -58,9 +71,13 @@ def test_first_run_creates_everything_second_run_changes_nothing(grafana, regist
     first = provision(grafana, "--registry", str(registry))
     assert first.exit_code == 0, first.output
     district_boards = {district_board_uid("鄞州区"), district_board_uid("海曙区")}
-    assert set(grafana.dashboards) == {"sitepulse-overview", "sitepulse-ranking", "sitepulse-project", *district_boards}
-    assert len(grafana.rules) == 4
-    assert set(grafana.folders) == {"sitepulse", "sitepulse-city", district_folder_uid("鄞州区"), district_folder_uid("海曙区")}
+    departments = ("市住建局", "市交通局", "市水利局")
+    department_boards = {department_board_uid(d) for d in departments}
+    assert set(grafana.dashboards) == {"sitepulse-overview", "sitepulse-ranking", "sitepulse-project", *district_boards, *department_boards}
+    assert len(grafana.rules) == 6
+    assert set(grafana.folders) == {
+        "sitepulse", "sitepulse-city", district_folder_uid("鄞州区"), district_folder_uid("海曙区"), *(department_folder_uid(d) for d in departments)
+    }
     assert {cp["name"] for cp in grafana.contact_points.values()} >= {"负责人-王伟", "负责人-李娜", "数据责任单位-计量中心1组", "区县督查-海曙区"}
     assert grafana.policy["receiver"] == "sitepulse-值班" and "法定节假日" in grafana.mute_timings
     assert grafana.datasources["sitepulse-influxdb"]["url"] == "http://influxdb:8086"
@@ -88,27 +105,33 @@ def test_a_changed_board_or_registry_is_updated_in_place(grafana, registry, tmp_
 
 def test_each_party_opens_only_its_own_boards(grafana, registry):
     assert provision(grafana, "--registry", str(registry)).exit_code == 0, "provisioned"
-    assert {t["name"] for t in grafana.teams.values()} == {"市级督查", "区县-鄞州区", "区县-海曙区", "部门-市住建局", "部门-市交通局"}
+    assert {t["name"] for t in grafana.teams.values()} == {"市级督查", "区县-鄞州区", "区县-海曙区", "部门-市住建局", "部门-市交通局", "部门-市水利局"}
 
     def boards_for(role: str, *teams: str) -> set[str]:
         return {uid for uid, folder in grafana.dashboard_folders.items() if grafana.may_view(folder, role, set(teams))}
 
     public = {"sitepulse-overview", "sitepulse-ranking"}
     yinzhou, haishu = district_board_uid("鄞州区"), district_board_uid("海曙区")
+    housing, transport, water = (department_board_uid(d) for d in ("市住建局", "市交通局", "市水利局"))
     # Any viewer: the overview and the public ranking (一屏晾晒), no drill-down.
     assert boards_for("Viewer") == public
     # A district office (no org role of its own, only its team): its own drill-down.
     assert boards_for("None", "区县-鄞州区") == public | {yinzhou}
-    assert boards_for("None", "部门-市交通局") == public
-    # The city's supervisors: every district's drill-down and the all-district one.
-    assert boards_for("None", "市级督查") == public | {yinzhou, haishu, "sitepulse-project"}
+    # A department: its own drill-down, whether it is responsible or only cooperates.
+    assert boards_for("None", "部门-市交通局") == public | {transport}
+    assert boards_for("None", "部门-市水利局") == public | {water}
+    # The city's supervisors: every district's and department's drill-down and the all-district one.
+    assert boards_for("None", "市级督查") == public | {yinzhou, haishu, housing, transport, water, "sitepulse-project"}
     assert boards_for("Admin") == set(grafana.dashboards)
     # A district's board shows only that district's projects.
     constant = next(v for v in grafana.dashboards[yinzhou]["templating"]["list"] if v["name"] == "district")
     assert constant["type"] == "constant" and constant["query"] == "鄞州区" and constant["hide"] == 2
+    # A department's board offers only the projects it is responsible for or cooperates on.
+    assert project_choices(grafana.dashboards[transport]) == ["NB-1", "NB-2"], "responsible for NB-2, cooperating on NB-1"
+    assert project_choices(grafana.dashboards[water]) == ["NB-1"] and project_choices(grafana.dashboards[housing]) == ["NB-1"]
     # No phone number anywhere in Grafana: every viewer may read contact points.
     sent = json.dumps(grafana.bodies, ensure_ascii=False)
-    assert "13800000001" not in sent and "13800000002" not in sent
+    assert "13800000001" not in sent and "13800000002" not in sent and "13900000009" not in sent
 
 
 def test_access_follows_the_registry_and_is_restored(grafana, registry):
@@ -117,17 +140,29 @@ def test_access_follows_the_registry_and_is_restored(grafana, registry):
     folder = district_folder_uid("海曙区")
     grafana.folder_permissions[folder].append({"role": "Viewer", "permission": 1})
     rows = registry_rows(registry)
-    rows.append({**rows[0], "project_id": "NB-3", "district": "北仑区", "department": "市水利局"})
+    rows.append({**rows[0], "project_id": "NB-3", "district": "北仑区", "department": "市城管局", "partner_departments": ""})
     write_rows(registry, rows)
     result = provision(grafana, "--registry", str(registry))
     assert result.exit_code == 0, result.output
-    assert "新建: 团队 区县-北仑区" in result.output and "新建: 团队 部门-市水利局" in result.output
+    assert "新建: 团队 区县-北仑区" in result.output and "新建: 团队 部门-市城管局" in result.output
     assert not grafana.may_view(folder, "Viewer", set()) and grafana.may_view(folder, "None", {"区县-海曙区"})
     assert grafana.may_view(district_folder_uid("北仑区"), "None", {"区县-北仑区"})
-    assert grafana.may_view("sitepulse", "None", {"部门-市水利局"}), "a new team sees the public boards"
+    assert grafana.may_view("sitepulse", "None", {"部门-市城管局"}), "a new team sees the public boards"
+    assert grafana.may_view(department_folder_uid("市城管局"), "None", {"部门-市城管局"})
     writes = len(grafana.writes)
     assert provision(grafana, "--registry", str(registry)).exit_code == 0
     assert grafana.writes[writes:] == [], "nothing changed, nothing written"
+
+
+def test_a_registry_without_the_six_ones_columns_keeps_working(grafana, registry):
+    old_columns = ("owner_person", "owner_phone", "leader_title", "partner_departments")
+    write_rows(registry, [{k: v for k, v in row.items() if k not in old_columns} for row in registry_rows(registry)])
+    result = provision(grafana, "--registry", str(registry))
+    assert result.exit_code == 0, result.output
+    assert {t["name"] for t in grafana.teams.values()} == {"市级督查", "区县-鄞州区", "区县-海曙区", "部门-市住建局", "部门-市交通局"}
+    assert project_choices(grafana.dashboards[department_board_uid("市交通局")]) == ["NB-2"]
+    assert grafana.may_view(department_folder_uid("市住建局"), "None", {"部门-市住建局"})
+    assert not grafana.may_view(department_folder_uid("市住建局"), "None", {"部门-市交通局"})
 
 
 def test_a_policy_tree_someone_else_wrote_is_kept_unless_replacing_it_is_asked(grafana, registry):
@@ -168,6 +203,7 @@ def test_the_fake_refuses_what_grafana_refuses(grafana):
         return error.value.status
 
     grafana.route("POST", "/api/folders", {"uid": "f", "title": "F"})
+    assert refused("POST", "/api/folders", {"uid": "g", "title": "F"}) == 409
     grafana.route("POST", "/api/datasources", {"uid": "ds", "name": "ds", "type": "influxdb"})
     board = {"uid": "b", "panels": [{"title": "p", "datasource": {"uid": "missing"}, "targets": []}]}
     assert refused("POST", "/api/dashboards/db", {"dashboard": board, "folderUid": "f"}) == 400
