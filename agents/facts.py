@@ -16,7 +16,7 @@ from .core.indicators import DayLabel, State
 from .core.problems import Problem
 from .core.investment import Revision, newest_known
 from .core.nodes import PlanNode
-from .core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
+from .core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
 
@@ -154,16 +154,13 @@ async def load_facts(
     with_energy: bool = True,
     known_on: date | None = None,
     all_years: bool = False,
-    every_revision: bool = True,
 ) -> list[ProjectFacts]:
     """Facts of every registered project: judged days in [first, last], stoppages, the
     day each started, and investment of ``first``'s year and the year before (every
     year ``all_years``), each month at its newest revision known by the end of
     ``known_on`` (None: every revision stored); project names only ``with_names``, the
     days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither).
-    Without ``every_revision`` (the leader's review, every 30 s at a province's scale)
-    each month is the one point the worker keeps per project and month, the report it
-    received last, instead of the newest of every revision by arrival time.
+    Earlier revisions of revised months are kept too (``ProjectFacts.revised``).
     Read a page at a time, each page turned into facts before the next is asked for: at
     a province's 100k projects, one answer with everything was most of the worker's
     memory."""
@@ -209,14 +206,10 @@ async def load_facts(
                     baseline,
                     bool(suspicious),
                 )
-    since = None if all_years else date(first.year - 1, 1, 1)
-    if every_revision:
-        revisions = await load_revisions(query, tz, since, known_on)
-        for project_id, months in newest_known(revisions, known_on, tz).items():
-            if project_id in facts:
-                facts[project_id].investment = months
-    else:
-        await _load_month_points(query, tz, since, facts)
+    revisions = await load_revisions(query, tz, None if all_years else date(first.year - 1, 1, 1), known_on)
+    for project_id, known in newest_known(revisions, known_on, tz).items():
+        if project_id in facts:
+            facts[project_id].investment, facts[project_id].revised = known.newest, known.earlier
     # The day each project first started: its `started` event (one per project), read as
     # one paged series rather than a series per project.
     started = (
@@ -235,20 +228,6 @@ async def load_facts(
         if project_id in facts:
             facts[project_id].nodes = nodes
     return list(facts.values())
-
-
-async def _load_month_points(query: Query, tz: ZoneInfo, since: date | None, facts: dict[str, ProjectFacts]) -> None:
-    where = f" WHERE time >= {epoch_ms(day_start(since, tz))}ms" if since is not None else ""
-    statement = f"SELECT {Measurement.TAG_PROJECT}, amount_wan, period, reported_at FROM {Measurement.INVESTMENT}{where}"
-    async for series_list in _pages(query, statement):
-        for series in series_list:
-            at = _columns(series, Measurement.TAG_PROJECT, "amount_wan", "period", "reported_at")
-            for values in series.values:
-                project_id, amount, period, reported_at = (values[i] if i is not None else None for i in at)
-                fact = facts.get(project_id or "")
-                if fact is not None and period and amount is not None and reported_at:
-                    reported = datetime.fromisoformat(reported_at).astimezone(tz).date()
-                    fact.investment = {**fact.investment, period: MonthReport(float(amount), reported)}
 
 
 NODES_QUERY = f"SELECT planned_date, done_date FROM {Measurement.PLAN_NODE} GROUP BY {Measurement.TAG_PROJECT}, node"

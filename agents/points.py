@@ -98,12 +98,16 @@ def investment_point(report: InvestmentReport, tz: ZoneInfo) -> str:
 
 def investment_revision_point(report: InvestmentReport) -> str:
     """Stamped when the report arrived: a revision of a month is a new point beside the
-    earlier ones; the same report delivered again overwrites itself."""
+    earlier ones; the same report delivered again overwrites itself. One series per
+    project (the month is a field: a tag would make a series per project and month, for
+    ever); reports of several months sent at the same moment stay apart by the month's
+    number added in milliseconds (``reported_at`` keeps the exact time)."""
+    year, month = (int(part) for part in report.period.split("-"))
     return encode_point(
         Measurement.INVESTMENT_REVISION,
-        {Measurement.TAG_PROJECT: report.project_id, "period": report.period},
-        {"amount_wan": float(report.amount_wan), "reported_at": report.reported_at.isoformat()},
-        epoch_ms(report.reported_at),
+        {Measurement.TAG_PROJECT: report.project_id},
+        {"amount_wan": float(report.amount_wan), "period": report.period, "reported_at": report.reported_at.isoformat()},
+        epoch_ms(report.reported_at) + (year % 10) * 12 + month,
     )
 
 

@@ -1,5 +1,5 @@
 """The periodic review that needs every project at once, run by one worker (the group
-leader): rankings of the current and the previous period, the 金蜗牛 label once a period
+leader): rankings of the current period and the two before it, the 金蜗牛 label once a period
 is final, and investment reported for a month of idle power. It reads what the workers
 stored in InfluxDB, so it covers every partition whichever worker runs it, and it judges
 by the newest judged day (event time), so a replay of history gives the same result."""
@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
+from .core.bulletin import trend_periods_ending
 from .core.periods import Period, half_month_of
-from .core.investment import completion_on_days
+from .core.investment import completion_on_days, known_view
 from .core.nodes import BEHIND, PlanNode, schedule_of
 from .core.problems import Problem, overdue_on
 from .core.project import ROLLUP_TYPES, Profile, month_days
@@ -22,6 +23,9 @@ from .influx import RetryingInflux
 from .points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
+# Periods ranked at every review: the current one and the two before it (a month and a
+# half of judged days held for every project: ~60 days instead of 46).
+CATCH_UP_PERIODS = 3
 
 
 class PeriodReview:
@@ -32,25 +36,26 @@ class PeriodReview:
         self.grace_days = max(1, -(-int(grace.total_seconds()) // 86_400))
         self.announced: set[str] = set()  # event ids published by this worker
         self.written: set[str] = set()  # points the last review wrote (identical lines need no rewrite)
+        self.first_day: date | None = None
 
     async def run(self) -> list[ProjectEvent]:
         newest = await newest_judged_day(self.influx.query)
         if newest is None:
             return []
         points = await self._energy_points(newest)
-        current = half_month_of(newest)
-        previous = current.previous()
-        facts = await load_facts(
-            self.influx.query, previous.previous().first, newest, self.tz, with_names=False, with_energy=False, every_revision=False
-        )
+        periods = await self._open_periods(newest)
+        facts = await load_facts(self.influx.query, periods[0].previous().first, newest, self.tz, with_names=False, with_energy=False)
         if not facts:
             await self._write(points)
             return []
         events = []
-        for period in (previous, current):
-            # Late readings may still change a period for the grace period after it ends.
+        for period in periods:
+            # Late readings may still change a period for the grace period after it ends;
+            # so may investment reports, which count as known by then (in event time): a
+            # final ranking, and its 金蜗牛, never change afterwards, however fast a replay runs.
+            cutoff = min(newest, period.last + timedelta(days=self.grace_days))
             final = newest >= period.last + timedelta(days=self.grace_days)
-            ranking = rank_all(facts, period, self.bottom, as_of=newest)
+            ranking = rank_all([known_view(fact, cutoff) for fact in facts], period, self.bottom, as_of=newest)
             points.extend(ranking_point(score, period, self.tz, final) for score in ranking)
             if final:
                 events.extend(self._snail_event(score, period, newest) for score in ranking if score.golden_snail)
@@ -65,18 +70,29 @@ class PeriodReview:
                 events.extend(self._node_event(profile, node, newest) for node in fact.nodes if node.status_on(newest) == BEHIND)
         (problem_series,) = await self.influx.query(problem_query())
         events.extend(self._problem_overdue_event(p, newest) for p in overdue_on(problems_from(problem_series), newest) if p.overdue_since is None)
-        # Completion as of every day of the two periods so far: the stored series does not
-        # depend on when the review happened to run.
-        days = [day for day in previous.days + current.days if day <= newest]
+        # Completion as of every day of those periods so far, each with the reports known
+        # that day: the stored series does not depend on when the review happened to run.
+        days = [day for period in periods for day in period.days if day <= newest]
         points.extend(
             completion_point(completion, day, self.tz)
-            for day, completions in completion_on_days(facts, days, ROLLUP_TYPES).items()
+            for day, completions in completion_on_days(facts, days, ROLLUP_TYPES, as_known_each_day=True).items()
             for completion in completions
         )
         await self._write(points)
         fresh = [e for e in events if e.event_id not in self.announced]
         self.announced.update(e.event_id for e in fresh)
         return fresh
+
+    async def _open_periods(self, newest: date) -> list[Period]:
+        """The last CATCH_UP_PERIODS periods, from the one before the first judged day's
+        on: each is ranked again at every review until it is that far behind, so a
+        replay or a worker that judged straight past a period (and a partition that lags
+        behind the others) still leaves the ranking it would have had if the review had
+        watched every day go by."""
+        if self.first_day is None:
+            self.first_day = await first_judged_day(self.influx.query)
+        earliest = half_month_of(self.first_day or newest).previous().first
+        return [p for p in trend_periods_ending(half_month_of(newest), CATCH_UP_PERIODS) if p.first >= earliest]
 
     async def _write(self, points: list[str]) -> None:
         # Most of it is what the last review wrote already; write only what changed.

@@ -491,7 +491,7 @@ class Bench:
         full_window_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz)
         held = min(count, settings.timelines_held or count)
         # The leader's review read one judged day per project here; in steady operation
-        # it reads every day of the two periods it ranks and the one before (up to 46).
+        # it reads every day of the three periods it ranks and the one before (up to 61).
         review_extra_bytes = count * (REVIEW_SPAN_DAYS - 1) * JudgedStates.LAYOUT.size
         self.results.update(
             state_bytes_per_project_first_day=first_day_bytes,
@@ -506,7 +506,7 @@ class Bench:
 # Long enough that every project holds its whole retained window: RETAINED_DAYS of
 # inputs, as many days of baseline history behind them, and the written days.
 FULL_WINDOW_DAYS = 2 * RETAINED_DAYS + 14
-REVIEW_SPAN_DAYS = 46  # the previous period's previous half-month to the newest day: 16 + 15 + 15
+REVIEW_SPAN_DAYS = 61  # the half-month before the three periods the review ranks, to the newest day: 16 + 15 + 15 + 15
 
 
 def _offline_tracker(tz: ZoneInfo) -> ActivityTracker:

@@ -383,7 +383,8 @@ def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     """Close a problem by hand, with a note saying how it was resolved."""
     from .reports import all_problems
     from .streams.audit import record_audit
-    from .streams.contract import EVENTS_TOPIC, ProjectEvent
+    from .streams.contract import EVENTS_TOPIC
+    from .streams.problem_filing import closing_event
     from .streams.publisher import SitePublisher
 
     settings = _settings(ctx)
@@ -395,16 +396,7 @@ def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     target = found[0]
     if not target.is_open:
         raise click.ClickException(f"问题 {problem_id} 已于 {target.closed_at:%Y-%m-%d %H:%M} 销号: {target.note}")
-    event = ProjectEvent(
-        event_id=f"problem_closed:{problem_id}",
-        kind="problem_closed",
-        project_id=target.project_id,
-        at=datetime.now(settings.tz),
-        detail=note.strip(),
-        leader=target.leader,
-        district=target.district,
-        problem_id=problem_id,
-    )
+    event = closing_event(problem_id, target.project_id, note.strip(), datetime.now(settings.tz), target.leader, target.district)
     with SitePublisher(settings) as publisher:
         publisher.send_keyed(EVENTS_TOPIC, target.project_id.encode(), msgspec.json.encode(event))
         record_audit(settings, publisher, "problem_close", f"{problem_id} ({target.project_id})", note.strip())

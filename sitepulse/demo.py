@@ -7,16 +7,23 @@ import shutil
 import signal
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 
 import click
+import msgspec
 from pydantic import SecretStr
 
 from .agents.core.periods import half_month_of
 from .embedded import READER_USER, WORKER_USER, ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
+from .streams.audit import record_audit
+from .streams.contract import EVENTS_TOPIC, NODES_TOPIC
 from .streams.investment_history import load_investment_file
+from .streams.nodes import load_nodes_file
+from .streams.problem_filing import closing_event, filed_problem
+from .streams.publisher import SitePublisher
+from .streams.simulated_ledgers import filed_problems, plan_nodes
 from .streams.registry import read_registry_topic
 from .streams.simulator import Scenario, build_scenario, last_year_figures, write_last_year_csv
 from .streams.topics import ensure_topics
@@ -78,7 +85,9 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
             env,
         )
         children.append(simulator)
-        _load_last_year(run_settings, state, build_scenario(projects, days, seed, start, settings.tz, year_to_date=True), simulator)
+        scenario = build_scenario(projects, days, seed, start, settings.tz, year_to_date=True)
+        _load_last_year(run_settings, state, scenario, simulator)
+        _load_ledgers(run_settings, state, scenario)
         _print_banner(run_settings, state, days, credentials)
         deadline = time.monotonic() + duration if duration else None
         history_s = days * 86_400 / speed
@@ -113,6 +122,33 @@ def _make_reports(command: list[str], settings: Settings, state: Path, env: dict
         spawn(f"report {period.label}", [*command, "report", "--period", period.label, "--out", str(out), *extra], state / f"report-{period.label}.log", env)
         for period, out, extra in ((current, state / "report", []), (previous, state / "report" / previous.label, send))
     ]
+
+
+def _load_ledgers(settings: Settings, state: Path, scenario: Scenario) -> None:
+    """The other two ledgers as supervisors keep them: the plan nodes (loaded, some
+    reported done) and problems filed over the past weeks (some closed by a note)."""
+    plan, done = plan_nodes(scenario)
+    path = state / "nodes.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("project_id,node,planned_date\n")
+        handle.writelines(f"{n.project_id},{n.node},{n.planned_date.isoformat()}\n" for n in plan)
+    load_nodes_file(settings, path, "演示: 年度计划节点 (一图五表)")
+    entries = {p.entry.project_id: p.entry for p in scenario.projects}
+    with SitePublisher(settings) as publisher:
+        for record in done:
+            publisher.send_keyed(NODES_TOPIC, record.key, msgspec.json.encode(record))
+        record_audit(settings, publisher, "node_done", f"演示: {len(done)} 个节点报送完成", "演示: 节点完成报送")
+        for problem in filed_problems(scenario):
+            entry = entries[problem.project_id]
+            opened = datetime.combine(problem.opened, clock_time(9), settings.tz)
+            event = filed_problem(entry, problem.category, problem.department, problem.measures, problem.due, problem.detail, opened)
+            publisher.send_keyed(EVENTS_TOPIC, entry.project_id.encode(), msgspec.json.encode(event))
+            if problem.closed is not None:
+                at = datetime.combine(problem.closed, clock_time(17), settings.tz)
+                closing = closing_event(event.problem_id or "", entry.project_id, problem.note, at, event.leader, event.district)
+                publisher.send_keyed(EVENTS_TOPIC, entry.project_id.encode(), msgspec.json.encode(closing))
+        record_audit(settings, publisher, "problem_open", "演示: 近期交办问题", "演示: 问题台账")
+        publisher.flush()
 
 
 def _load_last_year(settings: Settings, state: Path, scenario: Scenario, simulator: ChildProcess, timeout_s: float = 60.0) -> None:

@@ -292,8 +292,9 @@ class Measurement:
     POWER_DAILY = "power_daily"
     # tag: project_id; one point per project and month, its newest revision (boards)
     INVESTMENT = "investment"
-    # tags: project_id, period; one point per report as it arrived, stamped at its
-    # reported_at: every revision kept, so a figure can be made as known on any day
+    # tag: project_id; one point per report as it arrived (fields amount_wan, period,
+    # reported_at), stamped at its reported_at (+ a few ms per month, so months reported
+    # together stay apart): every revision kept, so a figure can be made as known on any day
     INVESTMENT_REVISION = "investment_revision"
     PROJECT = "project"  # tags: project_id, district; the registry row
     # tags: unit_type, unit; plan completion of every roll-up, stamped at the newest judged day

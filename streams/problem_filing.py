@@ -58,3 +58,17 @@ def publish_filed_problem(settings: Settings, event: ProjectEvent, reason: str) 
         subject = f"{event.problem_id} ({event.category}, 责任部门 {event.department}, 限期 {event.due})"
         record_audit(settings, publisher, "problem_open", subject, reason)
         publisher.flush()
+
+
+def closing_event(problem_id: str, project_id: str, note: str, at: datetime, leader: str | None, district: str | None) -> ProjectEvent:
+    """A person closes a problem (销号) with a note saying how it was resolved."""
+    return ProjectEvent(
+        event_id=f"problem_closed:{problem_id}",
+        kind="problem_closed",
+        project_id=project_id,
+        at=at,
+        detail=note,
+        leader=leader,
+        district=district,
+        problem_id=problem_id,
+    )

@@ -95,7 +95,26 @@ def build_scenario(
     if year_to_date:
         _delay_new_projects(scenario, rng)
         _plan_new_projects_for_the_rest_of_the_year(scenario)
+        _name_who_answers(scenario, random.Random(seed * 7919 + 4))
     return scenario
+
+
+_TITLES = ["副区长", "区委常委", "副市长", "局长", "副县长", "区长"]
+
+
+def _name_who_answers(scenario: Scenario, rng: random.Random) -> None:
+    """六个一: a leader's title, a person on site with a phone, and one or two
+    cooperating departments for every project."""
+    for project in scenario.projects:
+        entry = project.entry
+        partners = rng.sample([d for d in _DEPARTMENTS if d != entry.department], rng.choice([1, 1, 2]))
+        project.entry = msgspec.structs.replace(
+            entry,
+            owner_person=rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN),
+            owner_phone=f"13{rng.randint(0, 9)}{rng.randint(10_000_000, 99_999_999)}",
+            leader_title=rng.choice(_TITLES),
+            partner_departments=";".join(partners),
+        )
 
 
 def _months_planned(entry: RegistryEntry, year: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 
 from .project import MonthReport, ProjectFacts, month_key
@@ -140,6 +140,12 @@ class Completion:
         return 100.0 * self.cumulative_wan / self.total_investment_wan
 
 
+def known_view(fact: ProjectFacts, day: date) -> ProjectFacts:
+    """The project with its investment as known at the end of ``day``."""
+    known = fact.investment_known_on(day)
+    return fact if known is fact.investment else replace(fact, investment=known)
+
+
 def pace_of(pace_pct: float | None) -> str | None:
     if pace_pct is None:
         return None
@@ -155,15 +161,23 @@ def completion_by(facts: Sequence[ProjectFacts], as_of: date, unit_type: str, co
 
 
 def completion_on_days(
-    facts: Sequence[ProjectFacts], days: Sequence[date], unit_types: Sequence[str], coverages: dict[date, Coverage] | None = None
+    facts: Sequence[ProjectFacts],
+    days: Sequence[date],
+    unit_types: Sequence[str],
+    coverages: dict[date, Coverage] | None = None,
+    as_known_each_day: bool = False,
 ) -> dict[date, list[Completion]]:
     """``completion_by`` for several days and unit types in one pass over the projects:
     counts and plans do not depend on the day, and a project without investment reports
-    adds nothing to any day (most of a province's, in a review every 30 s)."""
+    adds nothing to any day (most of a province's, in a review every 30 s).
+    ``as_known_each_day``: each day's figure with the reports that had arrived by that
+    day — a stored history that says what was known then, and the same whenever it is
+    made (the review's)."""
     coverages = dict(coverages or {})
     reporting = [fact for fact in facts if fact.investment]
     for day in days:
-        coverages.setdefault(day, coverage_of(reporting, day))
+        if day not in coverages:
+            coverages[day] = coverage_of([known_view(f, day) for f in reporting] if as_known_each_day else reporting, day)
     counts: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
     sums: dict[tuple[date, str, str], list] = defaultdict(lambda: [0.0, None, None, 0.0])
     for fact in facts:
@@ -181,9 +195,10 @@ def completion_on_days(
             continue
         for day in days:
             cover = coverages[day]
-            done = fact.months_wan(cover.year, cover.last_month)
-            last_year, same_months = fact.paired_months_wan(cover.year, cover.last_month)
-            cumulative = fact.cumulative_wan(day) if total else 0.0
+            known = known_view(fact, day) if as_known_each_day else fact
+            done = known.months_wan(cover.year, cover.last_month)
+            last_year, same_months = known.paired_months_wan(cover.year, cover.last_month)
+            cumulative = known.cumulative_wan(day) if total else 0.0
             for unit_type, unit in units:
                 row = sums[(day, unit_type, unit)]
                 row[0] += done
@@ -221,20 +236,30 @@ class Revision:
     reported_at: datetime
 
 
-def newest_known(revisions: Iterable[Revision], day: date | None, tz: tzinfo) -> dict[str, dict[str, MonthReport]]:
+@dataclass(frozen=True, slots=True)
+class KnownInvestment:
+    """A project's months as known on a day: the newest revision of each, and the earlier
+    revisions of the months revised since (oldest first), so the figures of any earlier
+    day can still be made as they were known then."""
+
+    newest: dict[str, MonthReport]
+    earlier: dict[str, tuple[MonthReport, ...]]
+
+
+def newest_known(revisions: Iterable[Revision], day: date | None, tz: tzinfo) -> dict[str, KnownInvestment]:
     """Per project and month, the newest revision that had arrived by the end of local
     ``day`` (every revision when ``day`` is None): what was known then, so a bulletin
     made that day comes out the same when made again."""
-    newest: dict[tuple[str, str], Revision] = {}
+    by_month: dict[tuple[str, str], list[Revision]] = defaultdict(list)
     for revision in revisions:
-        arrived = revision.reported_at.astimezone(tz).date()
-        if day is not None and arrived > day:
-            continue
-        key = (revision.project_id, revision.period)
-        held = newest.get(key)
-        if held is None or revision.reported_at >= held.reported_at:
-            newest[key] = revision
-    known: dict[str, dict[str, MonthReport]] = defaultdict(dict)
-    for (project_id, period), revision in newest.items():
-        known[project_id][period] = MonthReport(revision.amount_wan, revision.reported_at.astimezone(tz).date())
-    return dict(known)
+        if day is None or revision.reported_at.astimezone(tz).date() <= day:
+            by_month[(revision.project_id, revision.period)].append(revision)
+    known: dict[str, KnownInvestment] = {}
+    for (project_id, period), found in by_month.items():
+        found.sort(key=lambda r: r.reported_at)
+        reports = [MonthReport(r.amount_wan, r.reported_at.astimezone(tz).date()) for r in found]
+        entry = known.setdefault(project_id, KnownInvestment({}, {}))
+        entry.newest[period] = reports[-1]
+        if len(reports) > 1:
+            entry.earlier[period] = tuple(reports[:-1])
+    return known

@@ -125,6 +125,22 @@ class ProjectFacts:
     stoppages: Sequence[Stoppage] = field(default_factory=list)
     started_on: date | None = None  # first day its power said it works, wherever that is stored
     nodes: Sequence[PlanNode] = ()  # 细账: its plan nodes
+    # Earlier revisions of the months revised since (oldest first): the figures of an
+    # earlier day are made with what was known that day.
+    revised: Mapping[str, tuple[MonthReport, ...]] = field(default_factory=dict)
+
+    def investment_known_on(self, day: date) -> Mapping[str, MonthReport]:
+        """The months as known at the end of ``day``: each at its newest revision that
+        had arrived by then (``investment`` itself when nothing arrived later)."""
+        if all(report.reported_on <= day for report in self.investment.values()):
+            return self.investment
+        known = {}
+        for month, report in self.investment.items():
+            if report.reported_on <= day:
+                known[month] = report
+            elif earlier := [r for r in self.revised.get(month, ()) if r.reported_on <= day]:
+                known[month] = earlier[-1]
+        return known
 
     def months_wan(self, year: int, last_month: int) -> float:
         """Sum of the months 1..``last_month`` of ``year``."""

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
-from sitepulse.agents.core.investment import Coverage, Revision, completion_by, coverage_of, newest_known, pace_of
+from sitepulse.agents.core.investment import Coverage, Revision, completion_by, completion_on_days, coverage_of, newest_known, pace_of
 from sitepulse.agents.core.project import JudgedDay, MonthReport
 from sitepulse.agents.core.starts import starts_by
 from tests.unit.test_ranking import STALLED, STARTED, fill, project
@@ -95,14 +95,23 @@ def test_a_revision_replaces_the_month_and_known_on_reproduces_what_was_known():
         Revision("P2", "2026-02", 100.0, at(12, 23)),
     ]
     newest = newest_known(revisions, None, SHANGHAI)
-    assert newest["P1"]["2026-02"].amount_wan == 540.0 and newest["P1"]["2026-02"].reported_on == date(2026, 3, 12)
+    assert newest["P1"].newest["2026-02"].amount_wan == 540.0 and newest["P1"].newest["2026-02"].reported_on == date(2026, 3, 12)
+    assert [r.amount_wan for r in newest["P1"].earlier["2026-02"]] == [500.0] and "2026-01" not in newest["P1"].earlier
     on_the_10th = newest_known(revisions, date(2026, 3, 10), SHANGHAI)
-    assert on_the_10th["P1"]["2026-02"].amount_wan == 500.0 and "P2" not in on_the_10th
+    assert on_the_10th["P1"].newest["2026-02"].amount_wan == 500.0 and "P2" not in on_the_10th
     # The end of the local day counts: 23:00 on the 12th is known on the 12th.
-    assert newest_known(revisions, date(2026, 3, 12), SHANGHAI)["P2"]["2026-02"].amount_wan == 100.0
+    assert newest_known(revisions, date(2026, 3, 12), SHANGHAI)["P2"].newest["2026-02"].amount_wan == 100.0
     assert newest_known(revisions, date(2026, 2, 3), SHANGHAI) == {}
     # The order revisions arrive in from storage does not matter.
     assert newest_known(list(reversed(revisions)), None, SHANGHAI) == newest
+    # Facts holding every revision still make an earlier day's figure as known that day.
+    fact = project("P1")
+    fact.investment, fact.revised = newest["P1"].newest, newest["P1"].earlier
+    assert fact.investment_known_on(date(2026, 3, 10))["2026-02"].amount_wan == 500.0
+    assert fact.investment_known_on(date(2026, 3, 4)) == {"2026-01": fact.investment["2026-01"]}
+    assert fact.investment_known_on(date(2026, 3, 12)) is fact.investment
+    by_day = completion_on_days([fact], [date(2026, 3, 4), date(2026, 3, 10), date(2026, 3, 12)], ["city"], as_known_each_day=True)
+    assert [rows[0].completed_wan for rows in by_day.values()] == [300.0, 800.0, 840.0]
 
 
 def test_year_on_year_growth_against_the_same_months_of_last_year():

@@ -235,3 +235,29 @@ def test_last_year_csv_round_trips(year_to_date, tmp_path):
     with path.open(newline="", encoding="utf-8") as handle:
         read = [(row["project_id"], row["period"], float(row["amount_wan"])) for row in csv.DictReader(handle)]
     assert read == rows
+
+
+def test_year_to_date_scenarios_bring_the_other_two_ledgers_and_who_answers(tmp_path):
+    from sitepulse.agents.core.nodes import BEHIND, DONE, PlanNode
+    from sitepulse.streams.registry import read_registry_csv, write_registry_csv
+    from sitepulse.streams.simulated_ledgers import filed_problems, plan_nodes
+
+    scenario = build_scenario(24, 14, 3, date(2026, 11, 18), SHANGHAI, year_to_date=True)
+    today = scenario.start + timedelta(days=scenario.days)
+    assert all(p.entry.owner_person and p.entry.owner_phone and p.entry.leader_title and p.entry.partners for p in scenario.projects)
+    assert all(p.entry.department not in p.entry.partners for p in scenario.projects)
+    path = tmp_path / "registry.csv"
+    write_registry_csv([p.entry for p in scenario.projects], path)
+    assert [e.owner_person for e in read_registry_csv(path)] == [p.entry.owner_person for p in scenario.projects]
+
+    plan, done = plan_nodes(scenario)
+    finished = {(r.project_id, r.node): r.done_date for r in done}
+    nodes = [PlanNode(r.project_id, r.node, r.planned_date, finished.get((r.project_id, r.node))) for r in plan]
+    statuses = [n.status_on(today) for n in nodes]
+    assert statuses.count(BEHIND) >= 2 and statuses.count(DONE) >= 5, "a few behind, most done"
+    assert all(r.done_date <= today for r in done) and plan_nodes(scenario) == (plan, done)
+
+    problems = filed_problems(scenario)
+    assert len({p.category for p in problems}) >= 4 and any(p.closed for p in problems)
+    assert any(p.closed is None and p.due < today for p in problems), "some are overdue"
+    assert all(p.opened <= (p.closed or p.opened) < today and p.due > p.opened for p in problems)
