@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .publisher import SitePublisher
 from .topics import read_whole_topic
 
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon", "total_investment_wan"}
+_AMOUNTS = {"annual_plan_wan", "capacity_kva", "total_investment_wan"}
 # May be empty, and older CSVs may lack the column.
 _OPTIONAL = {"lat", "lon", "video_url", "total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments"}
 
@@ -59,9 +61,13 @@ def _typed_row(row: dict[str, str]) -> dict[str, object]:
             continue
         if column in _NUMERIC:
             try:
-                typed[column] = float(value)
+                number = float(value)
             except ValueError:
                 raise ValueError(f"{column} 应为数字, 实为 {value!r}") from None
+            # InfluxDB refuses NaN and infinity (the whole batch with them); amounts are not negative.
+            if not math.isfinite(number) or (column in _AMOUNTS and number < 0):
+                raise ValueError(f"{column} 应为非负的有限数字, 实为 {value!r}")
+            typed[column] = number
         else:
             if not value:
                 raise ValueError(f"{column} 不能为空")

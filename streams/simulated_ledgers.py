@@ -73,6 +73,8 @@ def filed_problems(scenario: Scenario) -> list[SimulatedProblem]:
         closed = opened + timedelta(days=rng.randint(3, 20)) if rng.random() < 0.45 else None
         if closed is not None and closed >= scenario.start + timedelta(days=scenario.days):
             closed = None  # not yet: the scenario's last day is today
+        if closed is None and n % 2 == 0:
+            due = opened + timedelta(days=3)  # a short deadline, already missed: 逾期
         note = "问题已协调解决, 现场核实" if closed else ""
         problems.append(SimulatedProblem(project.entry.project_id, category, _DEPARTMENTS_SOLVING[category], detail, measures, opened, due, closed, note))
     return problems

@@ -150,7 +150,7 @@ def test_exported_states_agree_with_the_ground_truth(sitepulse, tmp_path, timeli
 
     # Rankings: what the pipeline stored ranks exactly as the ground truth does. The
     # January investment is not in the scenario, so completion is February's report over
-    # the plan, received on March 3.
+    # the plan (as of March 15 it covers January–February, whenever reported).
     judged_truth = {key: value for key, value in expected.items() if key in states}
     facts = truth_facts(scenario.with_suffix(".registry.csv"), scenario, judged_truth, machine)
     march = parse_period("2026-03-H1")

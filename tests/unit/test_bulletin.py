@@ -122,7 +122,7 @@ def test_a_period_in_progress_stands_on_its_last_judged_day():
     assert running.as_of == date(2026, 3, 20)
     assert running.city_days[-1].day == date(2026, 3, 20), "no day not yet lived is drawn as 0 MWh"
     page = render_html(running, datetime(2026, 3, 21, 9, tzinfo=CST))
-    assert "截至 3 月 20 日，4 个重大项目1—3月累计完成投资" in page and "本期尚未结束" in page
+    assert "截至 3 月 20 日，4 个重大项目 1—3月累计完成投资" in page and "本期尚未结束" in page
     # Made after the period ended, the same facts stand on its last day.
     assert compile_bulletin(facts, [], H2, bottom=1, today=date(2026, 4, 2)).as_of == date(2026, 3, 31)
     # On the period's first morning nothing is judged yet: it stands on its first day.

@@ -47,3 +47,20 @@ def test_a_registry_without_the_video_column_still_loads_and_one_with_it_keeps_t
     new = tmp_path / "new.csv"
     new.write_text(f"{HEADER}\n{ROW},https://site-video.example/live/NB-0001\n", encoding="utf-8")
     assert read_registry_csv(new)[0].video_url == "https://site-video.example/live/NB-0001"
+
+
+def test_the_six_ones_and_total_investment_columns_are_optional_and_checked(tmp_path):
+    path = tmp_path / "registry.csv"
+    extended = ROW + ",,50000,张强,13900000000,副区长,市交通局;市水利局"
+    path.write_text(f"{HEADER}\n{extended}\n", encoding="utf-8")
+    (entry,) = read_registry_csv(path)
+    assert (entry.total_investment_wan, entry.owner_person, entry.leader_title) == (50000.0, "张强", "副区长")
+    assert entry.partners == ["市交通局", "市水利局"]
+    old = ",".join(REGISTRY_COLUMNS[: REGISTRY_COLUMNS.index("video_url") + 1])
+    path.write_text(f"{old}\n{ROW},\n", encoding="utf-8")
+    (entry,) = read_registry_csv(path)
+    assert entry.owner_person is None and entry.partners == [] and entry.total_investment_wan is None
+    for bad in ("nan", "inf", "-5"):
+        path.write_text(f"{HEADER}\n{ROW},,{bad},,,,\n", encoding="utf-8")
+        with pytest.raises(RegistryError, match="total_investment_wan"):
+            read_registry_csv(path)
