@@ -255,7 +255,7 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
                 except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                     await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
                     continue
-                lines.append(node_point(record))
+                lines.append(node_point(record, int(event.message.timestamp * 1000)))
             await influx.write(lines)
             counters.record_batch("nodes", len(lines), rejected)
 

@@ -230,7 +230,10 @@ async def load_facts(
     return list(facts.values())
 
 
-NODES_QUERY = f"SELECT planned_date, done_date FROM {Measurement.PLAN_NODE} GROUP BY {Measurement.TAG_PROJECT}, node"
+NODES_QUERY = (
+    f"SELECT last(planned_date) AS planned_date, last(done_date) AS done_date FROM {Measurement.PLAN_NODE} "
+    f"GROUP BY {Measurement.TAG_PROJECT}, node"
+)
 
 
 async def load_nodes(query: Query) -> dict[str, list[PlanNode]]:

@@ -111,22 +111,24 @@ def investment_revision_point(report: InvestmentReport) -> str:
     )
 
 
-def node_point(record: NodeRecord) -> str:
-    """A plan node's planned or done date, on the node's one point (time 0: a plan, not
-    a moment), so the plan and the completion merge whichever arrives first."""
+def node_point(record: NodeRecord, ts_ms: int) -> str:
+    """A plan node's planned or done date, stamped when it was recorded (the Kafka
+    message time, as registry rows are): readers take the last of each field, so a
+    re-plan or a corrected completion replaces the one before, and a re-delivered
+    record lands on its own point again."""
     fields = {"planned_date": record.planned_date.isoformat() if record.planned_date else None,
               "done_date": record.done_date.isoformat() if record.done_date else None}
-    return encode_point(Measurement.PLAN_NODE, {Measurement.TAG_PROJECT: record.project_id, "node": record.node}, fields, 0)
+    return encode_point(Measurement.PLAN_NODE, {Measurement.TAG_PROJECT: record.project_id, "node": record.node}, fields, ts_ms)
 
 
-def node_status_point(node: PlanNode, day: date) -> str:
-    """A node's standing on ``day`` (the review's newest judged day), on its one point:
-    what the drill-down's node table shows beside the plan."""
+def node_status_point(node: PlanNode, day: date, tz: ZoneInfo) -> str:
+    """A node's standing on ``day`` (the review's newest judged day): what the
+    drill-down's node table shows beside the plan."""
     return encode_point(
         Measurement.PLAN_NODE,
         {Measurement.TAG_PROJECT: node.project_id, "node": node.node},
         {"status": node.status_on(day), "days_behind": node.days_behind(day)},
-        0,
+        day_start_ms(day, tz),
     )
 
 

@@ -6,6 +6,7 @@ by the newest judged day (event time), so a replay of history gives the same res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,10 @@ from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
 from .core.bulletin import trend_periods_ending
 from .core.periods import Period, half_month_of
-from .core.investment import completion_on_days, known_view
-from .core.nodes import BEHIND, PlanNode, schedule_of
-from .core.problems import Problem, overdue_on
-from .core.project import ROLLUP_TYPES, Profile, month_days
+from .core.investment import completion_on_days, coverage_of, reporting_deadline
+from .core.nodes import PlanNode, schedule_of
+from .core.problems import Problem, overdue_on, problem_id_for
+from .core.project import ROLLUP_TYPES, Profile, ProjectFacts, month_days
 from .core.ranking import UnitScore, investment_without_power, rank_all
 from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
 from .influx import RetryingInflux
@@ -50,15 +51,14 @@ class PeriodReview:
             return []
         events = []
         for period in periods:
-            # Late readings may still change a period for the grace period after it ends;
-            # so may investment reports, which count as known by then (in event time): a
-            # final ranking, and its 金蜗牛, never change afterwards, however fast a replay runs.
-            cutoff = min(newest, period.last + timedelta(days=self.grace_days))
-            final = newest >= period.last + timedelta(days=self.grace_days)
-            ranking = rank_all([known_view(fact, cutoff) for fact in facts], period, self.bottom, as_of=newest)
+            final = self._final(facts, period, newest)
+            ranking = rank_all(facts, period, self.bottom, as_of=newest)
             points.extend(ranking_point(score, period, self.tz, final) for score in ranking)
             if final:
                 events.extend(self._snail_event(score, period, newest) for score in ranking if score.golden_snail)
+        (problem_series,) = await self.influx.query(problem_query())
+        problems = problems_from(problem_series)
+        known_problems = {p.problem_id for p in problems}
         for fact in facts:
             for month in sorted(fact.investment):
                 if month_days(month).last <= newest and investment_without_power(fact, month):
@@ -66,10 +66,16 @@ class PeriodReview:
             if fact.nodes:
                 profile = fact.profile
                 points.append(schedule_point(schedule_of(profile.project_id, fact.nodes, newest), profile.district, profile.leader, newest, self.tz))
-                points.extend(node_status_point(node, newest) for node in fact.nodes)
-                events.extend(self._node_event(profile, node, newest) for node in fact.nodes if node.status_on(newest) == BEHIND)
-        (problem_series,) = await self.influx.query(problem_query())
-        events.extend(self._problem_overdue_event(p, newest) for p in overdue_on(problems_from(problem_series), newest) if p.overdue_since is None)
+                points.extend(node_status_point(node, newest, self.tz) for node in fact.nodes)
+                # Every node that went past its date undone (still, or done late), whenever
+                # the review happened to look; one whose problem is open already is known.
+                events.extend(
+                    self._node_event(profile, node, newest)
+                    for node in fact.nodes
+                    if node.was_overdue_by(newest)
+                    and problem_id_for(profile.project_id, "node_overdue", node.first_overdue_day, node.node) not in known_problems
+                )
+        events.extend(self._problem_overdue_event(p, newest) for p in overdue_on(problems, newest) if p.overdue_since is None)
         # Completion as of every day of those periods so far, each with the reports known
         # that day: the stored series does not depend on when the review happened to run.
         days = [day for period in periods for day in period.days if day <= newest]
@@ -82,6 +88,16 @@ class PeriodReview:
         fresh = [e for e in events if e.event_id not in self.announced]
         self.announced.update(e.event_id for e in fresh)
         return fresh
+
+    def _final(self, facts: Sequence[ProjectFacts], period: Period, newest: date) -> bool:
+        """A period's ranking is final, and its 金蜗牛 announced, once late readings can no
+        longer change it (the grace after its end) and its own month's investment is in:
+        reported by most projects, or due (the reporting deadline) — the completion term
+        would otherwise change under the announcement when the month's reports come."""
+        if newest < period.last + timedelta(days=self.grace_days):
+            return False
+        month_in = coverage_of(facts, period.last).last_month >= period.last.month
+        return month_in or newest >= reporting_deadline(period.last.year, period.last.month)
 
     async def _open_periods(self, newest: date) -> list[Period]:
         """The last CATCH_UP_PERIODS periods, from the one before the first judged day's
@@ -136,7 +152,11 @@ class PeriodReview:
         )
 
     def _node_event(self, entry: Profile, node: PlanNode, newest: date) -> ProjectEvent:
-        detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {node.planned_date.isoformat()} 完成, 逾期未报完成"
+        planned = node.planned_date.isoformat()
+        if node.done_date is not None and node.done_date <= newest:
+            detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 实际 {node.done_date.isoformat()} 完成, 滞后 {node.days_behind(newest)} 天"
+        else:
+            detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 已逾期, 尚未报送完成"
         return ProjectEvent(
             event_id=f"node_overdue:{entry.project_id}:{node.node}:{node.planned_date.isoformat()}",
             kind="node_overdue",
@@ -153,7 +173,7 @@ class PeriodReview:
 
     def _problem_overdue_event(self, problem: Problem, newest: date) -> ProjectEvent:
         due = problem.due.isoformat() if problem.due else ""
-        detail = f"{EVENT_KINDS['problem_overdue']}: {problem.detail} (限期 {due}, 责任部门 {problem.department or '未指定'})"
+        detail = f"问题 {problem.problem_id} 已超过限期 {due} 仍未销号: {problem.detail}"
         return ProjectEvent(
             event_id=f"problem_overdue:{problem.problem_id}",
             kind="problem_overdue",

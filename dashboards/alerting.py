@@ -119,7 +119,7 @@ def rules() -> list[alerting.Rule]:
             0,
             three_days,
             {"severity": "warning", "kind": "node_overdue"},
-            f"项目 {project} 有计划节点逾期未完成 (推进较慢), 请责任领导 {{{{ $labels.leader }}}} 督促; 节点与滞后天数见项目详情",
+            f"项目 {project} 有计划节点逾期未完成, 请责任领导 {{{{ $labels.leader }}}} 督促; 节点与滞后天数见项目详情",
         ),
         # A problem is stamped at the day it was opened, which may be long before its
         # deadline: the window reaches two years back.

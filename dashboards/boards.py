@@ -119,7 +119,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(_state_count("离线", "offline", "purple"))
         .with_panel(
             _count(
-                "推进较慢项目",
+                "计划节点滞后项目",
                 f"SELECT count(behind) FROM ({_LATEST_SCHEDULES}) WHERE behind = 1",
                 _thresholds((None, "green"), (1, "orange")),
             ).description("最新判定日有计划节点逾期未完成的项目数")
@@ -423,7 +423,7 @@ def _drill_down(uid: str, title: str, variables: Sequence[cogbuilder.Builder[Var
         )
         .with_panel(
             # 一图五表: the plan nodes in planned order, each done, on schedule or behind as
-            # the worker judged it on the newest day (no $timeFilter: a plan is stamped at 0).
+            # the worker judged it on the newest day (no $timeFilter: a plan loaded long ago still holds).
             table.Panel()
             .title("计划节点 (一图五表)")
             .datasource(DATASOURCE)

@@ -201,6 +201,8 @@ def report(
         raise click.BadParameter(str(exc), param_hint="--period / --from --to") from None
     if bottom is not None and bottom < 1:
         raise click.BadParameter("应为正整数", param_hint="--bottom")
+    if (send or resend) and no_pdf:
+        raise click.UsageError("--send 推送的是 PDF 的位置: 不能与 --no-pdf 同用")
     settings = _settings(ctx)
     try:
         bulletin = asyncio.run(load_bulletin(settings, parsed, bottom or settings.snail_bottom, known_on.date() if known_on else None))
@@ -447,7 +449,7 @@ def problem_list(ctx: click.Context, show_all: bool, statuses: tuple[str, ...]) 
 
     settings = _settings(ctx)
     problems, day = asyncio.run(all_problems(settings)), asyncio.run(ledger_day(settings))
-    shown = [(p, p.status_on(day)) for p in problems]
+    shown = [(p, p.status_now(day)) for p in problems]
     if statuses:
         shown = [(p, s) for p, s in shown if s in statuses]
     elif not show_all:

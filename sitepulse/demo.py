@@ -91,12 +91,12 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
         _print_banner(run_settings, state, days, credentials)
         deadline = time.monotonic() + duration if duration else None
         history_s = days * 86_400 / speed
-        next_report, reports = time.monotonic() + history_s + REPORT_AFTER_HISTORY_S, []
+        next_report, reports, sent = time.monotonic() + history_s + REPORT_AFTER_HISTORY_S, [], set()
         while deadline is None or time.monotonic() < deadline:
             for child in (worker, simulator):
                 child.check_alive()
             if time.monotonic() >= next_report and all(r.process.poll() is not None for r in reports):
-                reports = _make_reports(command, run_settings, state, env)
+                reports = _make_reports(command, run_settings, state, env, sent)
                 next_report = time.monotonic() + REPORT_EVERY_S
             time.sleep(0.5)
     except (KeyboardInterrupt, _Stop):
@@ -111,13 +111,18 @@ def run_demo(settings: Settings, *, projects: int, days: int, speed: float, seed
     return 0
 
 
-def _make_reports(command: list[str], settings: Settings, state: Path, env: dict[str, str]) -> list[ChildProcess]:
+def _make_reports(command: list[str], settings: Settings, state: Path, env: dict[str, str], sent: set[str]) -> list[ChildProcess]:
     """In the background: the scheduling bulletin of the half-month that holds yesterday
     (its days so far) in report/, and the one before it, complete, in report/<period>/."""
-    current = half_month_of(datetime.now(settings.tz).date() - timedelta(days=1))
+    today = datetime.now(settings.tz).date()
+    current = half_month_of(today - timedelta(days=1))
     previous = current.previous()
-    # With a robot configured, the complete period's bulletin goes to it, once.
-    send = ["--send"] if settings.notify_url else []
+    # With a robot configured, the complete period's bulletin goes to it once, after the
+    # late-data grace (a bulletin sent is not sent again).
+    send = []
+    if settings.notify_url and previous.label not in sent and today > previous.last + timedelta(hours=settings.late_grace_hours):
+        send = ["--send"]
+        sent.add(previous.label)
     return [
         spawn(f"report {period.label}", [*command, "report", "--period", period.label, "--out", str(out), *extra], state / f"report-{period.label}.log", env)
         for period, out, extra in ((current, state / "report", []), (previous, state / "report" / previous.label, send))

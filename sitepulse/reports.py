@@ -232,7 +232,7 @@ async def attention(settings: Settings) -> list[Attention]:
             if str(row.get("event_id", "")).startswith("offline:"):
                 reasons.setdefault(series.tags[Measurement.TAG_PROJECT], []).append(f"电表 {series.tags.get(Measurement.TAG_METER)} 离线")
     for problem in problems_from(problem_series):
-        status = problem.status_on(today)
+        status = problem.status_now(today)
         if status != CLOSED:
             reasons.setdefault(problem.project_id, []).append(f"{STATUS_NAMES[status]}问题 {problem.problem_id}")
     for project_id, project_nodes in nodes.items():

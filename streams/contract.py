@@ -312,9 +312,9 @@ class Measurement:
     METER_STATUS = "meter_status"  # tags: project_id, meter_id, data_owner; offline 1/0
     RANKING = "ranking"  # tags: period, unit_type, unit; stamped at the period's first day
     AUDIT = "audit"  # tags: action, operator; one point per operator command, stamped when run
-    # tags: project_id, node; one point per project and node (time 0: a plan, not a
-    # moment): planned_date and done_date fields, each written by its own record, and
-    # status / days_behind on the newest judged day, written by the review
+    # tags: project_id, node; planned_date or done_date stamped when recorded (read with
+    # last(): a re-plan replaces the plan), and status / days_behind stamped at the
+    # newest judged day by the review
     PLAN_NODE = "plan_node"
     # tags: project_id, district, leader; a project's schedule on the newest judged day: behind
     # (0/1), days_behind, node (the one most behind) — the overview counts projects behind

@@ -38,7 +38,7 @@ def read_investment_csv(path: Path, registered: set[str], now: datetime) -> list
             try:
                 amount = float((row.get("amount_wan") or "").strip())
             except ValueError:
-                problems.append(f"第 {line_number} 行: amount_wan 应为数字, 实为 {row.get('amount_wan')!r}")
+                problems.append(f"第 {line_number} 行: amount_wan 应为数字, 实为「{row.get('amount_wan') or ''}」")
                 continue
             outcome = check_record(InvestmentReport(project_id, period, amount, now), now)
             if isinstance(outcome, Rejection):

@@ -55,7 +55,7 @@ def node_plan(project_id: str, node: str, planned_date: str, registered: set[str
     if project_id not in registered:
         raise ValueError(f"项目 {project_id or '(空)'} 不在登记表中")
     if not node or len(node) > MAX_NODE_NAME or any(ord(ch) < 32 for ch in node) or "/" in node:
-        raise ValueError(f"节点名称 {node!r} 应为 1–{MAX_NODE_NAME} 个字符, 不含控制字符和 /")
+        raise ValueError(f"节点名称「{node}」应为 1–{MAX_NODE_NAME} 个字符, 不含控制字符和 /")
     return NodeRecord(project_id, node, planned_date=_day(planned_date, "planned_date"))
 
 
@@ -63,7 +63,7 @@ def _day(text: str, name: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"{name} 应为 YYYY-MM-DD, 实为 {text!r}") from None
+        raise ValueError(f"{name} 应为 YYYY-MM-DD, 实为「{text}」") from None
 
 
 def load_nodes_file(settings: Settings, path: Path, reason: str) -> int:

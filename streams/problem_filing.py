@@ -23,7 +23,7 @@ def filed_problem(entry: RegistryEntry, category: str, department: str, measures
     """The event that opens the problem, found at ``now``; ValueError (Chinese) when a
     field is wrong."""
     if category not in PROBLEM_CATEGORIES:
-        raise ValueError(f"问题类别应为 {'、'.join(PROBLEM_CATEGORIES)} 之一, 实为 {category!r}")
+        raise ValueError(f"问题类别应为 {'、'.join(PROBLEM_CATEGORIES)} 之一, 实为「{category}」")
     if not department.strip():
         raise ValueError("责任部门(--department)不能为空")
     if not measures.strip():

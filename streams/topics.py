@@ -30,7 +30,9 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         # A plan node's plan and its completion (project/node/plan, project/node/done).
         NewTopic(NODES_TOPIC, partitions, 1, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(DLQ_TOPIC, partitions, 1),
-        NewTopic(EVENTS_TOPIC, partitions, 1),
+        # Kept: problems people file and close exist nowhere else, and the ledger is a
+        # fold over these events.
+        NewTopic(EVENTS_TOPIC, partitions, 1, topic_configs={"retention.ms": "-1"}),
         # One partition: the audit trail reads in the order things were done.
         NewTopic(AUDIT_TOPIC, 1, 1, topic_configs={"retention.ms": "-1"}),
     ]

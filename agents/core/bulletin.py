@@ -248,21 +248,23 @@ def on_schedule_shares(facts: Sequence[ProjectFacts], as_of: date) -> list[OnSch
     ]
 
 
-def problems_in(problems: Iterable[Problem], period: Period) -> ProblemsInPeriod:
-    opened = [p for p in problems if p.opened_day <= period.last]
-    still_open = sorted((p for p in opened if not p.closed_on_or_before(period.last)), key=lambda p: (p.opened_day, p.problem_id))
-    closed = [p for p in opened if p.closed_by_person and p.closed_on_or_before(period.last) and p.closed_at.date() >= period.first]  # type: ignore[union-attr]
+def problems_in(problems: Iterable[Problem], period: Period, as_of: date) -> ProblemsInPeriod:
+    """As of the bulletin's day (the period's last, or the last judged while it runs):
+    a deadline still ahead is not 逾期 yet."""
+    opened = [p for p in problems if p.opened_day <= as_of]
+    still_open = sorted((p for p in opened if not p.closed_on_or_before(as_of)), key=lambda p: (p.opened_day, p.problem_id))
+    closed = [p for p in opened if p.closed_on_or_before(as_of) and p.closed_at.date() >= period.first]  # type: ignore[union-attr]
     return ProblemsInPeriod(
         still_open,
-        [p for p in still_open if p.status_on(period.last) == OVERDUE],
+        [p for p in still_open if p.status_on(as_of) == OVERDUE],
         sorted(closed, key=lambda p: (p.closed_at, p.problem_id)),
     )
 
 
 def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectFacts], period: Period) -> list[Resolution]:
     """问题销号率 per district: of the problems opened up to the period's end, the share
-    a person closed by then (power coming back closes nothing). Every district appears,
-    those without problems too."""
+    closed by then — by a person (power coming back closes nothing). Every district
+    appears, those without problems too."""
     districts = {fact.profile.project_id: fact.profile.district for fact in facts}
     counts: dict[str, list[int]] = {district: [0, 0] for district in sorted(set(districts.values()))}
     for problem in problems:
@@ -271,7 +273,7 @@ def resolution_by_district(problems: Iterable[Problem], facts: Sequence[ProjectF
         district = districts.get(problem.project_id) or problem.district or "未登记"
         row = counts.setdefault(district, [0, 0])
         row[0] += 1
-        row[1] += problem.closed_by_person and problem.closed_on_or_before(period.last)
+        row[1] += problem.closed_on_or_before(period.last)
     return [Resolution(district, opened, closed) for district, (opened, closed) in sorted(counts.items())]
 
 
@@ -348,7 +350,7 @@ def compile_bulletin(
         resolution=resolution_by_district(problems, facts, period),
         slow=slow_projects(facts, as_of),
         on_schedule=on_schedule_shares(facts, as_of),
-        problems=problems_in(problems, period),
+        problems=problems_in(problems, period, as_of),
         city_days=city_days(facts, period, as_of),
         rank_trend=dict(rank_trend),
         trend_periods=trend,

@@ -38,6 +38,11 @@ class PlanNode:
     def first_overdue_day(self) -> date:
         return self.planned_date + timedelta(days=1)
 
+    def was_overdue_by(self, day: date) -> bool:
+        """Past its planned day without being done, at some day up to ``day``: still
+        undone, or done late. The same answer whenever it is asked after the fact."""
+        return self.planned_date < day and (self.done_date is None or self.done_date > self.planned_date)
+
 
 @dataclass(frozen=True, slots=True)
 class Schedule:

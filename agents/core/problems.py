@@ -69,6 +69,16 @@ class Problem:
         does not count later closures."""
         return self.closed_at is not None and self.closed_at.date() <= day
 
+    def status_now(self, today: date) -> str:
+        """What the ledger says now (``today``: the ledger's day): closed once anyone
+        closed it, whatever the day; overdue past its deadline; awaiting confirmation once
+        power returned. ``status_on`` is for a day in the past."""
+        if not self.is_open:
+            return CLOSED
+        if (self.due is not None and self.due < today) or self.overdue_since is not None:
+            return OVERDUE
+        return AWAITING if self.awaiting_since is not None else OPEN
+
     def status_on(self, day: date) -> str:
         """closed, overdue (past its deadline, not closed), awaiting confirmation, or open."""
         if self.closed_on_or_before(day):
@@ -161,8 +171,8 @@ class ProblemLedger:
 
 
 def overdue_on(problems: Iterable[Problem], day: date) -> list[Problem]:
-    """Problems past their deadline and not closed by the end of ``day``."""
-    return [p for p in problems if p.status_on(day) == OVERDUE]
+    """Problems still open past their deadline on ``day`` (the ledger's day)."""
+    return [p for p in problems if p.is_open and p.due is not None and p.due < day]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +190,14 @@ def resolution_rates(
     problems: Iterable[Problem], by: str, first: date | None = None, last: date | None = None, as_of: date | None = None
 ) -> list[Resolution]:
     """销号率 per district, department, category or leader: of the problems opened in
-    [first, last], the share a person closed (by ``as_of``, default: ever). A stall whose
-    power came back but nobody confirmed is still open."""
+    [first, last], the share closed (by ``as_of``, default: ever) — by a person: power
+    coming back leaves a stall's problem open, awaiting confirmation. (Ledgers from
+    before this rule hold stall problems closed automatically: closed then, they count.)"""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for problem in problems:
         if (first and problem.opened_day < first) or (last and problem.opened_day > last):
             continue
         row = counts[getattr(problem, by) or "未登记"]
         row[0] += 1
-        row[1] += problem.closed_by_person and (as_of is None or problem.closed_on_or_before(as_of))
+        row[1] += not problem.is_open and (as_of is None or problem.closed_on_or_before(as_of))
     return [Resolution(group, opened, closed) for group, (opened, closed) in sorted(counts.items())]

@@ -135,9 +135,9 @@ def ledger_points() -> list[str]:
 
     return [
         project_point(nb1, epoch_ms(opened)),
-        node_point(NodeRecord("NB-1", "开工", planned_date=date(2026, 1, 10))),
-        node_point(NodeRecord("NB-1", "开工", done_date=date(2026, 1, 12))),
-        node_point(NodeRecord("NB-1", "主体结构封顶", planned_date=date(2026, 2, 20))),
+        node_point(NodeRecord("NB-1", "开工", planned_date=date(2026, 1, 10)), epoch_ms(opened)),
+        node_point(NodeRecord("NB-1", "开工", done_date=date(2026, 1, 12)), epoch_ms(opened) + 60_000),
+        node_point(NodeRecord("NB-1", "主体结构封顶", planned_date=date(2026, 2, 20)), epoch_ms(opened)),
         schedule_point(Schedule("NB-1", 2, 5, "主体结构封顶"), "鄞州区", "王伟", date(2026, 2, 25), SHANGHAI),
         schedule_point(Schedule("NB-2", 1, 3, "开工"), "鄞州区", "王伟", date(2026, 2, 24), SHANGHAI),
         schedule_point(Schedule("NB-2", 1, 0, None), "鄞州区", "王伟", date(2026, 2, 25), SHANGHAI),
@@ -161,7 +161,7 @@ def test_grafana_runs_every_board_and_alert_query(sitepulse, influx):
     series = {uid: run_series(*read, substitute(query, first, last, {}), sitepulse.reader) for uid, query in alert_queries()}
 
     counts = {title: values[0][1] for (uid, title), values in rows.items() if uid == "sitepulse-overview" and values and len(values[0]) == 2}
-    assert counts["推进较慢项目"] == 1, "NB-2 was behind, but not on its newest day"
+    assert counts["计划节点滞后项目"] == 1, "NB-2 was behind, but not on its newest day"
     assert (counts["未销号问题"], counts["待销号"], counts["逾期问题"]) == (3, 1, 1)
     nodes = rows[("sitepulse-project", "计划节点 (一图五表)")]
     assert sorted(row[1:3] for row in nodes) == [["2026-01-10", "2026-01-12"], ["2026-02-20", None]]

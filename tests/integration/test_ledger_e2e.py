@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from sitepulse.streams.contract import EVENTS_TOPIC, ProjectEvent
+from sitepulse.streams.contract import EVENTS_TOPIC, REGISTRY_COLUMNS, ProjectEvent
 from sitepulse.streams.problem_filing import filed_problem
 from sitepulse.streams.publisher import SitePublisher
 from sitepulse.streams.registry import read_registry_topic
@@ -52,7 +52,14 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert truth["projects"][IDLE_PROJECT]["kind"] == "new" and truth["projects"][IDLE_PROJECT]["planned_start"] == "2026-02-02"
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
 
-    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
+    # A registry as it was before the 六个一 and 总投资 columns: it still loads and pages.
+    old_columns = [c for c in REGISTRY_COLUMNS if c not in ("total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments")]
+    old_registry = tmp_path / "old-registry.csv"
+    with old_registry.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(registry.values())
+    sitepulse.run("registry", "load", str(old_registry), "--reason", "测试项目登记")
     sitepulse.run("replay", str(scenario))
 
     # 细账: plan nodes, one done on time, one never done, one done late, one not due yet.
@@ -91,10 +98,13 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     early = {(r["project_id"], r["node"]): r["status"] for r in csv.DictReader(io.StringIO(sitepulse.run("export", "schedule", "--date", "2026-01-24")))}
     assert early[("NB-0002", "竣工")] == "behind" and early[("NB-0001", "主体结构封顶")] == "on_schedule"
     # The node past its date opens a problem; the filed problem goes overdue (逾期).
-    # (NB-0002's 竣工 was overdue from January 23 until done on the 28th: whether a review
-    # ran on one of those days depends on how fast the month was judged.)
     node_problem = poll(lambda: next((p for p in problems(sitepulse).values() if p["kind"] == "node_overdue" and "主体结构封顶" in p["detail"]), None), 30, "the node's problem")
     assert node_problem["project_id"] == "NB-0001"
+    # NB-0002's 竣工 was overdue from January 23 until done on the 28th: a problem too,
+    # however fast the month was judged; NB-0001's 开工, done on its day, none.
+    late = poll(lambda: [p for p in problems(sitepulse).values() if p["kind"] == "node_overdue" and p["project_id"] == "NB-0002"], 30, "the late node's problem")
+    assert len(late) == 1 and late[0]["opened_day"] == "2026-01-23" and "实际 2026-01-28 完成" in late[0]["detail"]
+    assert not [p for p in problems(sitepulse).values() if p["kind"] == "node_overdue" and "开工" in p["detail"]]
     assert node_problem["category"] == "节点逾期" and node_problem["opened_day"] == "2026-01-26"
     overdue = poll(lambda: (p := problems(sitepulse).get(filed)) and p["status"] == "overdue" and p, 30, "the filed problem to go overdue")
     assert (overdue["category"], overdue["department"], overdue["due"]) == ("征迁", "市住建局", "2026-01-30")
