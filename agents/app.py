@@ -223,41 +223,39 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, screen_power)
     validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
 
-    @app.agent(topic(REGISTRY_TOPIC), name="registry", supervisor_strategy=CrashingSupervisor)
-    async def registry_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(1000, within=settings.batch_within_s):
-            lines, rejected = [], Counter()
-            for event in events:
-                if event.message.value is None:
-                    continue  # a tombstone: the project left the registry; its history stays
-                try:
-                    entry = _registry_decoder.decode(event.message.value)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-                    continue
-                tracker.set_project(entry)
-                # The message time keeps a re-delivered row on the same point.
-                lines.append(project_point(entry, int(event.message.timestamp * 1000)))
-            await influx.write(lines)
-            counters.record_batch("registry", len(lines), rejected)
+    def compacted_records_agent(topic_name: str, name: str, decode: Callable[[bytes], Any], lines_of: Callable[[Any, int], list[str]]) -> None:
+        """An agent over a compacted topic of reference records (registry rows, plan
+        nodes): each decoded and turned into points stamped with its message time (a
+        re-delivered record lands on its own point), a bad one dead-lettered."""
 
-    @app.agent(topic(NODES_TOPIC), name="nodes", supervisor_strategy=CrashingSupervisor)
-    async def node_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(1000, within=settings.batch_within_s):
-            lines, rejected = [], Counter()
-            for event in events:
-                if event.message.value is None:
-                    continue
-                try:
-                    record = _node_decoder.decode(event.message.value)
-                    if not record.node.strip() or (record.planned_date is None) == (record.done_date is None):
-                        raise ValueError("a node record carries a node and either planned_date or done_date")
-                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-                    continue
-                lines.append(node_point(record, int(event.message.timestamp * 1000)))
-            await influx.write(lines)
-            counters.record_batch("nodes", len(lines), rejected)
+        @app.agent(topic(topic_name), name=name, supervisor_strategy=CrashingSupervisor)
+        async def records_agent(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(1000, within=settings.batch_within_s):
+                lines, rejected = [], Counter()
+                for event in events:
+                    if event.message.value is None:
+                        continue  # a tombstone: what it stood for keeps its history
+                    try:
+                        record = decode(event.message.value)
+                    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                        await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
+                        continue
+                    lines.extend(lines_of(record, int(event.message.timestamp * 1000)))
+                await influx.write(lines)
+                counters.record_batch(name, len(lines), rejected)
+
+    def registry_lines(entry: RegistryEntry, ts_ms: int) -> list[str]:
+        tracker.set_project(entry)
+        return [project_point(entry, ts_ms)]
+
+    def decode_node(raw: bytes) -> NodeRecord:
+        record = _node_decoder.decode(raw)
+        if not record.node.strip() or (record.planned_date is None) == (record.done_date is None):
+            raise ValueError("a node record carries a node and either planned_date or done_date")
+        return record
+
+    compacted_records_agent(REGISTRY_TOPIC, "registry", _registry_decoder.decode, registry_lines)
+    compacted_records_agent(NODES_TOPIC, "nodes", decode_node, lambda record, ts_ms: [node_point(record, ts_ms)])
 
     @app.agent(topic(STOPPAGES_TOPIC), name="stoppages", supervisor_strategy=CrashingSupervisor)
     async def stoppage_agent(stream: faust.StreamT) -> None:

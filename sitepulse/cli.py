@@ -290,13 +290,18 @@ def investment_load(ctx: click.Context, file: Path, reason: str) -> None:
     for year-on-year growth. The file loads whole or not at all."""
     from .streams.investment_history import InvestmentFileError, load_investment_file
 
+    count = _load_audited(ctx, file, reason, load_investment_file, InvestmentFileError)
+    click.echo(f"已加载 {count} 条月度投资数据 ({file.name})")
+
+
+def _load_audited(ctx: click.Context, file: Path, reason: str, load, refused: type[Exception]) -> int:
+    """A file loaded whole or not at all, with why in the audit trail."""
     if not reason.strip():
         raise click.ClickException("变更原因(--reason)不能为空")
     try:
-        count = load_investment_file(_settings(ctx), file, reason.strip())
-    except InvestmentFileError as exc:
+        return load(_settings(ctx), file, reason.strip())
+    except refused as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"已加载 {count} 条月度投资数据 ({file.name})")
 
 
 @cli.group()
@@ -492,12 +497,7 @@ def nodes_load(ctx: click.Context, file: Path, reason: str) -> None:
     node again with a new date re-plans it; a node done stays done."""
     from .streams.nodes import NodeFileError, load_nodes_file
 
-    if not reason.strip():
-        raise click.ClickException("变更原因(--reason)不能为空")
-    try:
-        count = load_nodes_file(_settings(ctx), file, reason.strip())
-    except NodeFileError as exc:
-        raise click.ClickException(str(exc)) from None
+    count = _load_audited(ctx, file, reason, load_nodes_file, NodeFileError)
     click.echo(f"已加载 {count} 个计划节点 ({file.name})")
 
 

@@ -38,16 +38,18 @@ def dump(sitepulse, database: str) -> dict[str, list[str]]:
 
 
 def settled(sitepulse, database: str, judged_days: int):
-    """The database once every complete day is judged and nothing changed for 3 s."""
-    previous = None
+    """The database once every complete day is judged and nothing changed for 6 s (the
+    leader's review ranks three periods each second; on a loaded machine one may take
+    longer than a single 3 s look)."""
+    previous, unchanged = None, 0
 
     def check():
-        nonlocal previous
+        nonlocal previous, unchanged
         current = dump(sitepulse, database)
         judged = sum(1 for row in current["power_daily"] if '"machine_state"' in row and '"machine_state": null' not in row)
-        stable = current == previous and judged >= judged_days and current["ranking"]
+        unchanged = unchanged + 1 if current == previous else 0
         previous = current
-        return current if stable else None
+        return current if unchanged >= 2 and judged >= judged_days and current["ranking"] else None
 
     return poll(check, 240, f"{database} to settle", interval_s=3)
 
