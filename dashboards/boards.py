@@ -447,6 +447,21 @@ def _drill_down(uid: str, title: str, variables: Sequence[cogbuilder.Builder[Var
             .span(12)
         )
         .with_panel(
+            # The 作战挂图 as a timeline: each node's standing on every judged day, a row a node.
+            statetimeline.Panel()
+            .title("计划节点时间线")
+            .datasource(DATASOURCE)
+            .with_target(
+                InfluxQL(
+                    f"SELECT last(status) AS \"状态\" FROM {M.PLAN_NODE} WHERE {where_project} AND $timeFilter "
+                    f"GROUP BY time(1d), node fill(none)"
+                )
+            )
+            .mappings([NODE_STATUS_MAPPINGS])
+            .height(6)
+            .span(24)
+        )
+        .with_panel(
             timeseries.Panel()
             .title("计划节点滞后天数")
             .description("每个已判定日最滞后节点的滞后天数: 0 即全部节点按计划")
