@@ -285,6 +285,11 @@ def event_point(event: ProjectEvent, tz: ZoneInfo) -> str:
         tags[Measurement.TAG_METER] = event.meter_id
     if event.unit:
         tags["unit"] = event.unit
+    # Two problems filed, or two nodes overdue, for one project on one day stay two points.
+    if event.problem_id:
+        tags["problem_id"] = event.problem_id
+    if event.node:
+        tags["node"] = event.node
     return encode_point(
         Measurement.EVENT,
         tags,
@@ -296,7 +301,6 @@ def event_point(event: ProjectEvent, tz: ZoneInfo) -> str:
             "leader": event.leader,
             "district": event.district,
             "data_owner": event.data_owner,
-            "problem_id": event.problem_id,
             "unit_type": event.unit_type,
             "period": event.period,
         },

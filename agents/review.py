@@ -169,6 +169,7 @@ class PeriodReview:
             data_owner=entry.data_owner or None,
             node=node.node,
             owner_person=entry.owner_person or None,
+            department=entry.department or None,  # 一个责任单位总抓: the responsible unit answers for its plan
         )
 
     def _problem_overdue_event(self, problem: Problem, newest: date) -> ProjectEvent:

@@ -127,7 +127,7 @@ def apply_event(problems: Mapping[str, Problem], event: LedgerInput) -> list[Pro
         return [
             Problem(
                 problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district,
-                category=MACHINE_CATEGORIES[event.kind], owner_person=event.owner_person,
+                category=MACHINE_CATEGORIES[event.kind], department=event.department, owner_person=event.owner_person,
             )
         ]
     if event.kind == "problem_opened" and event.problem_id and event.problem_id not in problems and event.day is not None:
