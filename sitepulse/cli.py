@@ -389,10 +389,7 @@ def problem() -> None:
 def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     """Close a problem by hand, with a note saying how it was resolved."""
     from .reports import all_problems
-    from .streams.audit import record_audit
-    from .streams.contract import EVENTS_TOPIC
-    from .streams.problem_filing import closing_event
-    from .streams.publisher import SitePublisher
+    from .streams.problem_filing import closing_event, publish_ledger_events
 
     settings = _settings(ctx)
     if not note.strip():
@@ -404,10 +401,7 @@ def problem_close(ctx: click.Context, problem_id: str, note: str) -> None:
     if not target.is_open:
         raise click.ClickException(f"问题 {problem_id} 已于 {target.closed_at:%Y-%m-%d %H:%M} 销号: {target.note}")
     event = closing_event(problem_id, target.project_id, note.strip(), datetime.now(settings.tz), target.leader, target.district)
-    with SitePublisher(settings) as publisher:
-        publisher.send_keyed(EVENTS_TOPIC, target.project_id.encode(), msgspec.json.encode(event))
-        record_audit(settings, publisher, "problem_close", f"{problem_id} ({target.project_id})", note.strip())
-        publisher.flush()
+    publish_ledger_events(settings, [event], "problem_close", f"{problem_id} ({target.project_id})", note.strip())
     click.echo(f"已提交销号: {problem_id} ({note.strip()})")
 
 

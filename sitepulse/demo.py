@@ -11,18 +11,14 @@ from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 
 import click
-import msgspec
 from pydantic import SecretStr
 
 from .agents.core.periods import half_month_of
 from .embedded import READER_USER, WORKER_USER, ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .settings import Settings
-from .streams.audit import record_audit
-from .streams.contract import EVENTS_TOPIC, NODES_TOPIC
 from .streams.investment_history import load_investment_file
-from .streams.nodes import load_nodes_file
-from .streams.problem_filing import closing_event, filed_problem
-from .streams.publisher import SitePublisher
+from .streams.nodes import load_nodes_file, publish_nodes
+from .streams.problem_filing import closing_event, filed_problem, publish_ledger_events
 from .streams.simulated_ledgers import filed_problems, plan_nodes
 from .streams.registry import read_registry_topic
 from .streams.simulator import Scenario, build_scenario, last_year_figures, write_last_year_csv
@@ -138,22 +134,17 @@ def _load_ledgers(settings: Settings, state: Path, scenario: Scenario) -> None:
         handle.write("project_id,node,planned_date\n")
         handle.writelines(f"{n.project_id},{n.node},{n.planned_date.isoformat()}\n" for n in plan)
     load_nodes_file(settings, path, "演示: 年度计划节点 (一图五表)")
+    publish_nodes(settings, done, "node_done", f"演示: {len(done)} 个节点报送完成", "演示: 节点完成报送")
     entries = {p.entry.project_id: p.entry for p in scenario.projects}
-    with SitePublisher(settings) as publisher:
-        for record in done:
-            publisher.send_keyed(NODES_TOPIC, record.key, msgspec.json.encode(record))
-        record_audit(settings, publisher, "node_done", f"演示: {len(done)} 个节点报送完成", "演示: 节点完成报送")
-        for problem in filed_problems(scenario):
-            entry = entries[problem.project_id]
-            opened = datetime.combine(problem.opened, clock_time(9), settings.tz)
-            event = filed_problem(entry, problem.category, problem.department, problem.measures, problem.due, problem.detail, opened)
-            publisher.send_keyed(EVENTS_TOPIC, entry.project_id.encode(), msgspec.json.encode(event))
-            if problem.closed is not None:
-                at = datetime.combine(problem.closed, clock_time(17), settings.tz)
-                closing = closing_event(event.problem_id or "", entry.project_id, problem.note, at, event.leader, event.district)
-                publisher.send_keyed(EVENTS_TOPIC, entry.project_id.encode(), msgspec.json.encode(closing))
-        record_audit(settings, publisher, "problem_open", "演示: 近期交办问题", "演示: 问题台账")
-        publisher.flush()
+    events = []
+    for problem in filed_problems(scenario):
+        entry = entries[problem.project_id]
+        opened = datetime.combine(problem.opened, clock_time(9), settings.tz)
+        events.append(filed_problem(entry, problem.category, problem.department, problem.measures, problem.due, problem.detail, opened))
+        if problem.closed is not None:
+            at = datetime.combine(problem.closed, clock_time(17), settings.tz)
+            events.append(closing_event(events[-1].problem_id or "", entry.project_id, problem.note, at, events[-1].leader, events[-1].district))
+    publish_ledger_events(settings, events, "problem_open", "演示: 近期交办问题", "演示: 问题台账")
 
 
 def _load_last_year(settings: Settings, state: Path, scenario: Scenario, simulator: ChildProcess, timeout_s: float = 60.0) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import msgspec
@@ -13,6 +14,7 @@ import msgspec
 from ..settings import Settings
 from .contract import AUDIT_TOPIC, AuditRecord
 from .publisher import SitePublisher
+from .topics import ensure_topics
 
 
 def operator_name(settings: Settings) -> str:
@@ -24,6 +26,19 @@ def operator_name(settings: Settings) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def publish_audited(
+    settings: Settings, topic: str, records: Iterable[tuple[bytes, bytes]], action: str, subject: str, reason: str
+) -> None:
+    """Records (key, value) on ``topic`` and, with them, who did it and why: what every
+    operator command that changes state sends."""
+    ensure_topics(settings)
+    with SitePublisher(settings) as publisher:
+        for key, value in records:
+            publisher.send_keyed(topic, key, value)
+        record_audit(settings, publisher, action, subject, reason)
+        publisher.flush()
 
 
 def record_audit(settings: Settings, publisher: SitePublisher, action: str, subject: str, reason: str) -> AuditRecord:

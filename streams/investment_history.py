@@ -6,7 +6,6 @@ like ``registry load``."""
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from ..settings import Settings
 from .audit import record_audit
 from .contract import REJECTION_REASONS, InvestmentReport
 from .publisher import SitePublisher
-from .registry import read_registry_topic
+from .registry import numbered_rows, read_registry_topic
 from .topics import ensure_topics
 from .validation import Rejection, check_record
 
@@ -28,12 +27,8 @@ class InvestmentFileError(ValueError):
 def read_investment_csv(path: Path, registered: set[str], now: datetime) -> list[InvestmentReport]:
     """Every row as a report arriving ``now``, or InvestmentFileError naming each bad row."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise InvestmentFileError(f"投资数据表缺少列: {', '.join(missing)}")
         reports, problems, seen = [], [], {}
-        for line_number, row in enumerate(reader, start=2):
+        for line_number, row in numbered_rows(handle, COLUMNS, "投资数据表", InvestmentFileError):
             project_id, period = (row.get("project_id") or "").strip(), (row.get("period") or "").strip()
             try:
                 amount = float((row.get("amount_wan") or "").strip())

@@ -4,18 +4,17 @@ and audited like ``registry load``. A plan loads whole or not at all."""
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import msgspec
 
 from ..settings import Settings
-from .audit import record_audit
+from .audit import publish_audited
 from .contract import NODE_COLUMNS, NODES_TOPIC, NodeRecord
-from .publisher import SitePublisher
-from .registry import read_registry_topic
-from .topics import ensure_topics, read_whole_topic
+from .registry import numbered_rows, read_registry_topic
+from .topics import read_whole_topic
 
 MAX_NODE_NAME = 64
 
@@ -26,12 +25,8 @@ class NodeFileError(ValueError):
 
 def read_nodes_csv(path: Path, registered: set[str]) -> list[NodeRecord]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in NODE_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise NodeFileError(f"计划节点表缺少列: {', '.join(missing)}")
         records, problems, seen = [], [], {}
-        for line_number, row in enumerate(reader, start=2):
+        for line_number, row in numbered_rows(handle, NODE_COLUMNS, "计划节点表", NodeFileError):
             try:
                 record = node_plan(row.get("project_id") or "", row.get("node") or "", row.get("planned_date") or "", registered)
             except ValueError as exc:
@@ -68,14 +63,13 @@ def _day(text: str, name: str) -> date:
 
 def load_nodes_file(settings: Settings, path: Path, reason: str) -> int:
     records = read_nodes_csv(path, {entry.project_id for entry in read_registry_topic(settings)})
-    ensure_topics(settings)
-    with SitePublisher(settings) as publisher:
-        for record in records:
-            publisher.send_keyed(NODES_TOPIC, record.key, msgspec.json.encode(record))
-        projects = len({record.project_id for record in records})
-        record_audit(settings, publisher, "nodes_load", f"{path.name}: {projects} 个项目, {len(records)} 个节点", reason)
-        publisher.flush()
+    projects = len({record.project_id for record in records})
+    publish_nodes(settings, records, "nodes_load", f"{path.name}: {projects} 个项目, {len(records)} 个节点", reason)
     return len(records)
+
+
+def publish_nodes(settings: Settings, records: Iterable[NodeRecord], action: str, subject: str, reason: str) -> None:
+    publish_audited(settings, NODES_TOPIC, ((record.key, msgspec.json.encode(record)) for record in records), action, subject, reason)
 
 
 def planned_on_topic(settings: Settings) -> dict[tuple[str, str], date]:
@@ -99,9 +93,5 @@ def report_node_done(settings: Settings, project_id: str, node: str, done: str, 
     if (record.project_id, record.node) not in planned:
         known = sorted(n for p, n in planned if p == record.project_id)
         raise ValueError(f"项目 {record.project_id} 没有计划节点「{record.node}」" + (f" (已有: {'、'.join(known)})" if known else " (尚未加载计划节点)"))
-    ensure_topics(settings)
-    with SitePublisher(settings) as publisher:
-        publisher.send_keyed(NODES_TOPIC, record.key, msgspec.json.encode(record))
-        record_audit(settings, publisher, "node_done", f"{record.project_id} 「{record.node}」于 {record.done_date} 完成", reason)
-        publisher.flush()
+    publish_nodes(settings, [record], "node_done", f"{record.project_id} 「{record.node}」于 {record.done_date} 完成", reason)
     return record

@@ -5,15 +5,14 @@ topic, so the ledger folds it like every other; the filing is audited."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import msgspec
 
 from ..settings import Settings
-from .audit import record_audit
+from .audit import publish_audited
 from .contract import EVENT_KINDS, EVENTS_TOPIC, PROBLEM_CATEGORIES, ProjectEvent, RegistryEntry
-from .publisher import SitePublisher
-from .topics import ensure_topics
 
 # ASCII in problem ids, so they are easy to type in `problem close`.
 CATEGORY_CODES = {"征迁": "zq", "审批": "sp", "资金": "zj", "要素保障": "ys", "施工组织": "sg", "其他": "qt"}
@@ -52,12 +51,13 @@ def filed_problem(entry: RegistryEntry, category: str, department: str, measures
 
 
 def publish_filed_problem(settings: Settings, event: ProjectEvent, reason: str) -> None:
-    ensure_topics(settings)
-    with SitePublisher(settings) as publisher:
-        publisher.send_keyed(EVENTS_TOPIC, event.project_id.encode(), msgspec.json.encode(event))
-        subject = f"{event.problem_id} ({event.category}, 责任部门 {event.department}, 限期 {event.due})"
-        record_audit(settings, publisher, "problem_open", subject, reason)
-        publisher.flush()
+    subject = f"{event.problem_id} ({event.category}, 责任部门 {event.department}, 限期 {event.due})"
+    publish_ledger_events(settings, [event], "problem_open", subject, reason)
+
+
+def publish_ledger_events(settings: Settings, events: Iterable[ProjectEvent], action: str, subject: str, reason: str) -> None:
+    """Problems filed or closed by people, keyed by project like every event."""
+    publish_audited(settings, EVENTS_TOPIC, ((e.project_id.encode(), msgspec.json.encode(e)) for e in events), action, subject, reason)
 
 
 def closing_event(problem_id: str, project_id: str, note: str, at: datetime, leader: str | None, district: str | None) -> ProjectEvent:

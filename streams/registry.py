@@ -28,7 +28,7 @@ def read_registry_csv(path: Path) -> list[RegistryEntry]:
     """All rows, or RegistryError naming every bad row: a registry loads whole or not at all."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         entries, problems, seen = [], [], {}
-        for line_number, row in _numbered_rows(handle, REGISTRY_COLUMNS, "登记表"):
+        for line_number, row in numbered_rows(handle, REGISTRY_COLUMNS, "登记表"):
             try:
                 entry = msgspec.convert(_typed_row(row), RegistryEntry)
             except (msgspec.ValidationError, ValueError) as exc:
@@ -44,12 +44,14 @@ def read_registry_csv(path: Path) -> list[RegistryEntry]:
     return entries
 
 
-def _numbered_rows(handle, columns: tuple[str, ...], table_name: str):
-    """(line number, row) of a CSV that has every required column, else RegistryError."""
+def numbered_rows(handle, columns: tuple[str, ...], table_name: str, refused: type[Exception] = RegistryError):
+    """(line number, row) of a CSV that has every required column, else ``refused``
+    naming the missing ones: the operators' files (registry, stoppages, investment,
+    plan nodes) all load this way."""
     reader = csv.DictReader(handle)
     missing = [column for column in columns if column not in (reader.fieldnames or []) and column not in _OPTIONAL]
     if missing:
-        raise RegistryError(f"{table_name}缺少列: {', '.join(missing)}")
+        raise refused(f"{table_name}缺少列: {', '.join(missing)}")
     return enumerate(reader, start=2)
 
 
@@ -94,7 +96,7 @@ def read_stoppages_csv(path: Path) -> list[StoppageRecord]:
     """Approved stoppages (columns project_id,from_day,to_day,reason), all or none."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         records, problems = [], []
-        for line_number, row in _numbered_rows(handle, STOPPAGE_COLUMNS, "停工备案表"):
+        for line_number, row in numbered_rows(handle, STOPPAGE_COLUMNS, "停工备案表"):
             try:
                 records.append(stoppage_record(row["project_id"], row["from_day"], row["to_day"], row["reason"]))
             except ValueError as exc:

@@ -73,11 +73,10 @@ class Problem:
         """What the ledger says now (``today``: the ledger's day): closed once anyone
         closed it, whatever the day; overdue past its deadline; awaiting confirmation once
         power returned. ``status_on`` is for a day in the past."""
-        if not self.is_open:
-            return CLOSED
-        if (self.due is not None and self.due < today) or self.overdue_since is not None:
+        status = self.status
+        if status in (OPEN, AWAITING) and self.due is not None and self.due < today:
             return OVERDUE
-        return AWAITING if self.awaiting_since is not None else OPEN
+        return status
 
     def status_on(self, day: date) -> str:
         """closed, overdue (past its deadline, not closed), awaiting confirmation, or open."""
