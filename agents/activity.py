@@ -27,10 +27,11 @@ from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_
 from .core.indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .core.packed import PackedDays
+from .core.suspicion import COPY_LOOKBACK_DAYS, Carried, Reason
 from .facts import load_reference
 from ..streams.topics import partition_of
 from .influx import RetryingInflux, project_conditions
-from .points import daily_point, indicator_point, status_point
+from .points import daily_point, decode_fingerprints, indicator_point, status_point
 
 # Days are judged minutes after they end; a day stored but unjudged is at most the grace
 # period (late readings) and a few days behind the newest reading.
@@ -380,12 +381,21 @@ class ActivityTracker:
         transition = _TRANSITIONS.get((before.state, day.machine.state))
         if transition:
             kinds.append(transition)
-        if day.suspicious:
-            kinds.append("suspicious")
         detail = f"{day.day.isoformat()} 用电 {day.kwh:.1f} kWh"
         if day.activity_index is not None:
             detail += f", 活跃指数 {day.activity_index:.2f}"
-        return [self._event(kind, day.project_id, now_ms, day=day.day, detail=f"{EVENT_KINDS[kind]}: {detail}") for kind in kinds]
+        events = [self._event(kind, day.project_id, now_ms, day=day.day, detail=f"{EVENT_KINDS[kind]}: {detail}") for kind in kinds]
+        found = day.suspicion
+        # One event, and one problem, per run: told on the run's first day (judged again
+        # when the run is found), under the same id whenever it is found again.
+        if found is not None and found.since == day.day:
+            events.append(
+                self._event(
+                    "suspicious", day.project_id, now_ms, day=day.day, meter_id=found.meter_id or None, reason=found.reason.value,
+                    detail=f"{EVENT_KINDS['suspicious']}: {suspicion_text(day)}",
+                )
+            )
+        return events
 
     def _meter_event(self, change: OfflineChange, now_ms: int) -> ProjectEvent:
         kind = "offline" if change.offline else "online"
@@ -396,8 +406,9 @@ class ActivityTracker:
     def _event(self, kind: str, project_id: str, now_ms: int, *, since_ms: int | None = None, **fields) -> ProjectEvent:
         entry = self.registry.get(project_id)
         anchor = fields.get("day") or since_ms
+        reason = f":{fields['reason']}" if fields.get("reason") else ""
         return ProjectEvent(
-            event_id=f"{kind}:{project_id}:{fields.get('meter_id') or ''}:{anchor}",
+            event_id=f"{kind}:{project_id}:{fields.get('meter_id') or ''}:{anchor}{reason}",
             kind=kind,
             project_id=project_id,
             at=self._local(now_ms),
@@ -468,12 +479,15 @@ class ActivityTracker:
                 before = [_stored_indicators(project_id, r) for r in judged if r["date"] < window_start.isoformat()]
                 if before:
                     timeline.anchor = before[-1].machine
+                    timeline.carried = before[-1].carried
                     timeline.history = BaselineHistory({d.day: d for d in before if d.day >= window_start - timedelta(days=RETAINED_DAYS)})
             else:
                 window_start = date.min
             for row in rows:
                 energy = _stored_energy(project_id, row)
                 if energy.day < window_start:
+                    if energy.day >= window_start - timedelta(days=COPY_LOOKBACK_DAYS):
+                        timeline.set_fingerprints(energy)  # the week a copied day may repeat
                     continue
                 if row.get("machine_state"):
                     timeline.set_day(energy)
@@ -481,6 +495,19 @@ class ActivityTracker:
                     self.pending.setdefault((project_id, energy.day), energy)
             # What was judged before the restart is not news: no events for it again.
             self.published[project_id] = WrittenDays({day.day: hash(day) for day in timeline.evaluate()})
+
+
+def suspicion_text(day: DayIndicators) -> str:
+    """Why a day is suspicious, for the supervisor who must check on site."""
+    found = day.suspicion
+    assert found is not None
+    if found.reason == Reason.EXACT_FLAT:
+        return f"{day.day.isoformat()} 电表每个时段读数完全相同 (全天 {day.kwh:.1f} kWh), 真实电表不会如此, 疑似数据造假, 请现场核实"
+    if found.reason == Reason.COPIED:
+        return f"电表 {found.meter_id} 在 {day.day.isoformat()} 的负荷曲线与 {found.copied_from.isoformat() if found.copied_from else '此前某日'} 几乎完全相同, 疑似重复上报读数, 请核实电表数据"
+    usual = f", 本工地正常工作日约 {found.usual_cv:.2f}" if found.usual_cv is not None else ""
+    variation = f"小时负荷变异系数 {found.load_cv:.3f}{usual}" if found.load_cv is not None else "负荷无昼夜变化"
+    return f"自 {found.since.isoformat()} 起连续工作日负荷昼夜恒定 ({variation}), 疑似机器空转充当施工用电, 请现场核实"
 
 
 def _stored_energy(project_id: str, row: dict) -> DailyEnergy:
@@ -493,6 +520,9 @@ def _stored_energy(project_id: str, row: dict) -> DailyEnergy:
         int(row.get("max_gap_s") or 0),
         int(row.get("interval_s") or 0),
         bool(row.get("flat_load")),
+        row.get("load_cv"),
+        row.get("day_night"),
+        decode_fingerprints(row.get("profile")),
     )
 
 
@@ -508,5 +538,7 @@ def _stored_indicators(project_id: str, row: dict) -> DayIndicators:
         working_day=bool(row.get("working_day")),
         offline=bool(row.get("offline")),
         stable=bool(row.get("stable")),
-        suspicious=bool(row.get("suspicious")),
+        look=int(row.get("look") or 0),
+        load_cv=row.get("load_cv"),
+        carried=Carried.decode(row.get("open_runs")),
     )

@@ -123,7 +123,10 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
     power = PowerHandler(influx, settings.tz, settings.day_cache_days, tracker)
     investment = InvestmentHandler(influx, settings.tz)
     ledger = LedgerHandler(influx, settings.tz)
-    review = PeriodReview(influx, settings.tz, settings.snail_bottom, grace=timedelta(hours=settings.late_grace_hours))
+    review = PeriodReview(
+        influx, settings.tz, settings.snail_bottom, grace=timedelta(hours=settings.late_grace_hours),
+        flat_investment_months=settings.flat_investment_months,
+    )
     counters = WorkerCounters()
 
     def topic(name: str) -> faust.TopicT:

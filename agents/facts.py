@@ -38,7 +38,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
     newest: dict[str, list] = {}
     fields = ("time", Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
               "data_owner", "annual_plan_wan", "planned_start", "capacity_kva", "lat", "lon", "video_url", "total_investment_wan",
-              "owner_person", "leader_title", "partner_departments")
+              "owner_person", "leader_title", "partner_departments", "investment_lumpy")
     for series in series_list:
         at = _columns(series, *fields)
         for values in series.values:  # oldest first: a later row of a project replaces it
@@ -49,7 +49,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
     entries = {}
     for project_id, row in newest.items():
         (_, _, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, capacity, lat, lon, video, total,
-         owner_person, leader_title, partners) = row
+         owner_person, leader_title, partners, lumpy) = row
         entries[project_id] = RegistryEntry(
             project_id=project_id,
             name=name or "",
@@ -71,6 +71,7 @@ def registry_from(series_list: Iterable[Series]) -> dict[str, RegistryEntry]:
             owner_person=owner_person,
             leader_title=leader_title,
             partner_departments=partners,
+            investment_lumpy=bool(lumpy),
         )
     return entries
 
@@ -90,7 +91,7 @@ async def load_reference(query: Query) -> tuple[dict[str, RegistryEntry], list[S
 
 # What the review and the reports need of a registry row (not coordinates, video, capacity).
 _PROFILE_COLUMNS = (Measurement.TAG_PROJECT, "project_name", "district", "zone", "department", "level", "kind", "leader",
-                    "data_owner", "annual_plan_wan", "planned_start", "total_investment_wan", "owner_person")
+                    "data_owner", "annual_plan_wan", "planned_start", "total_investment_wan", "owner_person", "investment_lumpy")
 PAGE_ROWS = 25_000  # rows per read of the whole city: memory follows a page, not the city
 
 
@@ -108,7 +109,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
     for series in series_list:
         at = _columns(series, *_PROFILE_COLUMNS)
         for values in series.values:  # oldest first: a later row of a project replaces it
-            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, total, owner = (
+            project_id, name, district, zone, department, level, kind, leader, data_owner, plan, planned_start, total, owner, lumpy = (
                 values[i] if i is not None else None for i in at
             )
             if not project_id:
@@ -129,6 +130,7 @@ def profiles_from(series_list: Iterable[Series], profiles: dict[str, Profile] | 
                 sys.intern(data_owner or ""),
                 float(total) if total else None,
                 sys.intern(owner or ""),
+                bool(lumpy),
             )
     return profiles
 

@@ -18,7 +18,7 @@ from .points import event_point, meter_status_point, problem_point
 def ledger_input(event: ProjectEvent) -> LedgerInput:
     return LedgerInput(
         event.kind, event.project_id, event.at, event.day, event.detail, event.leader, event.district, event.problem_id,
-        event.category, event.department, event.measures, event.due, event.node, event.owner_person,
+        event.category, event.department, event.measures, event.due, event.node, event.owner_person, event.reason,
     )
 
 

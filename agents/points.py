@@ -3,6 +3,7 @@ the input, so writing the same input twice overwrites instead of duplicating."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Protocol
@@ -12,6 +13,7 @@ from ..streams.contract import AuditRecord, InvestmentReport, Measurement, NodeR
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
 from .core.indicators import DayIndicators, State
+from .core.suspicion import MeterFingerprint
 from .core.periods import Period
 from .core.problems import Problem
 from .core.investment import Completion
@@ -51,10 +53,24 @@ def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
             "max_gap_s": energy.max_gap_s,
             "interval_s": energy.interval_s,
             "flat_load": energy.flat_load,
+            "load_cv": energy.load_cv,
+            "day_night": energy.day_night,
+            "profile": encode_fingerprints(energy.fingerprints),
             "date": energy.day.isoformat(),
         },
         day_start_ms(energy.day, tz),
     )
+
+
+def encode_fingerprints(fingerprints: Sequence[MeterFingerprint]) -> str:
+    """Each whole meter's quantised day as ``meter=hex`` (``;``-separated): what a
+    rebuilt timeline compares the next week's days with."""
+    return ";".join(f"{f.meter_id}={f.shape.hex()}" for f in fingerprints)
+
+
+def decode_fingerprints(text: str | None) -> tuple[MeterFingerprint, ...]:
+    pairs = (item.rpartition("=") for item in (text or "").split(";") if item)
+    return tuple(MeterFingerprint(meter_id, bytes.fromhex(shape)) for meter_id, _, shape in pairs)
 
 
 def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
@@ -72,6 +88,11 @@ def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
             "busy_run": day.machine.busy_run,
             "stable": day.stable,
             "suspicious": day.suspicious,
+            # Empty rather than left out: a day judged again must not keep an old finding.
+            "suspicion": day.suspicion.reason.value if day.suspicion else "",
+            "suspicion_since": day.suspicion.since.isoformat() if day.suspicion else "",
+            "look": day.look,
+            "open_runs": day.carried.encode(),
             "offline": day.offline,
             "working_day": day.working_day,
             "date": day.day.isoformat(),
@@ -167,6 +188,7 @@ def project_point(entry: RegistryEntry, ts_ms: int) -> str:
             "owner_person": entry.owner_person or None,
             "leader_title": entry.leader_title or None,
             "partner_departments": entry.partner_departments or None,
+            "investment_lumpy": entry.investment_lumpy,
         },
         ts_ms,
     )

@@ -1,6 +1,7 @@
 """The periodic review that needs every project at once, run by one worker (the group
 leader): rankings of the current period and the two before it, the 金蜗牛 label once a period
-is final, and investment reported for a month of idle power. It reads what the workers
+is final, investment reported for a month of idle power, and months without investment
+while power says the site works. It reads what the workers
 stored in InfluxDB, so it covers every partition whichever worker runs it, and it judges
 by the newest judged day (event time), so a replay of history gives the same result."""
 
@@ -17,8 +18,9 @@ from .core.periods import Period, half_month_of
 from .core.investment import completion_on_days, coverage_of, reporting_deadline
 from .core.nodes import PlanNode, schedule_of
 from .core.problems import Problem, overdue_on, problem_id_for
-from .core.project import ROLLUP_TYPES, Profile, ProjectFacts, month_days
-from .core.ranking import UnitScore, investment_without_power, rank_all
+from .core.project import ROLLUP_TYPES, Profile, ProjectFacts, month_days, months_ending
+from .core.ranking import UnitScore, flat_investment, investment_without_power, rank_all
+from .core.suspicion import FLAT_INVESTMENT_MONTHS, Reason
 from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
 from .influx import RetryingInflux
 from .points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
@@ -30,10 +32,13 @@ CATCH_UP_PERIODS = 3
 
 
 class PeriodReview:
-    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, bottom: int, grace: timedelta) -> None:
+    def __init__(
+        self, influx: RetryingInflux, tz: ZoneInfo, bottom: int, grace: timedelta, flat_investment_months: int = FLAT_INVESTMENT_MONTHS
+    ) -> None:
         self.influx = influx
         self.tz = tz
         self.bottom = bottom
+        self.flat_investment_months = flat_investment_months
         self.grace_days = max(1, -(-int(grace.total_seconds()) // 86_400))
         self.announced: set[str] = set()  # event ids published by this worker
         self.written: set[str] = set()  # points the last review wrote (identical lines need no rewrite)
@@ -61,8 +66,12 @@ class PeriodReview:
         known_problems = {p.problem_id for p in problems}
         for fact in facts:
             for month in sorted(fact.investment):
-                if month_days(month).last <= newest and investment_without_power(fact, month):
+                if month_days(month).last > newest:
+                    continue
+                if investment_without_power(fact, month):
                     events.append(self._idle_investment_event(fact.profile, month, fact.investment[month].amount_wan, newest))
+                if flat_investment(fact, month, self.flat_investment_months).suspicious:
+                    events.append(self._flat_investment_event(fact.profile, month, newest))
             if fact.nodes:
                 profile = fact.profile
                 points.append(schedule_point(schedule_of(profile.project_id, fact.nodes, newest), profile.district, profile.leader, newest, self.tz))
@@ -193,17 +202,26 @@ class PeriodReview:
         )
 
     def _idle_investment_event(self, entry: Profile, month: str, amount_wan: float, newest: date) -> ProjectEvent:
-        project_id, last = entry.project_id, month_days(month).last
-        detail = f"{EVENT_KINDS['suspicious']}: {month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
+        detail = f"{month} 上报完成投资 {amount_wan:.1f} 万元, 但当月用电始终低于开工阈值"
+        return self._month_suspicion(entry, month, Reason.IDLE_POWER, detail, newest)
+
+    def _flat_investment_event(self, entry: Profile, month: str, newest: date) -> ProjectEvent:
+        months = months_ending(month, self.flat_investment_months)
+        detail = f"{months[0]} 至 {month} 连续 {len(months)} 个月投资几乎没有进展, 但用电显示工地在施工, 请核实投资报送或现场情况"
+        return self._month_suspicion(entry, month, Reason.FLAT_INVESTMENT, detail, newest)
+
+    def _month_suspicion(self, entry: Profile, month: str, reason: Reason, detail: str, newest: date) -> ProjectEvent:
+        """A month's suspicion, dated its last day: one problem per project, month and rule."""
         return ProjectEvent(
-            event_id=f"suspicious:{project_id}::{month}",
+            event_id=f"suspicious:{entry.project_id}::{month}:{reason.value}",
             kind="suspicious",
-            project_id=project_id,
+            project_id=entry.project_id,
             at=self._at(newest),
-            day=last,
-            detail=detail,
+            day=month_days(month).last,
+            detail=f"{EVENT_KINDS['suspicious']}: {detail}",
             leader=entry.leader or None,
             district=entry.district or None,
             data_owner=entry.data_owner or None,
             owner_person=entry.owner_person or None,
+            reason=reason.value,
         )

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     snail_bottom: int = Field(
         1, ge=1, description="金蜗牛: units in the last N places of two consecutive rankings"
     )
+    flat_investment_months: int = Field(
+        2, ge=1, le=12, description="suspicious: months in a row without investment while power says the site works"
+    )
     chromium: str | None = Field(None, description="browser that prints the report's PDF [default: chromium on PATH]")
     review_interval_s: float = Field(
         30, gt=0, description="how often the leader worker recomputes rankings and cross-project checks"

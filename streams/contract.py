@@ -127,6 +127,9 @@ class RegistryEntry(msgspec.Struct, frozen=True):
     owner_phone: str | None = None
     leader_title: str | None = None
     partner_departments: str | None = None
+    # Spending that comes in large steps by nature (equipment bought at once, land paid
+    # for in one sum): months without investment are not suspicious for it.
+    investment_lumpy: bool = False
 
     @property
     def partners(self) -> list[str]:
@@ -267,6 +270,17 @@ class ProjectEvent(msgspec.Struct, frozen=True):
     unit_type: str | None = None  # golden_snail: the ranked unit (district/zone/department)
     unit: str | None = None
     period: str | None = None  # golden_snail: the period label, e.g. 2026-03-H1
+    reason: str | None = None  # suspicious: which rule found it (SUSPICION_REASONS)
+
+
+# What each suspicion rule found (``agents.core.suspicion.Reason``), as supervisors read it.
+SUSPICION_REASONS: dict[str, str] = {
+    "exact_flat": "读数完全恒定",
+    "constant_load": "疑似空转(负荷昼夜恒定)",
+    "copied": "疑似重复上报读数",
+    "flat_investment": "有用电无投资进展",
+    "idle_power": "报投资而用电闲置",
+}
 
 
 # --- InfluxDB measurements ------------------------------------------------------------

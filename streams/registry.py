@@ -17,7 +17,12 @@ from .topics import read_whole_topic
 _NUMERIC = {"annual_plan_wan", "capacity_kva", "lat", "lon", "total_investment_wan"}
 _AMOUNTS = {"annual_plan_wan", "capacity_kva", "total_investment_wan"}
 # May be empty, and older CSVs may lack the column.
-_OPTIONAL = {"lat", "lon", "video_url", "total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments"}
+_OPTIONAL = {
+    "lat", "lon", "video_url", "total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments",
+    "investment_lumpy",
+}
+_BOOLEAN = {"investment_lumpy"}
+_TRUE, _FALSE = {"true", "1", "yes", "是"}, {"false", "0", "no", "否"}
 
 
 class RegistryError(ValueError):
@@ -70,6 +75,10 @@ def _typed_row(row: dict[str, str]) -> dict[str, object]:
             if not math.isfinite(number) or (column in _AMOUNTS and number < 0):
                 raise ValueError(f"{column} 应为非负的有限数字, 实为 {value!r}")
             typed[column] = number
+        elif column in _BOOLEAN:
+            if value.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"{column} 应为 true 或 false, 实为 {value!r}")
+            typed[column] = value.lower() in _TRUE
         else:
             if not value:
                 raise ValueError(f"{column} 不能为空")

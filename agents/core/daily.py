@@ -22,6 +22,8 @@ from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from .suspicion import UNKNOWN_SHAPE, MeterFingerprint, day_shape
+
 DayKey = tuple[str, date]  # (project_id, local day)
 
 
@@ -83,6 +85,12 @@ class DailyEnergy:
     max_gap_s: int  # longest stretch of the day that no reading covers, any meter
     interval_s: int  # the shortest reporting interval among the meters
     flat_load: bool  # a meter reported the same non-zero energy every interval for 24 h
+    # The day's shape (``suspicion.day_shape``; None: not covered in full): the hourly
+    # load's coefficient of variation, working hours over night, and each whole meter's
+    # quantised profile
+    load_cv: float | None = None
+    day_night: float | None = None
+    fingerprints: tuple[MeterFingerprint, ...] = ()
 
 
 def gaps_and_flatness(readings: Iterable[tuple[str, int, float, int]], day_start_ms: int, day_end_ms: int) -> tuple[int, bool]:
@@ -232,6 +240,8 @@ class DailyEnergyBook:
         end_ms = day_start_ms(key[1] + timedelta(days=1), self.tz)
         readings = [(meter.meter_id, ts_ms, kwh, interval_s) for meter in meters for ts_ms, kwh, interval_s in meter.readings()]
         max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
+        # Only a day without gaps has a shape: the live path totals a day at every batch.
+        shape = day_shape(readings, start_ms, end_ms) if max_gap_s == 0 else UNKNOWN_SHAPE
         return DailyEnergy(
             project_id=key[0],
             day=key[1],
@@ -241,6 +251,9 @@ class DailyEnergyBook:
             max_gap_s=max_gap_s,
             interval_s=min((interval_s for *_, interval_s in readings), default=0),
             flat_load=flat_load,
+            load_cv=shape.load_cv,
+            day_night=shape.day_night,
+            fingerprints=shape.fingerprints,
         )
 
     def evict_old_days(self) -> int:

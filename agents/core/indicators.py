@@ -19,7 +19,21 @@ from typing import NamedTuple
 
 from .calendar import WorkCalendar
 from .daily import DailyEnergy
-from .packed import PackedDays
+from .packed import PackedDays, or_nan, or_none
+from .suspicion import (
+    COPY_LOOKBACK_DAYS,
+    NOTHING_CARRIED,
+    REFERENCE_WEEKS,
+    Carried,
+    DayLook,
+    Look,
+    MeterShapes,
+    Suspicion,
+    constant_look,
+    copy_look,
+    suspicions,
+    usual_variation,
+)
 
 STARTED_ABOVE = 0.3  # index above which a site counts as working (Guangyuan, Shanghai 2020)
 STALLED_BELOW = 0.2  # index below which a working day counts as idle (Zhejiang 2021)
@@ -73,12 +87,20 @@ class DayIndicators:
     working_day: bool
     offline: bool
     stable: bool
-    suspicious: bool
+    look: int = 0  # what the suspicion rules examined and found (``suspicion.Look``)
+    suspicion: Suspicion | None = None
+    load_cv: float | None = None  # the day's hourly variation (None: no shape)
+    carried: Carried = NOTHING_CARRIED  # the suspicion runs open after this day
+
+    @property
+    def suspicious(self) -> bool:
+        return self.suspicion is not None
 
     @property
     def counts_for_baseline(self) -> bool:
-        """A normal working day: the baseline is what a site draws when it works."""
-        return self.working_day and self.label == DayLabel.STARTED
+        """A normal working day: the baseline is what a site draws when it works, not
+        what a faked day shows."""
+        return self.working_day and self.label == DayLabel.STARTED and not Look.faked(self.look)
 
 
 def step(machine: Machine, index: float | None, working_day: bool, judged: bool) -> Machine:
@@ -120,10 +142,12 @@ def baseline_kwh(
 
 
 class BaselineDay(NamedTuple):
-    """What a day before the retained inputs still counts for: the baselines after it."""
+    """What a day before the retained inputs still counts for: the baselines and the
+    site's usual shape after it."""
 
     kwh: float
     counts_for_baseline: bool
+    load_cv: float | None = None
 
 
 class EnergyDays(PackedDays[DailyEnergy]):
@@ -131,30 +155,36 @@ class EnergyDays(PackedDays[DailyEnergy]):
     (~200), for the weeks of days kept for every project a worker owns."""
 
     __slots__ = ("project_id",)
-    LAYOUT = struct.Struct("<idiiii?")  # ordinal, kWh, readings, meters, max gap, interval, flat load
+    # ordinal, kWh, readings, meters, max gap, interval, flat load, load CV, day/night
+    LAYOUT = struct.Struct("<idiiii?ff")
 
     def __init__(self, project_id: str) -> None:
         super().__init__()
         self.project_id = project_id
 
     def pack(self, energy: DailyEnergy) -> tuple:
-        return energy.kwh, energy.readings, energy.meters, energy.max_gap_s, energy.interval_s, energy.flat_load
+        return (
+            energy.kwh, energy.readings, energy.meters, energy.max_gap_s, energy.interval_s, energy.flat_load,
+            or_nan(energy.load_cv), or_nan(energy.day_night),
+        )
 
     def unpack(self, day: date, fields: tuple) -> DailyEnergy:
-        return DailyEnergy(self.project_id, day, *fields)
+        *measured, load_cv, day_night = fields
+        return DailyEnergy(self.project_id, day, *measured, or_none(load_cv), or_none(day_night))
 
 
 class BaselineHistory(PackedDays[BaselineDay]):
-    """Evaluated days before the first input, as their baselines need them: 13 bytes a day."""
+    """Evaluated days before the first input, as the days after them need them: 17 bytes a day."""
 
     __slots__ = ()
-    LAYOUT = struct.Struct("<id?")
+    LAYOUT = struct.Struct("<id?f")
 
     def pack(self, day: BaselineDay | DayIndicators) -> tuple:
-        return day.kwh, day.counts_for_baseline
+        return day.kwh, day.counts_for_baseline, or_nan(day.load_cv)
 
     def unpack(self, day: date, fields: tuple) -> BaselineDay:
-        return BaselineDay(*fields)
+        kwh, counts, load_cv = fields
+        return BaselineDay(kwh, counts, or_none(load_cv))
 
 
 _NO_HISTORY: Mapping[date, BaselineDay] = MappingProxyType({})
@@ -168,7 +198,7 @@ class ProjectTimeline:
     before the first retained one.
     """
 
-    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history")  # one per project a worker owns
+    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history", "shapes", "carried")  # one per project a worker owns
 
     def __init__(self, project_id: str, capacity_kva: float, calendar: WorkCalendar, anchor: Machine = Machine()) -> None:
         self.project_id = project_id
@@ -179,9 +209,20 @@ class ProjectTimeline:
         # Evaluated days before the first input, for baselines; none yet for most
         # timelines, which share one empty mapping.
         self.history: Mapping[date, BaselineDay] = _NO_HISTORY
+        # Each meter's quantised days, from a week before the first input (copied days)
+        self.shapes: dict[str, MeterShapes] | None = None
+        self.carried = NOTHING_CARRIED  # suspicion runs open after the anchor's day
 
     def set_day(self, day_input: DailyEnergy) -> None:
         self.inputs[day_input.day] = day_input
+        self.set_fingerprints(day_input)
+
+    def set_fingerprints(self, day_input: DailyEnergy) -> None:
+        """Keep the day's meter profiles (also for days before the inputs, on a rebuild)."""
+        for fingerprint in day_input.fingerprints:
+            if self.shapes is None:
+                self.shapes = {}
+            self.shapes.setdefault(fingerprint.meter_id, MeterShapes())[day_input.day] = fingerprint.shape
 
     def evaluate(self) -> list[DayIndicators]:
         inputs = dict(self.inputs.items())
@@ -191,18 +232,22 @@ class ProjectTimeline:
         usual_meters = max(i.meters for i in inputs.values())
         evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
         normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
+        normal_shapes = [(day, d.load_cv) for day, d in sorted(self.history.items()) if d.counts_for_baseline]
         machine = self.anchor
-        results = []
+        results, looks = [], []
         day = first
         while day <= last:
-            indicators = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days)
+            indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days, normal_shapes)
+            looks.append(look)
             evaluated[day] = indicators
             if indicators.counts_for_baseline:
                 normal_days.append(indicators)
+                normal_shapes.append((day, indicators.load_cv))
             machine = indicators.machine
             results.append(indicators)
             day += timedelta(days=1)
-        return results
+        found, carried = suspicions(looks, self.carried)
+        return [replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
 
     def _judge(
         self,
@@ -212,7 +257,8 @@ class ProjectTimeline:
         machine: Machine,
         evaluated: dict[date, DayIndicators | BaselineDay],
         normal_days: list[DayIndicators | BaselineDay],
-    ) -> DayIndicators:
+        normal_shapes: list[tuple[date, float]],
+    ) -> tuple[DayIndicators, DayLook]:
         kwh = day_input.kwh if day_input else 0.0
         offline = (
             day_input is None
@@ -230,6 +276,7 @@ class ProjectTimeline:
             label = DayLabel.STOPPAGE
         else:
             label = DayLabel(after.state.value)
+        look = self._look(day, day_input, offline, working_day, index, normal_shapes)
         return DayIndicators(
             project_id=self.project_id,
             day=day,
@@ -241,8 +288,24 @@ class ProjectTimeline:
             working_day=working_day,
             offline=offline,
             stable=index is not None and index >= STABLE_AT,
-            suspicious=bool(day_input and day_input.flat_load and not offline),
-        )
+            look=look.look,
+            load_cv=day_input.load_cv if day_input else None,
+        ), look
+
+    def _look(
+        self, day: date, day_input: DailyEnergy | None, offline: bool, working_day: bool, index: float | None, normal_shapes: list[tuple[date, float]]
+    ) -> DayLook:
+        """What the day-level suspicion rules see in a day that has readings."""
+        if day_input is None or offline:
+            return DayLook(day, 0)
+        look = Look.FLAT_EXAMINED | (Look.FLAT if day_input.flat_load else 0)
+        usual_cv = None
+        if working_day:
+            since = day - timedelta(weeks=REFERENCE_WEEKS)
+            usual_cv = usual_variation(cv for d, cv in normal_shapes if d >= since)
+            look |= constant_look(day_input.load_cv, day_input.day_night, usual_cv, index is not None and index >= STALLED_BELOW)
+        copy, meter_id, source = copy_look(day, self.shapes or {})
+        return DayLook(day, look | copy, meter_id, source, day_input.load_cv, usual_cv)
 
     def forget_before(self, keep_from: date, evaluation: list[DayIndicators] | None = None) -> None:
         """Fold days before ``keep_from`` into the anchor; keep enough evaluated days
@@ -254,6 +317,7 @@ class ProjectTimeline:
         evaluated = {d.day: d for d in (evaluation if evaluation is not None else self.evaluate())}
         older = [day for day in evaluated if day < keep_from]
         self.anchor = evaluated[max(older)].machine
+        self.carried = evaluated[max(older)].carried
         horizon = keep_from - timedelta(days=RETAINED_DAYS)
         kept = BaselineHistory({day: value for day, value in self.history.items() if day >= horizon})
         for day in older:
@@ -261,6 +325,10 @@ class ProjectTimeline:
                 kept[day] = evaluated[day]
         self.history = kept
         self.inputs.drop_before(keep_from)
+        if self.shapes:
+            for shapes in self.shapes.values():
+                shapes.drop_before(keep_from - timedelta(days=COPY_LOOKBACK_DAYS))
+            self.shapes = {meter_id: shapes for meter_id, shapes in self.shapes.items() if shapes} or None
 
 
 def stalled_working_days(evaluated: list[DayIndicators]) -> int:

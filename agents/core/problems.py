@@ -107,12 +107,15 @@ class LedgerInput:
     due: date | None = None
     node: str | None = None
     owner_person: str | None = None
+    reason: str | None = None  # suspicious: the rule that found it
 
 
-def problem_id_for(project_id: str, kind: str, day: date, node: str | None = None) -> str:
+def problem_id_for(project_id: str, kind: str, day: date, node: str | None = None, reason: str | None = None) -> str:
     """Readable and the same whenever the same change is found again; a node's problem
-    carries a short digest of the node's name (two nodes may fall due on one day)."""
+    carries a short digest of the node's name (two nodes may fall due on one day), a
+    suspicion the rule that found it (two rules may find one day)."""
     suffix = f"-{hashlib.sha1(node.encode()).hexdigest()[:6]}" if node else ""
+    suffix += f"-{reason}" if reason else ""
     return f"{project_id}-{day:%Y%m%d}-{kind}{suffix}"
 
 
@@ -120,7 +123,7 @@ def apply_event(problems: Mapping[str, Problem], event: LedgerInput) -> list[Pro
     """The problems an event opens or changes, given the project's known problems (by id).
     A problem closed once stays closed, even if the change that opened it is found again."""
     if event.kind in OPENING_KINDS and event.day is not None:
-        problem_id = problem_id_for(event.project_id, event.kind, event.day, event.node)
+        problem_id = problem_id_for(event.project_id, event.kind, event.day, event.node, event.reason)
         if problem_id in problems:
             return []
         return [

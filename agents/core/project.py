@@ -41,6 +41,7 @@ class Profile:
     data_owner: str = ""
     total_investment_wan: float | None = None  # 总投资, when the registry gives it
     owner_person: str = ""  # 六个一: the person on site
+    investment_lumpy: bool = False  # spending comes in steps by nature: flat months are not suspicious
 
     def unit(self, unit_type: str) -> str:
         if unit_type == "city":
@@ -113,6 +114,13 @@ class JudgedStates(JudgedDays):
 
 def month_key(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
+
+
+def months_ending(month: str, count: int) -> list[str]:
+    """``count`` months up to and including ``month``, oldest first."""
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + number - 1
+    return [month_key(i // 12, i % 12 + 1) for i in range(index - count + 1, index + 1)]
 
 
 @dataclass(slots=True)

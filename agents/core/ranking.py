@@ -12,7 +12,8 @@ from datetime import date
 from .indicators import STARTED_ABOVE, DayLabel
 from .investment import Coverage, completion_by, coverage_of
 from .periods import Period
-from .project import UNIT_TYPES, ProjectFacts, month_days
+from .project import UNIT_TYPES, ProjectFacts, month_days, months_ending
+from .suspicion import FLAT_INVESTMENT_MONTHS, InvestmentVerdict, MonthActivity, flat_investment_verdict
 from .starts import start_rate
 
 # Score weights (sum 1): plan completion against 序时进度, start rate, share of
@@ -124,10 +125,35 @@ def investment_without_power(fact: ProjectFacts, month: str) -> bool:
     report = fact.investment.get(month)
     if report is None or report.amount_wan <= 0:
         return False
-    indices = [
+    indices = judged_working_indices(fact, month)
+    return len(indices) >= IDLE_MONTH_MIN_JUDGED_DAYS and max(indices) <= STARTED_ABOVE
+
+
+def judged_working_indices(fact: ProjectFacts, month: str) -> list[float]:
+    """The activity index of a month's judged working days (offline days and stoppages
+    cannot say whether the site worked)."""
+    return [
         j.activity_index
         for d in month_days(month).days
         if (j := fact.days.get(d)) is not None and j.working_day and j.activity_index is not None
         and j.label not in (DayLabel.OFFLINE, DayLabel.STOPPAGE)
     ]
-    return len(indices) >= IDLE_MONTH_MIN_JUDGED_DAYS and max(indices) <= STARTED_ABOVE
+
+
+def month_activity(fact: ProjectFacts, month: str) -> MonthActivity:
+    """A month's judged working days and how many of them power said the site worked."""
+    indices = judged_working_indices(fact, month)
+    return MonthActivity(len(indices), sum(index > STARTED_ABOVE for index in indices))
+
+
+def flat_investment(fact: ProjectFacts, month: str, months: int = FLAT_INVESTMENT_MONTHS) -> InvestmentVerdict:
+    """The flat-investment rule on the ``months`` months ending with ``month``."""
+    looked_at = months_ending(month, months)
+    return flat_investment_verdict(
+        month,
+        looked_at,
+        {m: fact.investment[m].amount_wan for m in looked_at if m in fact.investment},
+        {m: month_activity(fact, m) for m in looked_at},
+        fact.profile.annual_plan_wan / 12,
+        fact.profile.investment_lumpy,
+    )
