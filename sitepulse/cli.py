@@ -585,19 +585,27 @@ def bench(ctx: click.Context, quick: bool, out: Path, only: tuple[str, ...], mem
     type=click.Path(dir_okay=False, path_type=Path),
     help="write a new key per simulated project to this CSV (point SITEPULSE_SIGNING_KEYS at it to sign and verify)",
 )
+@click.option("--fake-constant", default=0, show_default=True, help="projects whose idle machines draw a constant load")
+@click.option("--fake-copied", default=0, show_default=True, help="projects that send the previous day's readings again")
+@click.option("--fake-flat-investment", default=0, show_default=True, help="projects that report no investment while working")
+@click.option("--fake-days", default=5, show_default=True, help="days each power fake lasts")
 @click.pass_context
 def simulate(
     ctx: click.Context, projects: int, days: int, seed: int, start: datetime | None, out: Path | None, live: bool, speed: float,
-    year_to_date: bool, new_signing_keys: Path | None,
+    year_to_date: bool, new_signing_keys: Path | None, fake_constant: int, fake_copied: int, fake_flat_investment: int, fake_days: int,
 ) -> None:
     """Simulated sites: a file of records (plus registry CSV and ground truth), or live."""
     from .streams.registry import write_registry_csv
     from .streams.signing import KeyStore
-    from .streams.simulator import build_scenario, generate_records, ground_truth, last_year_figures, write_last_year_csv
+    from .streams.simulator import Fakes, build_scenario, generate_records, ground_truth, last_year_figures, write_last_year_csv
 
     settings = _settings(ctx)
     first_day = start.date() if start else datetime.now(settings.tz).date() - timedelta(days=days)
-    scenario = build_scenario(projects, days, seed, first_day, settings.tz, year_to_date=year_to_date)
+    try:
+        fakes = Fakes(fake_constant, fake_copied, fake_flat_investment, fake_days)
+        scenario = build_scenario(projects, days, seed, first_day, settings.tz, year_to_date=year_to_date, fakes=fakes)
+    except ValueError as exc:
+        raise click.UsageError(f"无法注入造假项目: {exc}") from None
     if new_signing_keys:
         KeyStore.generate([p.entry.project_id for p in scenario.projects], new_signing_keys)
         click.echo(f"项目密钥已写入 {new_signing_keys} (仅属主可读)")
@@ -621,6 +629,27 @@ def simulate(
         last_year_path = out.with_suffix(".lastyear.csv")
         write_last_year_csv(last_year_figures(scenario), last_year_path)
         click.echo(f"上年同期数据: {last_year_path} (用 sitepulse investment load 加载)")
+
+
+@cli.command("check-suspicion")
+@click.option("--projects", default=200, show_default=True, help="number of projects")
+@click.option("--days", default=75, show_default=True, help="days simulated (two reported months need 60 or more)")
+@click.option("--seed", default=7, show_default=True, help="random seed")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2026-03-02", show_default=True, help="first day")
+@click.option("--fakes", default=10, show_default=True, help="projects faking each way")
+@click.option("--fake-days", default=5, show_default=True, help="days each power fake lasts")
+@click.pass_context
+def check_suspicion_command(ctx: click.Context, projects: int, days: int, seed: int, start: datetime, fakes: int, fake_days: int) -> None:
+    """Precision and recall of the suspicion rules on simulated sites with injected fakes."""
+    from .streams.simulator import Fakes
+    from .suspicion_check import check_suspicion, score_table
+
+    settings = _settings(ctx)
+    try:
+        scores = check_suspicion(projects, days, seed, start.date(), Fakes(fakes, fakes, fakes, fake_days), settings.tz)
+    except ValueError as exc:
+        raise click.UsageError(f"无法注入造假项目: {exc}") from None
+    click.echo(score_table(scores))
 
 
 def _simulate_live(settings: Settings, scenario, speed: float) -> None:

@@ -10,6 +10,11 @@ The opt-in year-to-date mode makes the first bulletin look like a real one: the 
 investment reports before the start month (with the odd revision), the start month's
 report scaled to the days simulated, and some new projects that miss their start.
 ``last_year_figures()`` gives the previous year's monthly figures to compare against.
+
+Fakes (opt-in, ``Fakes``): projects whose meters show what a site faking activity
+sends — idle machines drawing a constant load around the clock (with a real meter's
+jitter and rounding), the previous day's readings sent again, or normal power with no
+investment reported — so the suspicion rules' precision and recall can be measured.
 """
 
 from __future__ import annotations
@@ -65,6 +70,21 @@ class ProjectScenario:
     reset_meter: str | None = None
     reset_at: datetime | None = None
     delayed: bool = False  # a new project that does not start within the scenario
+    fake: str | None = None  # "constant_load", "copied" or "flat_investment" (``Fakes``)
+    fake_days: tuple[date, date] | None = None  # first and last faked day (power fakes)
+
+
+@dataclass(frozen=True)
+class Fakes:
+    """How many projects fake each way, and for how many days (power fakes)."""
+
+    constant_load: int = 0
+    copied: int = 0
+    flat_investment: int = 0
+    days: int = 5
+
+    def __bool__(self) -> bool:
+        return bool(self.constant_load or self.copied or self.flat_investment)
 
 
 @dataclass
@@ -82,7 +102,7 @@ class Scenario:
 
 
 def build_scenario(
-    projects: int, days: int, seed: int, start: date, tz: ZoneInfo, year_to_date: bool = False
+    projects: int, days: int, seed: int, start: date, tz: ZoneInfo, year_to_date: bool = False, fakes: Fakes = Fakes()
 ) -> Scenario:
     rng = random.Random(seed)
     built = []
@@ -96,7 +116,38 @@ def build_scenario(
         _delay_new_projects(scenario, rng)
         _plan_new_projects_for_the_rest_of_the_year(scenario)
         _name_who_answers(scenario, random.Random(seed * 7919 + 4))
+    if fakes:
+        _inject_fakes(scenario, fakes, random.Random(seed * 7919 + 5))
     return scenario
+
+
+# A faker keeps its site looking busy: constant machine load at this share of the
+# working-hour load, read with a real meter's jitter and rounded to 0.01 kWh.
+_FAKE_LOAD_SHARE = 0.45
+_FAKE_JITTER = 0.015
+
+
+def _inject_fakes(scenario: Scenario, fakes: Fakes, rng: random.Random) -> None:
+    """Pick the faking projects among those that work through the scenario (no stall,
+    no silent or reset meter, already started) — so each fake is the only thing wrong
+    with its project — and place power fakes after four weeks of normal days, which
+    the rules need to know the site's own shape."""
+    honest = [
+        p for p in scenario.projects
+        if not p.stalls and not p.silent_meter and not p.reset_meter and p.entry.kind == "continuing"
+    ]
+    wanted = [("constant_load", fakes.constant_load), ("copied", fakes.copied), ("flat_investment", fakes.flat_investment)]
+    if sum(count for _, count in wanted) > len(honest):
+        raise ValueError(f"only {len(honest)} projects can fake: ask for fewer fakes or more projects")
+    rng.shuffle(honest)
+    earliest = min(28, max(scenario.days - fakes.days - 1, 0))
+    for kind, count in wanted:
+        for _ in range(count):
+            project = honest.pop()
+            project.fake = kind
+            if kind != "flat_investment":
+                first = scenario.start + timedelta(days=rng.randint(earliest, max(earliest, scenario.days - fakes.days - 1)))
+                project.fake_days = (first, first + timedelta(days=fakes.days - 1))
 
 
 _TITLES = ["副区长", "区委常委", "副市长", "局长", "副县长", "区长"]
@@ -226,6 +277,8 @@ def _record_time(record: Record) -> datetime:
 
 def _simulated_records(scenario: Scenario, until: datetime | None) -> Iterator[Record]:
     rng = random.Random(scenario.seed * 7919 + 1)
+    fake_rng = random.Random(scenario.seed * 7919 + 6)  # the honest readings stay those of the seed
+    sent: dict[tuple[str, str, int], float] = {}  # copied fakes: (project, meter, slot of day) -> kWh sent
     registers = {(p.entry.project_id, m): rng.uniform(1_000, 50_000) for p in scenario.projects for m in p.meters}
     month_kwh: dict[tuple[str, str], float] = {}
     step = timedelta(seconds=INTERVAL_S)
@@ -249,12 +302,34 @@ def _simulated_records(scenario: Scenario, until: datetime | None) -> Iterator[R
                     continue
                 kw = round(full_kw * shape * rng.uniform(0.85, 1.15), 2)
                 kwh = round(kw * INTERVAL_S / 3600, 3)
+                if project.fake_days is not None:
+                    kw, kwh = _faked(project, meter, interval_start, kw, kwh, sent, fake_rng)
                 if meter == project.reset_meter and ts == project.reset_at:
                     registers[(pid, meter)] = 0.0
                 registers[(pid, meter)] += kwh
                 month_kwh[(pid, month)] = month_kwh.get((pid, month), 0.0) + kwh
                 yield PowerReading(pid, meter, ts, kwh, INTERVAL_S, round(registers[(pid, meter)], 3), kw)
         ts += step
+
+
+def _faked(
+    project: ProjectScenario, meter: str, interval_start: datetime, kw: float, kwh: float,
+    sent: dict[tuple[str, str, int], float], rng: random.Random,
+) -> tuple[float, float]:
+    """A power fake's (kW, kWh) for one interval, or the honest one outside its days."""
+    slot = (interval_start.hour * 3600 + interval_start.minute * 60) // INTERVAL_S
+    key = (project.entry.project_id, meter, slot)
+    first, last = project.fake_days  # type: ignore[misc]
+    if first <= interval_start.date() <= last:
+        if project.fake == "constant_load":
+            full_kw = project.entry.capacity_kva * LOAD_FACTOR / len(project.meters)
+            kw = round(full_kw * _FAKE_LOAD_SHARE * rng.uniform(1 - _FAKE_JITTER, 1 + _FAKE_JITTER), 2)
+            kwh = round(kw * INTERVAL_S / 3600, 2)
+        elif project.fake == "copied" and key in sent:
+            kwh = sent[key]
+            kw = round(kwh * 3600 / INTERVAL_S, 2)
+    sent[key] = kwh
+    return kw, kwh
 
 
 def _investment_reports(
@@ -278,7 +353,7 @@ def _investment_reports(
         activity = min(drawn / full_month, 1.5)
         months_planned = _months_planned(project.entry, scenario.start.year) if scenario.year_to_date else 12
         amount = round(project.entry.annual_plan_wan / months_planned * activity * rng.uniform(0.8, 1.2), 1)
-        yield InvestmentReport(pid, previous, amount, reported_at)
+        yield InvestmentReport(pid, previous, 0.0 if project.fake == "flat_investment" else amount, reported_at)
 
 
 def _simulated_share(scenario: Scenario, month_end: date) -> float:
@@ -354,6 +429,8 @@ def ground_truth(scenario: Scenario) -> dict:
                 "silent_from": p.silent_from.isoformat() if p.silent_from else None,
                 "reset_meter": p.reset_meter,
                 "reset_at": p.reset_at.isoformat() if p.reset_at else None,
+                **({"fake": p.fake} if p.fake else {}),
+                **({"fake_days": [p.fake_days[0].isoformat(), p.fake_days[1].isoformat()]} if p.fake_days else {}),
             }
             for p in scenario.projects
         },

@@ -269,6 +269,9 @@ class DailyEnergyBook:
             del self._days[key]
         return len(stale)
 
+    def open_days(self) -> list[DayKey]:
+        return list(self._days)
+
     def forget_all(self) -> None:
         """Drop every open day, e.g. when partitions move to another worker."""
         self._days.clear()

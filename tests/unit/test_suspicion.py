@@ -93,7 +93,7 @@ class Site:
             keys = set()
             for reading in readings:
                 key = self.book.day_of(reading)
-                if key not in self.book._days:
+                if self.book.missing([key]):
                     self.book.load(key, ())
                 keys.add(self.book.add(reading, key))
             for key in keys:
