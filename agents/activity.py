@@ -216,12 +216,17 @@ class ActivityTracker:
 
     async def _pick_up_unjudged_days(self, newest_ms: int) -> None:
         """Days stored but not judged when the previous worker stopped: no reading may
-        ever come again for them, so they wait in ``pending`` from the start."""
+        ever come again for them, so they wait in ``pending`` from the start. And every
+        project stored within the window rests until its next day is due: one whose
+        meters all went silent sends nothing that would load it, yet must be judged
+        offline for the days that follow."""
         since_ms = newest_ms - UNJUDGED_LOOKBACK_MS
-        (series_list,) = await self.influx.query(
-            f"SELECT * FROM {Measurement.POWER_DAILY} WHERE time >= {since_ms}ms GROUP BY {Measurement.TAG_PROJECT}"
+        window_ms = newest_ms - (2 * RETAINED_DAYS + 3) * 86_400_000
+        unjudged, newest_days = await self.influx.query(
+            f"SELECT * FROM {Measurement.POWER_DAILY} WHERE time >= {since_ms}ms GROUP BY {Measurement.TAG_PROJECT};"
+            f'SELECT last("date") FROM {Measurement.POWER_DAILY} WHERE time >= {window_ms}ms GROUP BY {Measurement.TAG_PROJECT}'
         )
-        for series in series_list:
+        for series in unjudged:
             project_id = series.tags[Measurement.TAG_PROJECT]
             if not self.owns(project_id):
                 continue  # another worker's day: judging it here would race its owner
@@ -229,6 +234,11 @@ class ActivityTracker:
                 if row.get("date") and not row.get("machine_state") and row.get("readings") is not None:
                     energy = _stored_energy(project_id, row)
                     self.pending.setdefault((project_id, energy.day), energy)
+        for series in newest_days:
+            project_id = series.tags[Measurement.TAG_PROJECT]
+            if self.owns(project_id) and project_id not in self.timelines:
+                for _ts, newest_day in series.values:
+                    self._resting.setdefault(project_id, date.fromisoformat(newest_day))
 
     async def advance(self, wall_s: float) -> list[ProjectEvent]:
         """Judge the days the clock has passed; raise offline alarms."""

@@ -358,6 +358,7 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
                     awaiting_since=datetime.fromisoformat(row["awaiting_since"]) if row.get("awaiting_since") else None,
                     owner_person=row.get("owner_person") or None,
                     overdue_since=date.fromisoformat(row["overdue_since"]) if row.get("overdue_since") else None,
+                    reason=row.get("reason") or None,
                 )
             )
     return problems

@@ -292,6 +292,7 @@ def problem_point(problem: Problem, tz: ZoneInfo) -> str:
             "awaiting_since": problem.awaiting_since.isoformat() if problem.awaiting_since else None,
             "overdue_since": problem.overdue_since.isoformat() if problem.overdue_since else None,
             "owner_person": problem.owner_person,
+            "reason": problem.reason,
         },
         epoch_ms(day_start(problem.opened_day, tz)),
     )

@@ -23,6 +23,7 @@ from .agents.core.problems import STATUS_NAMES
 from .agents.facts import load_facts, problem_query, problems_from
 from .agents.influx import InfluxClient
 from .reports import STATE_NAMES
+from .streams.contract import SUSPICION_REASONS
 from .settings import Settings
 
 # The page asks for these in order; Debian's fonts-noto-cjk provides the first, the
@@ -226,6 +227,7 @@ def render_html(bulletin: Bulletin, generated_at: datetime) -> str:
         problem_status_names=STATUS_NAMES,
         completion_change=None if head.completion_pct is None or before.completion_pct is None else head.completion_pct - before.completion_pct,
         state_names=BULLETIN_STATE_NAMES,
+        suspicion_reasons=SUSPICION_REASONS,
         unit_names=UNIT_NAMES,
         fonts=", ".join(f'"{f}"' for f in CJK_FONTS),
         charts=charts(bulletin),

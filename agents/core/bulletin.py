@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from .calendar import Stoppage
@@ -19,6 +19,7 @@ from .problems import OVERDUE
 from .project import CITY, UNIT_TYPES, ProjectFacts, month_days
 from .ranking import UnitScore, investment_without_power, rank_units
 from .starts import Starts, starts_by
+from .suspicion import Reason
 
 # Rank trend: this period and the ones before it.
 TREND_PERIODS = 6
@@ -82,6 +83,9 @@ class FlaggedProject:
     suspicious_days: list[date]
     idle_investment_months: list[str]  # investment reported while power stayed idle
     open_problems: list[Problem]
+    # Suspicions found in the period or still open at its end (investment without power
+    # is ``idle_investment_months``), each with its rule and why
+    suspicions: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +199,13 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
     resumed since), with a suspicious day, or with investment reported for a month of
     the period while their power stayed idle; longest running stall first."""
     open_by_project: dict[str, list[Problem]] = defaultdict(list)
+    suspicions: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
-        if problem.opened_day <= period.last and not problem.closed_on_or_before(period.last):
+        open_at_end = problem.opened_day <= period.last and not problem.closed_on_or_before(period.last)
+        if open_at_end:
             open_by_project[problem.project_id].append(problem)
+        if problem.kind == "suspicious" and problem.reason != Reason.IDLE_POWER and (open_at_end or problem.opened_day in period):
+            suspicions[problem.project_id].append(problem)
     months = sorted({f"{day:%Y-%m}" for day in period.days})
     found = []
     for fact in facts:
@@ -206,7 +214,8 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
         period_stalled, _ = fact.judged_working_days(period)
         suspicious = sorted(day for day, judged in fact.days.items() if day in period and judged.suspicious)
         idle_months = [m for m in months if month_days(m).last <= period.last and investment_without_power(fact, m)]
-        if not (stalled_days or period_stalled or suspicious or idle_months):
+        found_suspicious = sorted(suspicions.get(fact.profile.project_id, []), key=lambda p: p.opened_day)
+        if not (stalled_days or period_stalled or suspicious or idle_months or found_suspicious):
             continue
         profile = fact.profile
         found.append(
@@ -222,9 +231,10 @@ def flagged_projects(facts: Sequence[ProjectFacts], problems: Iterable[Problem],
                 suspicious,
                 idle_months,
                 sorted(open_by_project.get(profile.project_id, []), key=lambda p: p.opened_day),
+                found_suspicious,
             )
         )
-    return sorted(found, key=lambda f: (-f.stalled_days, -f.period_stalled_days, -len(f.suspicious_days), f.district, f.project_id))
+    return sorted(found, key=lambda f: (-f.stalled_days, -f.period_stalled_days, -len(f.suspicions), -len(f.suspicious_days), f.district, f.project_id))
 
 
 def slow_projects(facts: Sequence[ProjectFacts], as_of: date) -> list[SlowProject]:

@@ -46,6 +46,7 @@ class Problem:
     awaiting_since: datetime | None = None  # power returned: waiting for a person to close it
     owner_person: str | None = None
     overdue_since: date | None = None  # the day the review found it past its deadline
+    reason: str | None = None  # suspicious: the rule that found it
 
     @property
     def status(self) -> str:
@@ -130,6 +131,7 @@ def apply_event(problems: Mapping[str, Problem], event: LedgerInput) -> list[Pro
             Problem(
                 problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district,
                 category=MACHINE_CATEGORIES[event.kind], department=event.department, owner_person=event.owner_person,
+                reason=event.reason,
             )
         ]
     if event.kind == "problem_opened" and event.problem_id and event.problem_id not in problems and event.day is not None:

@@ -53,7 +53,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     registry = {row["project_id"]: row for row in csv.DictReader(scenario.with_suffix(".registry.csv").open(encoding="utf-8"))}
 
     # A registry as it was before the 六个一 and 总投资 columns: it still loads and pages.
-    old_columns = [c for c in REGISTRY_COLUMNS if c not in ("total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments")]
+    old_columns = [c for c in REGISTRY_COLUMNS if c not in ("total_investment_wan", "owner_person", "owner_phone", "leader_title", "partner_departments", "investment_lumpy")]
     old_registry = tmp_path / "old-registry.csv"
     with old_registry.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
@@ -122,7 +122,7 @@ def test_stoppage_ledger_and_review(sitepulse, tmp_path):
     assert filed in open_problems and "市住建局" in open_problems and "逾期" in open_problems
 
     # Investment for January while the site was idle: the review flags it, the ledger opens a problem.
-    idle_problem = f"{IDLE_PROJECT}-20260131-suspicious"
+    idle_problem = f"{IDLE_PROJECT}-20260131-suspicious-idle_power"
     ledger = poll(lambda: (p := problems(sitepulse)).get(idle_problem) and p, 30, "the idle-investment problem")
     assert ledger[idle_problem]["status"] == "open" and "投资" in ledger[idle_problem]["detail"]
     status = sitepulse.run("status")
