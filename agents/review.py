@@ -162,8 +162,10 @@ class PeriodReview:
 
     def _node_event(self, entry: Profile, node: PlanNode, newest: date) -> ProjectEvent:
         planned = node.planned_date.isoformat()
-        if node.done_date is not None and node.done_date <= newest:
-            detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 实际 {node.done_date.isoformat()} 完成, 滞后 {node.days_behind(newest)} 天"
+        # A completion already recorded is told whatever day the review has reached: the
+        # problem's text must not depend on how far judging had got when it ran.
+        if node.done_date is not None:
+            detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 实际 {node.done_date.isoformat()} 完成, 滞后 {node.days_behind(node.done_date)} 天"
         else:
             detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 已逾期, 尚未报送完成"
         return ProjectEvent(
