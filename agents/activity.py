@@ -27,7 +27,7 @@ from .core.daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_
 from .core.indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, DayLabel, Machine, ProjectTimeline, State, stalled_working_days
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .core.packed import PackedDays
-from .core.suspicion import COPY_LOOKBACK_DAYS, Carried, Reason
+from .core.suspicion import COPY_LOOKBACK_DAYS, Carried, Reason, Suspicion
 from .facts import load_reference
 from ..streams.topics import partition_of
 from .influx import RetryingInflux, project_conditions
@@ -402,7 +402,7 @@ class ActivityTracker:
             events.append(
                 self._event(
                     "suspicious", day.project_id, now_ms, day=day.day, meter_id=found.meter_id or None, reason=found.reason.value,
-                    detail=f"{EVENT_KINDS['suspicious']}: {suspicion_text(day)}",
+                    detail=f"{EVENT_KINDS['suspicious']}: {suspicion_text(day, found)}",
                 )
             )
         return events
@@ -507,10 +507,8 @@ class ActivityTracker:
             self.published[project_id] = WrittenDays({day.day: hash(day) for day in timeline.evaluate()})
 
 
-def suspicion_text(day: DayIndicators) -> str:
+def suspicion_text(day: DayIndicators, found: Suspicion) -> str:
     """Why a day is suspicious, for the supervisor who must check on site."""
-    found = day.suspicion
-    assert found is not None
     if found.reason == Reason.EXACT_FLAT:
         return f"{day.day.isoformat()} 电表每个时段读数完全相同 (全天 {day.kwh:.1f} kWh), 真实电表不会如此, 疑似数据造假, 请现场核实"
     if found.reason == Reason.COPIED:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import statistics
 import struct
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from operator import itemgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -233,11 +235,13 @@ class ProjectTimeline:
         evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
         normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
         normal_shapes = [(day, d.load_cv) for day, d in sorted(self.history.items()) if d.counts_for_baseline]
+        # Unpacked once: every day compares itself with the week before it.
+        shapes = {meter_id: dict(days.items()) for meter_id, days in (self.shapes or {}).items()}
         machine = self.anchor
         results, looks = [], []
         day = first
         while day <= last:
-            indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days, normal_shapes)
+            indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days, normal_shapes, shapes)
             looks.append(look)
             evaluated[day] = indicators
             if indicators.counts_for_baseline:
@@ -257,7 +261,8 @@ class ProjectTimeline:
         machine: Machine,
         evaluated: dict[date, DayIndicators | BaselineDay],
         normal_days: list[DayIndicators | BaselineDay],
-        normal_shapes: list[tuple[date, float]],
+        normal_shapes: list[tuple[date, float | None]],
+        shapes: Mapping[str, Mapping[date, bytes]],
     ) -> tuple[DayIndicators, DayLook]:
         kwh = day_input.kwh if day_input else 0.0
         offline = (
@@ -276,7 +281,7 @@ class ProjectTimeline:
             label = DayLabel.STOPPAGE
         else:
             label = DayLabel(after.state.value)
-        look = self._look(day, day_input, offline, working_day, index, normal_shapes)
+        look = self._look(day, day_input, offline, working_day, index, normal_shapes, shapes)
         return DayIndicators(
             project_id=self.project_id,
             day=day,
@@ -293,7 +298,14 @@ class ProjectTimeline:
         ), look
 
     def _look(
-        self, day: date, day_input: DailyEnergy | None, offline: bool, working_day: bool, index: float | None, normal_shapes: list[tuple[date, float]]
+        self,
+        day: date,
+        day_input: DailyEnergy | None,
+        offline: bool,
+        working_day: bool,
+        index: float | None,
+        normal_shapes: list[tuple[date, float | None]],
+        shapes: Mapping[str, Mapping[date, bytes]],
     ) -> DayLook:
         """What the day-level suspicion rules see in a day that has readings."""
         if day_input is None or offline:
@@ -302,9 +314,9 @@ class ProjectTimeline:
         usual_cv = None
         if working_day:
             since = day - timedelta(weeks=REFERENCE_WEEKS)
-            usual_cv = usual_variation(cv for d, cv in normal_shapes if d >= since)
+            usual_cv = usual_variation(cv for _, cv in normal_shapes[bisect_left(normal_shapes, since, key=itemgetter(0)) :])
             look |= constant_look(day_input.load_cv, day_input.day_night, usual_cv, index is not None and index >= STALLED_BELOW)
-        copy, meter_id, source = copy_look(day, self.shapes or {})
+        copy, meter_id, source = copy_look(day, shapes)
         return DayLook(day, look | copy, meter_id, source, day_input.load_cv, usual_cv)
 
     def forget_before(self, keep_from: date, evaluation: list[DayIndicators] | None = None) -> None:

@@ -55,15 +55,19 @@ REFERENCE_MIN_DAYS = 5  # ...of which at least this many (else the rule cannot j
 REFERENCE_WEEKS = 8
 CONSTANT_RUN_DAYS = 2  # working days in a row: a single flat day is not a pattern
 
-# Copied days. Hours are compared as shares of the day's peak hour, quantised to 1/255:
-# a day sent again (even rescaled or re-rounded to 0.01 kWh) matches within one step in
-# every hour; two real days differ by several steps in most working hours.
+# Copied days. Hours are compared as shares of the day's peak hour (16 bits): a day
+# sent again — even rescaled, or re-rounded to 0.01 kWh — matches within half a percent
+# in every working hour; two real days, even of a quiet meter (3 % noise a reading),
+# differ by more in most of them. Night hours of lighting match on any two days: only
+# hours drawing a quarter of the peak or more take part.
 COPY_LOOKBACK_DAYS = 7  # a week back: yesterday's readings, or last week's same day
-COPY_STEP_TOLERANCE = 1
-COPY_ACTIVE_SHARE = 13  # an hour takes part when it draws >= 5 % of the peak in either day
-COPY_MIN_ACTIVE_HOURS = 8
+COPY_RELATIVE_TOLERANCE = 0.005
+COPY_ACTIVE_SHARE = 0.25
+COPY_MIN_ACTIVE_HOURS = 6
 COPY_MISSES_PER_HOURS = 12  # at most one hour in twelve may differ (a reading edited)
 COPY_MIN_SHAPE_CV = 0.15  # a flat day repeats any other flat day: the constant rule's
+_FULL_SCALE = 65_535
+_PROFILE = struct.Struct(">24H")  # HOURS shares of the peak
 
 # Flat investment: months in a row with next to no investment reported while power says
 # the site works. A month reports "no movement" below 1 % of the plan's monthly share.
@@ -86,7 +90,8 @@ _DAY_REASONS = (Reason.EXACT_FLAT, Reason.CONSTANT_LOAD, Reason.COPIED)
 
 @dataclass(frozen=True, slots=True)
 class MeterFingerprint:
-    """A meter's day as 24 hourly shares of its peak hour (0-255): what copying keeps."""
+    """A meter's day as 24 hourly shares of its peak hour (16 bits each, 48 bytes):
+    what copying keeps."""
 
     meter_id: str
     shape: bytes
@@ -138,7 +143,7 @@ def day_shape(readings: Iterable[tuple[str, int, float, int]], day_start_ms: int
 
 def _quantised(energy: Sequence[float]) -> bytes:
     peak = max(energy)
-    return bytes(round(255 * max(value, 0.0) / peak) for value in energy) if peak > 0 else b""
+    return _PROFILE.pack(*(round(_FULL_SCALE * max(value, 0.0) / peak) for value in energy)) if peak > 0 else b""
 
 
 def _cv(values: Sequence[float]) -> float:
@@ -146,21 +151,24 @@ def _cv(values: Sequence[float]) -> float:
     return statistics.pstdev(values) / mean if mean > 0 else 0.0
 
 
+@lru_cache(maxsize=1 << 16)
 def same_profile(day: bytes, earlier: bytes) -> bool:
-    """Two quantised days match: every hour that draws in either within one step, but
-    for one hour in twelve, over enough hours to tell."""
-    active = [hour for hour in range(HOURS) if day[hour] >= COPY_ACTIVE_SHARE or earlier[hour] >= COPY_ACTIVE_SHARE]
+    """Two quantised days match: every working hour (a quarter of the peak or more in
+    either) within half a percent, but for one hour in twelve, over enough hours to
+    tell. Cached like ``shaped``."""
+    hours = list(zip(_PROFILE.unpack(day), _PROFILE.unpack(earlier)))
+    active = [(a, b) for a, b in hours if max(a, b) >= COPY_ACTIVE_SHARE * _FULL_SCALE]
     if len(active) < COPY_MIN_ACTIVE_HOURS:
         return False
-    misses = sum(abs(day[hour] - earlier[hour]) > COPY_STEP_TOLERANCE for hour in active)
+    misses = sum(abs(a - b) > COPY_RELATIVE_TOLERANCE * max(a, b) for a, b in active)
     return misses <= len(active) // COPY_MISSES_PER_HOURS
 
 
 class MeterShapes(PackedDays[bytes]):
-    """One meter's quantised days: 28 bytes a day, for the week before each judged day."""
+    """One meter's quantised days: 52 bytes a day, for the week before each judged day."""
 
     __slots__ = ()
-    LAYOUT = struct.Struct(f"<i{HOURS}s")
+    LAYOUT = struct.Struct(f"<i{_PROFILE.size}s")
 
     def pack(self, shape: bytes) -> tuple:
         return (shape,)
@@ -186,7 +194,7 @@ class Look:
 def shaped(shape: bytes) -> bool:
     """A profile with a shape to repeat (a flat one is the constant-load rule's).
     Cached: a timeline asks again for every day of its window at every judgement."""
-    return _cv(shape) >= COPY_MIN_SHAPE_CV
+    return _cv(_PROFILE.unpack(shape)) >= COPY_MIN_SHAPE_CV
 
 
 def copied_from(day: date, shape: bytes, earlier_days: Mapping[date, bytes]) -> date | None:

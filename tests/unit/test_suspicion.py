@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import WorkCalendar
@@ -133,7 +133,7 @@ def test_a_working_day_has_shape_and_a_constant_load_with_jitter_has_none():
     site.noise = 0.015
     flat = day_shape([(r.meter_id, r.ts_ms, r.kwh, r.interval_s) for r in site.readings(day)], start, end)
     assert flat.load_cv < 0.02 and 0.95 < flat.day_night < 1.05
-    assert [f.meter_id for f in flat.fingerprints] == ["M1"] and len(flat.fingerprints[0].shape) == 24
+    assert [f.meter_id for f in flat.fingerprints] == ["M1"] and len(flat.fingerprints[0].shape) == 48
 
 
 def test_a_day_with_a_gap_has_no_shape():
@@ -320,6 +320,8 @@ def test_a_meter_swapped_mid_day_raises_no_suspicion():
     seed=st.integers(0, 10_000),
     meters=st.sampled_from([("M1",), ("M1", "M2")]),
 )
+# A quiet meter whose lit nights matched any other night: taken for a copy once
+@example(noise=0.03, interval_s=900, night_base_kw=0.0, decimals=2, seed=1, meters=("M1",))
 def test_a_normal_noisy_site_is_never_flagged(noise, interval_s, night_base_kw, decimals, seed, meters):
     site = Site(interval_s=interval_s, noise=noise, night_base_kw=night_base_kw, decimals=decimals, seed=seed, meters=meters)
     # Spring Festival, then two months of ordinary work
