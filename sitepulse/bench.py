@@ -314,7 +314,7 @@ class Bench:
                 state = State.STALLED if kwh < 300 else State.STARTED
                 judged = DayIndicators(
                     entry.project_id, day, kwh, baseline, kwh / baseline, DayLabel(state.value), Machine(state),
-                    working_day=day.weekday() < 5, offline=False, stable=kwh >= 0.9 * baseline, suspicious=False,
+                    working_day=day.weekday() < 5, offline=False, stable=kwh >= 0.9 * baseline,
                 )
                 lines.append(daily_point(DailyEnergy(entry.project_id, day, kwh, 96, 1, 0, 900, False), settings.tz))
                 lines.append(indicator_point(judged, settings.tz))
