@@ -175,12 +175,9 @@ class PeriodReview:
             at=self._at(newest),
             day=node.first_overdue_day,
             detail=detail,
-            leader=entry.leader or None,
-            district=entry.district or None,
-            data_owner=entry.data_owner or None,
             node=node.node,
-            owner_person=entry.owner_person or None,
             department=entry.department or None,  # 一个责任单位总抓: the responsible unit answers for its plan
+            **_who_is_told(entry),
         )
 
     def _problem_overdue_event(self, problem: Problem, newest: date) -> ProjectEvent:
@@ -221,9 +218,17 @@ class PeriodReview:
             at=self._at(newest),
             day=month_days(month).last,
             detail=f"{EVENT_KINDS['suspicious']}: {detail}",
-            leader=entry.leader or None,
-            district=entry.district or None,
-            data_owner=entry.data_owner or None,
-            owner_person=entry.owner_person or None,
             reason=reason.value,
+            **_who_is_told(entry),
         )
+
+
+def _who_is_told(entry: Profile) -> dict[str, str | None]:
+    """Whom a project's event reaches (六个一): its leader and district (alert routing),
+    its data owner, and the person on site."""
+    return {
+        "leader": entry.leader or None,
+        "district": entry.district or None,
+        "data_owner": entry.data_owner or None,
+        "owner_person": entry.owner_person or None,
+    }
