@@ -28,10 +28,10 @@ from .core.indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, DayL
 from .core.offline import EventClock, MeterWatch, OfflineChange
 from .core.packed import PackedDays
 from .core.suspicion import COPY_LOOKBACK_DAYS, Carried, Reason, Suspicion
-from .facts import load_reference
+from ..sink.stored import load_reference
 from ..streams.topics import partition_of
-from .influx import RetryingInflux, project_conditions
-from .points import daily_point, decode_fingerprints, indicator_point, status_point
+from ..sink.influx import RetryingInflux, project_conditions
+from ..sink.points import daily_point, decode_fingerprints, indicator_point, status_point
 
 # Days are judged minutes after they end; a day stored but unjudged is at most the grace
 # period (late readings) and a few days behind the newest reading.

@@ -24,8 +24,8 @@ import faust
 import msgspec
 from mode import CrashingSupervisor
 
-from ..settings import Settings
-from ..worker_status import write_status
+from ..runtime.settings import Settings
+from ..runtime.worker_status import write_status
 from ..streams.contract import (
     AUDIT_TOPIC,
     DLQ_TOPIC,
@@ -48,10 +48,10 @@ from ..streams.signing import KeyStore
 from ..streams.validation import Part, Rejection, check_against_registry, decode_message
 from .activity import ActivityTracker
 from .core.calendar import Stoppage, WorkCalendar
-from .influx import InfluxClient, RetryingInflux
+from ..sink.influx import InfluxClient, RetryingInflux
 from .ledger import LedgerHandler
 from .pipeline import InvestmentHandler, PowerHandler
-from .points import audit_point, node_point, project_point, stoppage_point
+from ..sink.points import audit_point, node_point, project_point, stoppage_point
 from .review import PeriodReview
 
 log = logging.getLogger("sitepulse.worker")

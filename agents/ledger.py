@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import ProjectEvent
 from .core.problems import LedgerInput, ProblemLedger
-from .facts import problem_query, problems_from
-from .influx import RetryingInflux, project_conditions
-from .points import event_point, meter_status_point, problem_point
+from ..sink.stored import problem_query, problems_from
+from ..sink.influx import RetryingInflux, project_conditions
+from ..sink.points import event_point, meter_status_point, problem_point
 
 
 def ledger_input(event: ProjectEvent) -> LedgerInput:

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
 from .activity import ActivityTracker
-from .influx import RetryingInflux, project_conditions
-from .points import daily_point, investment_point, investment_revision_point, reading_point
+from ..sink.influx import RetryingInflux, project_conditions
+from ..sink.points import daily_point, investment_point, investment_revision_point, reading_point
 
 # A reading belongs to the day holding its interval's middle; with intervals of at most
 # a day, it is stamped no later than 12 h after that day ends.

@@ -21,9 +21,9 @@ from .core.problems import Problem, overdue_on, problem_id_for
 from .core.project import ROLLUP_TYPES, Profile, ProjectFacts, month_days, months_ending
 from .core.ranking import UnitScore, flat_investment, investment_without_power, rank_all
 from .core.suspicion import FLAT_INVESTMENT_MONTHS, Reason
-from .facts import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
-from .influx import RetryingInflux
-from .points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
+from ..sink.stored import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_query, problems_from
+from ..sink.influx import RetryingInflux
+from ..sink.points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
 
 UNIT_NAMES = {"district": "区县", "zone": "片区", "department": "责任部门"}
 # Periods ranked at every review: the current one and the two before it (a month and a

@@ -36,14 +36,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
-from .settings import Settings
-from .worker_status import status_path
+from .runtime.settings import Settings
+from .runtime.worker_status import status_path
 from .agents.activity import ActivityTracker
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
 from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
 from .agents.core.project import JudgedStates
-from .agents.points import daily_point, energy_point, indicator_point, status_point
+from .sink.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import SitePublisher
 from .streams.registry import publish_registry

@@ -20,11 +20,11 @@ from .agents.core.bulletin import Bulletin, compile_bulletin, facts_from
 from .agents.core.investment import PACE_NAMES, Completion
 from .agents.core.periods import Period
 from .agents.core.problems import STATUS_NAMES
-from .agents.facts import load_facts, problem_query, problems_from
-from .agents.influx import InfluxClient
+from .sink.stored import load_facts, problem_query, problems_from
+from .sink.influx import InfluxClient
 from .reports import STATE_NAMES
 from .streams.contract import SUSPICION_REASONS
-from .settings import Settings
+from .runtime.settings import Settings
 
 # The page asks for these in order; Debian's fonts-noto-cjk provides the first, the
 # supervisors' Windows and macOS machines the others.

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .agents.core.problems import RATE_GROUPS, STATUSES
 from .agents.core.project import INVESTMENT_UNIT_TYPES, ROLLUP_TYPES
 from .streams.contract import PROBLEM_CATEGORIES
-from .settings import Settings
+from .runtime.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -30,7 +30,7 @@ class SitepulseGroup(click.Group):
     instead of a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from .agents.influx import InfluxRejected, InfluxUnavailable
+        from .sink.influx import InfluxRejected, InfluxUnavailable
 
         try:
             return super().invoke(ctx)
@@ -60,7 +60,7 @@ def worker(ctx: click.Context) -> None:
     import faust
 
     from .agents.app import build_app
-    from .agents.influx import InfluxClient
+    from .sink.influx import InfluxClient
     from .streams.registry import read_registry_topic
     from .streams.contract import POWER_TOPIC
     from .streams.topics import ensure_topics, partition_count
@@ -522,11 +522,11 @@ def node_done(ctx: click.Context, project: str, node_name: str, done_day: str, r
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """The projects that need attention now: stalled, offline, or with open problems."""
-    from .agents.influx import InfluxUnavailable
+    from .sink.influx import InfluxUnavailable
     from .reports import attention
     from .streams.contract import REJECTION_REASONS
     from .terminal import attention_table
-    from .worker_status import read_status
+    from .runtime.worker_status import read_status
 
     settings = _settings(ctx)
     worker = read_status(settings.state_dir)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 
-from .settings import Settings
+from .runtime.settings import Settings
 from .streams.topics import read_whole_topic
 from .streams.contract import DLQ_HEADER_DETAIL, DLQ_HEADER_REASON, DLQ_HEADER_RECEIVED_AT, DLQ_HEADER_SOURCE, DLQ_TOPIC, REJECTION_REASONS
 

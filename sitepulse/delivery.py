@@ -19,11 +19,11 @@ import requests
 from .agents.core.bulletin import Bulletin, SlowProject
 from .agents.core.periods import Period
 from .agents.core.ranking import UnitScore
-from .agents.influx import InfluxClient, InfluxRejected, InfluxUnavailable, quote_literal
-from .agents.lineprotocol import encode_point
+from .sink.influx import InfluxClient, InfluxRejected, InfluxUnavailable, quote_literal
+from .sink.lineprotocol import encode_point
 from .bulletin import UNIT_NAMES, pct, period_title, yi
 from .notify import TEXT_BYTES, Page, Person, RobotRefused, deliver, distinct, leader_of, robot_payload, unit_leaders
-from .settings import Settings
+from .runtime.settings import Settings
 from .streams.audit import operator_name, record_audit
 from .streams.contract import EVENT_KINDS, Measurement, RegistryEntry
 from .streams.publisher import SitePublisher

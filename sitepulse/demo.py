@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from .agents.core.periods import half_month_of
 from .embedded import READER_USER, WORKER_USER, ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
-from .settings import Settings
+from .runtime.settings import Settings
 from .streams.investment_history import load_investment_file
 from .streams.nodes import load_nodes_file, publish_nodes
 from .streams.problem_filing import closing_event, filed_problem, publish_ledger_events

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from .agents.influx import InfluxClient, InfluxRejected, InfluxUnavailable
-from .settings import Settings
+from .sink.influx import InfluxClient, InfluxRejected, InfluxUnavailable
+from .runtime.settings import Settings
 from .streams.topics import topic_specs
 
 

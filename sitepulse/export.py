@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from typing import TextIO
 
 from .agents.core.daily import day_start, epoch_ms
-from .agents.influx import InfluxClient, quote_identifier
-from .settings import Settings
+from .sink.influx import InfluxClient, quote_identifier
+from .runtime.settings import Settings
 from .streams.contract import Measurement
 
 DAILY_COLUMNS = ("date", "project_id", "kwh", "baseline_kwh", "activity_index", "state")

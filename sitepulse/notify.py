@@ -28,7 +28,7 @@ import msgspec
 import requests
 from kafka import KafkaConsumer, TopicPartition
 
-from .settings import Settings
+from .runtime.settings import Settings
 from .streams.contract import EVENT_KINDS, EVENTS_TOPIC, REGISTRY_TOPIC, ProjectEvent, RegistryEntry
 
 log = logging.getLogger("sitepulse.notify")

@@ -17,10 +17,10 @@ from .agents.core.nodes import schedule_of
 from .agents.core.problems import CLOSED, STATUS_NAMES, Problem
 from .agents.core.ranking import UnitScore, rank_all
 from .agents.core.starts import starts_by
-from .agents.facts import REGISTRY_QUERY, load_facts, load_nodes, load_revisions, newest_judged_day, problem_query, problems_from, registry_from
-from .agents.influx import InfluxClient, quote_identifier
+from .sink.stored import REGISTRY_QUERY, load_facts, load_nodes, load_revisions, newest_judged_day, problem_query, problems_from, registry_from
+from .sink.influx import InfluxClient, quote_identifier
 from .export import rounded_or_blank
-from .settings import Settings
+from .runtime.settings import Settings
 from .streams.contract import Measurement
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")

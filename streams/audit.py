@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .contract import AUDIT_TOPIC, AuditRecord
 from .publisher import SitePublisher
 from .topics import ensure_topics

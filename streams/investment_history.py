@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .audit import record_audit
 from .contract import REJECTION_REASONS, InvestmentReport
 from .publisher import SitePublisher

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .audit import publish_audited
 from .contract import NODE_COLUMNS, NODES_TOPIC, NodeRecord
 from .registry import numbered_rows, read_registry_topic

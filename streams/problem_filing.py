@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import msgspec
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .audit import publish_audited
 from .contract import EVENT_KINDS, EVENTS_TOPIC, PROBLEM_CATEGORIES, ProjectEvent, RegistryEntry
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from kafka import KafkaProducer
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .contract import (
     DLQ_HEADER_DETAIL,
     DLQ_HEADER_REASON,

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 
 from .contract import REGISTRY_COLUMNS, REGISTRY_TOPIC, STOPPAGE_COLUMNS, STOPPAGES_TOPIC, RegistryEntry, StoppageRecord
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .publisher import SitePublisher
 from .topics import read_whole_topic
 

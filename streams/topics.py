@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from .contract import AUDIT_TOPIC, DLQ_TOPIC, EVENTS_TOPIC, INVESTMENT_TOPIC, NODES_TOPIC, POWER_TOPIC, REGISTRY_TOPIC, STOPPAGES_TOPIC
 
 log = logging.getLogger(__name__)

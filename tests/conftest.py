@@ -22,7 +22,7 @@ from kafka import KafkaConsumer
 
 from sitepulse.cli import cli
 from sitepulse.embedded import READER_USER, WORKER_USER, EmbeddedBroker, EmbeddedInflux, InfluxUser
-from sitepulse.settings import Settings
+from sitepulse.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 _ids = itertools.count(1)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sitepulse.agents.core.daily import epoch_ms
 from sitepulse.agents.core.nodes import Schedule
 from sitepulse.agents.core.problems import Problem
-from sitepulse.agents.points import node_point, problem_point, project_point, schedule_point
+from sitepulse.sink.points import node_point, problem_point, project_point, schedule_point
 from sitepulse.cli import cli
 from sitepulse.embedded import READER_USER, WORKER_USER, EmbeddedError
 from sitepulse.streams.contract import NodeRecord, RegistryEntry

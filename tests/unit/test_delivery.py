@@ -12,7 +12,7 @@ import pytest
 from sitepulse.agents.core.bulletin import Bulletin, SlowProject, compile_bulletin
 from sitepulse.agents.core.nodes import PlanNode
 from sitepulse.delivery import DeliveryRefused, bottom_units, bulletin_page, report_location, send_bulletin
-from sitepulse.settings import Settings
+from sitepulse.runtime.settings import Settings
 from sitepulse.streams.contract import RegistryEntry
 from tests.unit.test_bulletin import H2, city
 from tests.unit.test_ranking import STALLED, fill

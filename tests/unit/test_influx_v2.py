@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from sitepulse.agents.influx import InfluxClient, InfluxRejected, InfluxUnavailable, RetryingInflux
-from sitepulse.settings import Settings
+from sitepulse.sink.influx import InfluxClient, InfluxRejected, InfluxUnavailable, RetryingInflux
+from sitepulse.runtime.settings import Settings
 
 
 class FakeInflux2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from sitepulse.settings import Settings
+from sitepulse.runtime.settings import Settings
 
 
 def test_sasl_over_tls_reaches_kafka_python_and_faust():

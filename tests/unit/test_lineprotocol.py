@@ -1,4 +1,4 @@
-from sitepulse.agents.lineprotocol import encode_point
+from sitepulse.sink.lineprotocol import encode_point
 
 import pytest
 
@@ -26,7 +26,7 @@ def test_the_fast_reading_line_equals_the_general_encoder():
     from datetime import datetime, timedelta, timezone
 
     from sitepulse.agents.core.daily import epoch_ms
-    from sitepulse.agents.points import reading_point
+    from sitepulse.sink.points import reading_point
     from sitepulse.streams.contract import Measurement, PowerReading
 
     moment = datetime(2026, 3, 2, 8, 15, tzinfo=timezone(timedelta(hours=8)))

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from sitepulse.notify import RobotRefused, clipped, deliver, event_page, robot_payload, signed_dingtalk_url
-from sitepulse.settings import Settings
+from sitepulse.runtime.settings import Settings
 from sitepulse.streams.contract import ProjectEvent, RegistryEntry
 
 AT = datetime(2026, 3, 5, 16, tzinfo=timezone.utc)

@@ -120,7 +120,7 @@ def test_no_input_makes_the_decoder_raise(raw):
 
     from zoneinfo import ZoneInfo
 
-    from sitepulse.agents.points import investment_point, reading_point
+    from sitepulse.sink.points import investment_point, reading_point
 
     for part in decode_message(raw, datetime(2026, 3, 1, tzinfo=timezone.utc)):
         outcome = part.record if part.rejection is None else part.rejection

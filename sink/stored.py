@@ -10,13 +10,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import Measurement, RegistryEntry
-from .core.calendar import Stoppage
-from .core.daily import day_start, epoch_ms
-from .core.indicators import DayLabel, State
-from .core.problems import Problem
-from .core.investment import Revision, newest_known
-from .core.nodes import PlanNode
-from .core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
+from ..agents.core.calendar import Stoppage
+from ..agents.core.daily import day_start, epoch_ms
+from ..agents.core.indicators import DayLabel, State
+from ..agents.core.problems import Problem
+from ..agents.core.investment import Revision, newest_known
+from ..agents.core.nodes import PlanNode
+from ..agents.core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
 from .influx import Series, quote_identifier, quote_literal
 from .points import UNREGISTERED
 

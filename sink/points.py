@@ -10,15 +10,15 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..streams.contract import AuditRecord, InvestmentReport, Measurement, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
-from .core.calendar import Stoppage
-from .core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
-from .core.indicators import DayIndicators, State
-from .core.suspicion import MeterFingerprint
-from .core.periods import Period
-from .core.problems import Problem
-from .core.investment import Completion
-from .core.nodes import PlanNode, Schedule
-from .core.ranking import UnitScore
+from ..agents.core.calendar import Stoppage
+from ..agents.core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
+from ..agents.core.indicators import DayIndicators, State
+from ..agents.core.suspicion import MeterFingerprint
+from ..agents.core.periods import Period
+from ..agents.core.problems import Problem
+from ..agents.core.investment import Completion
+from ..agents.core.nodes import PlanNode, Schedule
+from ..agents.core.ranking import UnitScore
 from .lineprotocol import encode_point, float_field, series_key
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
-from ..settings import Settings
+from ..runtime.settings import Settings
 from ..streams.contract import SHARD_DURATION
 
 log = logging.getLogger(__name__)
