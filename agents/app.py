@@ -45,10 +45,13 @@ from ..streams.contract import (
 )
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
+from ..streams.topics import partition_of as kafka_partition_of
 from ..streams.validation import Part, Rejection, check_against_registry, decode_message
 from .activity import ActivityTracker
+from .core.judge import Judge
 from .core.calendar import Stoppage, WorkCalendar
 from ..sink.influx import InfluxClient, RetryingInflux
+from ..sink.worker_store import InfluxWorkerStore
 from .ledger import LedgerHandler
 from .pipeline import InvestmentHandler, PowerHandler
 from ..sink.points import audit_point, node_point, project_point, stoppage_point
@@ -94,84 +97,158 @@ class WorkerCounters:
             self.counts[f"rejected.{reason}"] += count
 
 
+class DeadLetters:
+    """Rejected records to the dead-letter topic, each with its reason and where it came
+    from, before the batch is acknowledged: none is lost."""
+
+    def __init__(self, topic: faust.TopicT) -> None:
+        self.topic = topic
+
+    async def send(self, rejections: Sequence[tuple[faust.EventT, Part | None, Rejection]]) -> Counter[str]:
+        """The messages as they came; a reading refused out of a batch alone, as a single
+        record (``#index`` in the source), so that it can be fixed and sent again."""
+        counts: Counter[str] = Counter()
+        deliveries = []
+        for event, part, rejection in rejections:
+            counts[rejection.reason] += 1
+            message = event.message
+            source, value = f"{message.topic}/{message.partition}/{message.offset}", message.value
+            if part is not None and part.index is not None and part.record is not None:
+                source += f"#{part.index}"
+                value = _encode(part.record)
+            deliveries.append(await self.topic.send(key=message.key, value=value, headers=dead_letter_headers(rejection, source)))
+        for delivery in deliveries:
+            await delivery
+        return counts
+
+    async def decoded(
+        self, events: Sequence[faust.EventT], decode: Callable[[bytes], Any], skip_tombstones: bool = False
+    ) -> tuple[list[Any], Counter[str]]:
+        """Each message's record, or the message dead-lettered as ``wrong_type`` with why
+        it could not be read (``decode`` raises ValueError for a record that reads but
+        makes no sense). Tombstones of compacted topics are skipped when asked."""
+        records, refused = [], []
+        for event in events:
+            if event.message.value is None and skip_tombstones:
+                continue
+            try:
+                records.append(decode(event.message.value or b""))
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                refused.append((event, None, Rejection("wrong_type", str(exc))))
+        return records, await self.send(refused)
+
+
+def decode_node(raw: bytes) -> NodeRecord:
+    record = _node_decoder.decode(raw)
+    if not record.node.strip() or (record.planned_date is None) == (record.done_date is None):
+        raise ValueError("a node record carries a node and either planned_date or done_date")
+    return record
+
+
+def decode_stoppage(raw: bytes) -> Stoppage:
+    record = _stoppage_decoder.decode(raw)
+    stoppage = Stoppage(record.project_id, record.from_day, record.to_day, record.reason)
+    if stoppage.last < stoppage.first:
+        raise ValueError(f"to_day {stoppage.last} is before from_day {stoppage.first}")
+    return stoppage
+
+
 def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_partitions: int | None = None) -> faust.App:
     """``registry``: the registry as it stands when the worker starts (read from its
     compacted topic first, so no reading is judged against an empty registry).
     ``power_partitions``: of the power topic, so that a worker knows which projects'
     stored days are its own after a restart (None: it owns them all)."""
-    timeouts = EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}
-    datadir = settings.state_dir / "faust" / settings.app_id
-    datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=settings.broker,
-        autodiscover=False,
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=settings.partitions,
-        datadir=str(datadir),
-        web_enabled=False,
-        broker_credentials=settings.faust_credentials(),
-        **timeouts,
-    )
-    influx = RetryingInflux(InfluxClient(settings))
-    calendar = WorkCalendar.with_override_file(settings.calendar_overrides)
-    tracker = ActivityTracker(
-        influx, settings.tz, calendar, grace=timedelta(hours=settings.late_grace_hours), settle=DAY_SETTLE
-    )
-    tracker.timelines_held = settings.timelines_held or None
-    power = PowerHandler(influx, settings.tz, settings.day_cache_days, tracker)
-    investment = InvestmentHandler(influx, settings.tz)
-    ledger = LedgerHandler(influx, settings.tz)
-    review = PeriodReview(
-        influx, settings.tz, settings.snail_bottom, grace=timedelta(hours=settings.late_grace_hours),
-        flat_investment_months=settings.flat_investment_months,
-    )
-    counters = WorkerCounters()
+    worker = Worker(settings, registry, power_partitions)
+    worker.add_record_agents()
+    worker.add_reference_agents()
+    worker.add_event_agents()
+    worker.add_timers()
+    return worker.app
 
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    dlq = topic(DLQ_TOPIC)
-    events_topic = topic(EVENTS_TOPIC)
+class Worker:
+    """The Faust app and what its agents share: the store, the judge's adapter, the
+    handlers, the dead letters and the counters."""
 
-    async def publish(events: list[ProjectEvent]) -> None:
-        deliveries = [await events_topic.send(key=e.project_id.encode(), value=_encode(e)) for e in events]
+    def __init__(self, settings: Settings, registry: Sequence[RegistryEntry], power_partitions: int | None) -> None:
+        self.settings = settings
+        datadir = settings.state_dir / "faust" / settings.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=settings.partitions,
+            datadir=str(datadir),
+            web_enabled=False,
+            broker_credentials=settings.faust_credentials(),
+            **(EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}),
+        )
+        self.counters = WorkerCounters()
+        self.dead_letters = DeadLetters(self.topic(DLQ_TOPIC))
+        self.events_topic = self.topic(EVENTS_TOPIC)
+        self.influx = RetryingInflux(InfluxClient(settings))
+        self.store = InfluxWorkerStore(self.influx, settings.tz)
+        grace = timedelta(hours=settings.late_grace_hours)
+        judge = Judge(
+            settings.tz,
+            WorkCalendar.with_override_file(settings.calendar_overrides),
+            grace=grace,
+            settle=DAY_SETTLE,
+            partition_of=None if power_partitions is None else (lambda project_id: kafka_partition_of(project_id.encode(), power_partitions)),
+            timelines_held=settings.timelines_held or None,
+        )
+        for entry in registry:
+            judge.set_project(entry)
+        self.tracker = ActivityTracker(judge, self.store, self.publish)
+        self.power = PowerHandler(self.store, settings.tz, settings.day_cache_days, self.tracker)
+        self.investment = InvestmentHandler(self.store)
+        self.ledger = LedgerHandler(self.influx, settings.tz)
+        self.review = PeriodReview(self.influx, settings.tz, settings.snail_bottom, grace=grace, flat_investment_months=settings.flat_investment_months)
+        self.signing_keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
+        if settings.signatures_required and self.signing_keys is None:
+            raise SystemExit("要求读数签名 (生产环境默认), 但未配置 SITEPULSE_SIGNING_KEYS (项目密钥表)")
+
+    def topic(self, name: str) -> faust.TopicT:
+        return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    def agent(self, topic: faust.TopicT, name: str) -> Callable:
+        # An agent that raised would leave the worker running and processing nothing, so
+        # any unexpected error (a refused write included) stops the whole worker instead.
+        return self.app.agent(topic, name=name, supervisor_strategy=CrashingSupervisor)
+
+    async def publish(self, events: list[ProjectEvent]) -> None:
+        deliveries = [await self.events_topic.send(key=e.project_id.encode(), value=_encode(e)) for e in events]
         for delivery in deliveries:
             await delivery
 
-    tracker.publish = publish
-    tracker.partition_count = power_partitions
+    def batches(self, stream: faust.StreamT, size: int = 1000) -> Any:
+        return stream.take_events(size, within=self.settings.batch_within_s)
 
-    async def dead_letter(event: faust.EventT, rejection: Rejection, part: Part | None) -> Any:
-        """The message as it came; a reading refused out of a batch alone, as a single
-        record (``#index`` in the source), so that it can be fixed and sent again."""
-        message = event.message
-        source = f"{message.topic}/{message.partition}/{message.offset}"
-        value = message.value
-        if part is not None and part.index is not None and part.record is not None:
-            source += f"#{part.index}"
-            value = _encode(part.record)
-        return await dlq.send(key=message.key, value=value, headers=dead_letter_headers(rejection, source))
+    # --- readings and investment reports: validated, in batches ---------------------------
 
-    async def dead_letter_all(rejections: list[tuple[faust.EventT, Part | None, Rejection]], counts: Counter[str]) -> None:
-        """Rejected records reach the dead-letter topic before the batch is acknowledged,
-        so none is lost."""
-        deliveries = []
-        for event, part, rejection in rejections:
-            counts[rejection.reason] += 1
-            deliveries.append(await dead_letter(event, rejection, part))
-        for delivery in deliveries:
-            await delivery
+    def add_record_agents(self) -> None:
+        self._validated_records_agent(POWER_TOPIC, "power", PowerReading, self.power.handle, self.screen_power)
+        self._validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, self.investment.handle)
 
-    # An agent that raised would leave the worker running and processing nothing, so any
-    # unexpected error (a refused write included) stops the whole worker instead.
-    def validated_records_agent(
-        topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
+    def screen_power(self, reading: PowerReading) -> Rejection | None:
+        keys = self.signing_keys
+        if keys is not None and self.settings.signatures_required and (refusal := keys.verify(reading)) is not None:
+            return refusal
+        registry = self.tracker.judge.registry
+        held = registry.get(reading.project_id)
+        return check_against_registry(reading, held.capacity_kva if held else None, bool(registry))
+
+    def _validated_records_agent(
+        self, topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
     ) -> None:
-        @app.agent(topic(topic_name), name=kind, supervisor_strategy=CrashingSupervisor)
-        async def agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(settings.batch_messages, within=settings.batch_within_s):
+        batch_size = self.settings.batch_size
+
+        @self.agent(self.topic(topic_name), kind)
+        async def validated_records(stream: faust.StreamT) -> None:
+            async for events in self.batches(stream, self.settings.batch_messages):
                 received = datetime.now(timezone.utc)
                 accepted: list[tuple[faust.EventT, Part]] = []
                 rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
@@ -186,12 +263,13 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
                             rejections.append((event, part, refusal))
                     # Batch messages can carry thousands of readings: memory and write
                     # size follow readings, not messages.
-                    if len(accepted) >= settings.batch_size:
-                        await handle_chunk(kind, handle, accepted, rejections)
+                    if len(accepted) >= batch_size:
+                        await self._handle_chunk(kind, handle, accepted, rejections)
                         accepted, rejections = [], []
-                await handle_chunk(kind, handle, accepted, rejections)
+                await self._handle_chunk(kind, handle, accepted, rejections)
 
-    async def handle_chunk(
+    async def _handle_chunk(
+        self,
         kind: str,
         handle: Callable,
         accepted: list[tuple[faust.EventT, Part]],
@@ -204,179 +282,142 @@ def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_
             [event.message.offset for event, _ in accepted],
         )
         rejections += [(*accepted[i], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
-        counts: Counter[str] = Counter()
-        await dead_letter_all(rejections, counts)
-        await publish(outcome.events)
-        counters.record_batch(kind, len(accepted) - len(outcome.too_late), counts)
+        refused = await self.dead_letters.send(rejections)
+        await self.publish(outcome.events)
+        self.counters.record_batch(kind, len(accepted) - len(outcome.too_late), refused)
         if outcome.duplicates:
-            counters.counts["duplicates"] += outcome.duplicates
+            self.counters.counts["duplicates"] += outcome.duplicates
 
-    keys = KeyStore.load(settings.signing_keys) if settings.signing_keys else None
-    if settings.signatures_required and keys is None:
-        raise SystemExit("要求读数签名 (生产环境默认), 但未配置 SITEPULSE_SIGNING_KEYS (项目密钥表)")
-    for entry in registry:
-        tracker.set_project(entry)
+    # --- reference records on compacted topics: registry, plan nodes, stoppages -----------
 
-    def screen_power(reading: PowerReading) -> Rejection | None:
-        if keys is not None and settings.signatures_required and (refusal := keys.verify(reading)) is not None:
-            return refusal
-        held = tracker.registry.get(reading.project_id)
-        return check_against_registry(reading, held.capacity_kva if held else None, bool(tracker.registry))
+    def add_reference_agents(self) -> None:
+        self._stored_records_agent(REGISTRY_TOPIC, "registry", _registry_decoder.decode, self._registry_points)
+        self._stored_records_agent(NODES_TOPIC, "nodes", decode_node, lambda record, ts_ms: [node_point(record, ts_ms)])
 
-    validated_records_agent(POWER_TOPIC, "power", PowerReading, power.handle, screen_power)
-    validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, investment.handle)
+        @self.agent(self.topic(STOPPAGES_TOPIC), "stoppages")
+        async def stoppages(stream: faust.StreamT) -> None:
+            async for events in self.batches(stream):
+                # A tombstone is skipped: withdrawing a stoppage is done by amending it.
+                found, refused = await self.dead_letters.decoded(events, decode_stoppage, skip_tombstones=True)
+                for stoppage in found:
+                    await self.store.write([stoppage_point(stoppage, self.settings.tz)])
+                    async with self.tracker.lock:
+                        await self.tracker.add_stoppage(stoppage, time.time())
+                self.counters.record_batch("stoppages", len(found), refused)
 
-    def compacted_records_agent(topic_name: str, name: str, decode: Callable[[bytes], Any], lines_of: Callable[[Any, int], list[str]]) -> None:
-        """An agent over a compacted topic of reference records (registry rows, plan
-        nodes): each decoded and turned into points stamped with its message time (a
-        re-delivered record lands on its own point), a bad one dead-lettered."""
-
-        @app.agent(topic(topic_name), name=name, supervisor_strategy=CrashingSupervisor)
-        async def records_agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(1000, within=settings.batch_within_s):
-                lines, rejected = [], Counter()
-                for event in events:
-                    if event.message.value is None:
-                        continue  # a tombstone: what it stood for keeps its history
-                    try:
-                        record = decode(event.message.value)
-                    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                        await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-                        continue
-                    lines.extend(lines_of(record, int(event.message.timestamp * 1000)))
-                await influx.write(lines)
-                counters.record_batch(name, len(lines), rejected)
-
-    def registry_lines(entry: RegistryEntry, ts_ms: int) -> list[str]:
-        tracker.set_project(entry)
+    def _registry_points(self, entry: RegistryEntry, ts_ms: int) -> list[str]:
+        self.tracker.judge.set_project(entry)
         return [project_point(entry, ts_ms)]
 
-    def decode_node(raw: bytes) -> NodeRecord:
-        record = _node_decoder.decode(raw)
-        if not record.node.strip() or (record.planned_date is None) == (record.done_date is None):
-            raise ValueError("a node record carries a node and either planned_date or done_date")
-        return record
+    def _stored_records_agent(self, topic_name: str, name: str, decode: Callable[[bytes], Any], points_of: Callable[[Any, int], list[str]]) -> None:
+        """Reference records (registry rows, plan nodes), each turned into points stamped
+        with its message time (a re-delivered record lands on its own point). A tombstone
+        is skipped: what it stood for keeps its history."""
 
-    compacted_records_agent(REGISTRY_TOPIC, "registry", _registry_decoder.decode, registry_lines)
-    compacted_records_agent(NODES_TOPIC, "nodes", decode_node, lambda record, ts_ms: [node_point(record, ts_ms)])
+        @self.agent(self.topic(topic_name), name)
+        async def stored_records(stream: faust.StreamT) -> None:
+            async for events in self.batches(stream):
+                points, refused = [], Counter()
+                for event in events:
+                    records, refused_here = await self.dead_letters.decoded([event], decode, skip_tombstones=True)
+                    refused += refused_here
+                    points.extend(p for record in records for p in points_of(record, int(event.message.timestamp * 1000)))
+                await self.store.write(points)
+                self.counters.record_batch(name, len(points), refused)
 
-    @app.agent(topic(STOPPAGES_TOPIC), name="stoppages", supervisor_strategy=CrashingSupervisor)
-    async def stoppage_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(1000, within=settings.batch_within_s):
-            accepted, rejected = 0, Counter()
-            for event in events:
-                if event.message.value is None:
-                    continue  # a tombstone: withdrawing a stoppage is done by amending it
-                try:
-                    record = _stoppage_decoder.decode(event.message.value)
-                    stoppage = Stoppage(record.project_id, record.from_day, record.to_day, record.reason)
-                    if stoppage.last < stoppage.first:
-                        raise ValueError(f"to_day {stoppage.last} is before from_day {stoppage.first}")
-                except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-                    continue
-                await influx.write([stoppage_point(stoppage, settings.tz)])
-                async with tracker.lock:
-                    found = await tracker.add_stoppage(stoppage, time.time())
-                await publish(found)
-                accepted += 1
-            counters.record_batch("stoppages", accepted, rejected)
+    # --- the audit trail and the events' ledger ----------------------------------------------
 
-    @app.agent(topic(AUDIT_TOPIC), name="audit", supervisor_strategy=CrashingSupervisor)
-    async def audit_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(1000, within=settings.batch_within_s):
-            lines, rejected = [], Counter()
-            for event in events:
-                try:
-                    lines.append(audit_point(_audit_decoder.decode(event.message.value or b"")))
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-            await influx.write(lines)
-            counters.record_batch("audit", len(lines), rejected)
+    def add_event_agents(self) -> None:
+        @self.agent(self.topic(AUDIT_TOPIC), "audit")
+        async def audit(stream: faust.StreamT) -> None:
+            async for events in self.batches(stream):
+                records, refused = await self.dead_letters.decoded(events, _audit_decoder.decode)
+                await self.store.write([audit_point(record) for record in records])
+                self.counters.record_batch("audit", len(records), refused)
 
-    @app.agent(events_topic, name="ledger", supervisor_strategy=CrashingSupervisor)
-    async def ledger_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(1000, within=settings.batch_within_s):
-            decoded, rejected = [], Counter()
-            for event in events:
-                try:
-                    decoded.append(_event_decoder.decode(event.message.value or b""))
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await dead_letter_all([(event, None, Rejection("wrong_type", str(exc)))], rejected)
-            await ledger.handle(decoded)
-            counters.record_batch("events", len(decoded), rejected)
+        @self.agent(self.events_topic, "ledger")
+        async def ledger(stream: faust.StreamT) -> None:
+            async for events in self.batches(stream):
+                decoded, refused = await self.dead_letters.decoded(events, _event_decoder.decode)
+                await self.ledger.handle(decoded)
+                self.counters.record_batch("events", len(decoded), refused)
 
-    @app.timer(interval=settings.review_interval_s, on_leader=True)
-    async def review_periods() -> None:
-        # Rankings and checks across projects read every partition's data from InfluxDB.
-        if tracker.judging_backlog:
+    # --- what the clock drives, and partitions moving ---------------------------------------
+
+    def add_timers(self) -> None:
+        app, settings, tracker = self.app, self.settings, self.tracker
+
+        @app.timer(interval=settings.review_interval_s, on_leader=True)
+        async def review_periods() -> None:
+            await self.run_review()
+
+        @app.on_partitions_assigned.connect
+        async def take_assigned_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
+            # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
+            # Under the lock, so that a batch still in flight from the old assignment cannot
+            # leave its projects behind in memory: a worker kept judging (and filling
+            # silent days of) projects it no longer owned, over the new owner's points.
+            async with tracker.lock:
+                self.power.forget_open_days()
+                tracker.judge.assign({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
+
+        @app.timer(interval=5.0)
+        async def judge_as_time_passes() -> None:
+            # Silent meters send nothing: the clock, not a record, must raise their alarm.
+            async with tracker.lock:
+                await tracker.advance(time.time())
+
+        self.influx.on_change = self.write_status
+
+        @app.timer(interval=5.0)
+        async def keep_status_file() -> None:
+            self.write_status()
+
+        @app.timer(interval=30.0)
+        async def log_progress() -> None:
+            if self.counters.counts:
+                log.info("handled so far: %s", dict(sorted(self.counters.counts.items())))
+
+        if profile_out := os.environ.get("SITEPULSE_TRACEMALLOC_OUT"):
+            self._trace_memory(Path(profile_out))
+
+        @app.on_before_shutdown.connect
+        async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:
+            await self.influx.client.close()
+
+    async def run_review(self) -> None:
+        """Rankings and checks across projects read every partition's data from InfluxDB."""
+        if self.tracker.judging_backlog:
             # Half of a big backlog is judged: the review would rank half-judged days, and
             # its memory would come on top of the judging's. The next one runs after it.
             return
         started = time.monotonic()
         try:
-            await publish(await review.run())
+            await self.publish(await self.review.run())
         except Exception:
             # The review only reads what is stored and rewrites its own points: whatever
             # went wrong, the next one starts afresh, and the readings must keep flowing.
-            log.exception("period review failed; the next runs in %d s", settings.review_interval_s)
+            log.exception("period review failed; the next runs in %d s", self.settings.review_interval_s)
             return
         if (took := time.monotonic() - started) > 5:
             log.info("period review took %.1f s", took)
 
-    @app.on_partitions_assigned.connect
-    async def forget_days_of_moved_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
-        # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
-        # Under the lock, so that a batch still in flight from the old assignment cannot
-        # leave its projects behind in memory: a worker kept judging (and filling
-        # silent days of) projects it no longer owned, over the new owner's points.
-        async with tracker.lock:
-            power.forget_open_days()
-            owned = {tp.partition for tp in assigned if tp.topic == POWER_TOPIC}
-            tracker.owned_partitions = owned
-            tracker.clock.expect(owned, time.time())
-
-    @app.timer(interval=5.0)
-    async def judge_as_time_passes() -> None:
-        # Silent meters send nothing: the clock, not a record, must raise their alarm.
-        async with tracker.lock:
-            events = await tracker.advance(time.time())
-        await publish(events)
-
-    def write_worker_status() -> None:
-        since = influx.degraded_since
+    def write_status(self) -> None:
+        since = self.influx.degraded_since
         degraded_for = None if since is None else asyncio.get_running_loop().time() - since
-        counts = dict(counters.counts, timelines_rebuilt=tracker.timelines_rebuilt)
-        write_status(settings.state_dir, degraded_for, influx.last_error, counts)
+        counts = dict(self.counters.counts, timelines_rebuilt=self.tracker.judge.timelines_rebuilt)
+        write_status(self.settings.state_dir, degraded_for, self.influx.last_error, counts)
 
-    influx.on_change = write_worker_status
-
-    @app.timer(interval=5.0)
-    async def keep_status_file() -> None:
-        write_worker_status()
-
-    @app.timer(interval=30.0)
-    async def report_progress() -> None:
-        if counters.counts:
-            log.info("handled so far: %s", dict(sorted(counters.counts.items())))
-
-    if profile_out := os.environ.get("SITEPULSE_TRACEMALLOC_OUT"):
-        # Profiling aid (docs/performance.md): the largest allocation sites when the
-        # traced memory was highest so far, sampled every 2 s.
+    def _trace_memory(self, profile_out: Path) -> None:
+        """Profiling aid (docs/performance.md): the largest allocation sites when the
+        traced memory was highest so far, sampled every 2 s."""
         tracemalloc.start()
         highest = [0]
 
-        @app.timer(interval=2.0)
+        @self.app.timer(interval=2.0)
         async def dump_memory_profile() -> None:
             current, _ = tracemalloc.get_traced_memory()
             if current > highest[0]:
                 highest[0] = current
                 top = tracemalloc.take_snapshot().statistics("lineno")[:40]
-                Path(profile_out).write_text(f"traced {current / 2**20:.0f} MiB\n" + "\n".join(str(stat) for stat in top) + "\n")
-
-    @app.on_before_shutdown.connect
-    async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:
-        await influx.client.close()
-
-    app.sitepulse_counters = counters
-    return app
+                profile_out.write_text(f"traced {current / 2**20:.0f} MiB\n" + "\n".join(str(stat) for stat in top) + "\n")

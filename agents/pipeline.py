@@ -1,7 +1,7 @@
-"""What the worker does with one batch, apart from Kafka: decode, count each reading
-once per local day, write raw readings then daily totals, then let the activity tracker
-judge the days that are complete. The Faust agents in ``app.py`` only feed batches in,
-send rejections to the dead-letter topic and publish the events."""
+"""What the worker does with one batch, apart from Kafka: count each reading once per
+local day, store raw readings then daily totals, then let the activity tracker judge
+the days that are complete. The Faust agents in ``app.py`` only feed batches in, send
+rejections to the dead-letter topic and publish the events."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, Measurement, PowerReading, ProjectEvent
-from .core.daily import DailyEnergyBook, DayKey, MeterReading, day_start, epoch_ms
+from ..streams.contract import InvestmentReport, PowerReading, ProjectEvent
+from ..sink.worker_store import WorkerStore
+from .core.daily import DailyEnergyBook, DayKey, MeterReading, epoch_ms
 from .activity import ActivityTracker
-from ..sink.influx import RetryingInflux, project_conditions
-from ..sink.points import daily_point, investment_point, investment_revision_point, reading_point
-
-# A reading belongs to the day holding its interval's middle; with intervals of at most
-# a day, it is stamped no later than 12 h after that day ends.
-_STAMP_REACH = timedelta(hours=12)
 
 
 def to_meter_reading(reading: PowerReading) -> MeterReading:
@@ -41,9 +36,8 @@ class BatchOutcome:
 
 
 class PowerHandler:
-    def __init__(self, influx: RetryingInflux, tz: ZoneInfo, keep_days: int, tracker: ActivityTracker) -> None:
-        self.influx = influx
-        self.tz = tz
+    def __init__(self, store: WorkerStore, tz: ZoneInfo, keep_days: int, tracker: ActivityTracker) -> None:
+        self.store = store
         self.book = DailyEnergyBook(tz, keep_days)
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
@@ -56,10 +50,11 @@ class PowerHandler:
         judge the days it completes."""
         if messages is None:
             messages = range(len(readings))
+        judge = self.tracker.judge
         async with self.tracker.lock:
             too_late, fresh, meter_readings, observed = [], [], [], []
             converted = [to_meter_reading(reading) for reading in readings]
-            late = self.tracker.too_late(converted, sources)
+            late = judge.too_late(converted, sources)
             for position, (reading, meter_reading, source, message) in enumerate(zip(readings, converted, sources, messages)):
                 if late[position]:
                     too_late.append(position)
@@ -78,12 +73,12 @@ class PowerHandler:
                 add(reading, key)
             energies = [self.book.total(key) for key in touched]
             # Raw readings first: they are what a restarted worker rebuilds its days from.
-            await self.influx.write([reading_point(r, m.ts_ms) for r, m in zip(fresh, meter_readings)])
-            await self.influx.write([daily_point(energy, self.tz) for energy in energies])
+            await self.store.write_readings(fresh, [m.ts_ms for m in meter_readings])
+            await self.store.write_days(energies)
             self.book.evict_old_days()
             resets = self._register_resets(fresh, meter_readings)
-            events = await self.tracker.observe(observed, zip(touched, energies), wall_s)
-        return BatchOutcome(too_late, resets + events, duplicates)
+            await self.tracker.observe(observed, zip(touched, energies), wall_s)
+        return BatchOutcome(too_late, resets, duplicates)
 
     def _register_resets(self, readings: Sequence[PowerReading], converted: Sequence[MeterReading]) -> list[ProjectEvent]:
         """A register that goes backwards (meter replaced or cleared): the interval
@@ -97,54 +92,30 @@ class PowerHandler:
             if previous is None or ts_ms > previous[0]:
                 self.registers[key] = (ts_ms, reading.kwh_total)
                 if previous is not None and reading.kwh_total < previous[1]:
-                    found.append(self.tracker.register_reset_event(reading.project_id, reading.meter_id, ts_ms, previous[1], reading.kwh_total))
+                    found.append(self.tracker.judge.meter_reset(reading.project_id, reading.meter_id, ts_ms, previous[1], reading.kwh_total))
         return found
 
     async def _open_days(self, keys: Iterable[DayKey]) -> None:
-        """Load what is already stored for days not in memory: one request, a statement
-        per day and group of projects."""
-        projects_by_day = defaultdict(set)
+        """Load what is already stored for days not in memory."""
+        projects_by_day: dict[date, set[str]] = defaultdict(set)
         for project_id, day in keys:
             projects_by_day[day].add(project_id)
-        if not projects_by_day:
-            return
-        statements = [self._stored_readings_query(day, projects) for day in sorted(projects_by_day) for projects in project_conditions(projects_by_day[day])]
-        results = await self.influx.query(";".join(statements))
         stored: dict[DayKey, list[MeterReading]] = defaultdict(list)
-        for series_list in results:
-            for series in series_list:
-                project_id = series.tags[Measurement.TAG_PROJECT]
-                meter_id = series.tags[Measurement.TAG_METER]
-                for ts_ms, kwh, interval_s in series.values:
-                    reading = MeterReading(project_id, meter_id, ts_ms, interval_s, kwh)
-                    stored[self.book.day_of(reading)].append(reading)
+        for reading in await self.store.stored_readings(projects_by_day):
+            stored[self.book.day_of(reading)].append(reading)
         for key in keys:
             self.book.load(key, stored.get(key, ()))
 
-    def _stored_readings_query(self, day, projects: str) -> str:
-        start = day_start(day, self.tz)
-        end = day_start(day + timedelta(days=1), self.tz) + _STAMP_REACH
-        return (
-            f"SELECT kwh, interval_s FROM {Measurement.POWER_READING} "
-            f"WHERE {projects} AND time >= {epoch_ms(start)}ms AND time < {epoch_ms(end)}ms "
-            f"GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
-        )
-
     def forget_open_days(self) -> None:
         self.book.forget_all()
-        self.tracker.forget_all()
 
 
 class InvestmentHandler:
-    def __init__(self, influx: RetryingInflux, tz: ZoneInfo) -> None:
-        self.influx = influx
-        self.tz = tz
+    def __init__(self, store: WorkerStore) -> None:
+        self.store = store
 
     async def handle(
         self, reports: Sequence[InvestmentReport], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
     ) -> BatchOutcome:
-        # The month's figure for the boards, and the report itself as one more revision.
-        await self.influx.write(
-            [point for report in reports for point in (investment_point(report, self.tz), investment_revision_point(report))]
-        )
+        await self.store.write_investment(reports)
         return BatchOutcome.nothing()

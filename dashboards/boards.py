@@ -31,9 +31,9 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from ..agents.core.indicators import STABLE_AT, STALLED_BELOW, STARTED_ABOVE
 from ..agents.core.investment import FAR_BEHIND_PCT, ON_PACE_PCT
-from ..agents.core.nodes import BEHIND, DONE, NODE_STATUS_NAMES, ON_SCHEDULE
-from ..agents.core.problems import AWAITING, CLOSED, OPEN, OVERDUE, STATUS_NAMES
-from ..streams.contract import EVENT_KINDS
+from ..agents.core.nodes import BEHIND, DONE, ON_SCHEDULE
+from ..agents.core.problems import AWAITING, CLOSED, OPEN, OVERDUE
+from ..streams.contract import DAY_STATE_NAMES, EVENT_KINDS, NODE_STATUS_NAMES, PROBLEM_STATUS_NAMES
 from ..streams.contract import Measurement as M
 from .influxql import DATASOURCE, InfluxQL
 
@@ -44,17 +44,16 @@ FOLDER_TITLE = "重大项目动态监测"
 
 STATE_MAPPINGS = ValueMap(
     {
-        "started": ValueMappingResult(text="在建", color="green", index=0),
-        "stalled": ValueMappingResult(text="停工", color="red", index=1),
-        "offline": ValueMappingResult(text="离线", color="purple", index=2),
-        "not_started": ValueMappingResult(text="未开工", color="blue", index=3),
-        "stoppage": ValueMappingResult(text="停工(已备案)", color="yellow", index=4),
+        state: ValueMappingResult(text=DAY_STATE_NAMES[state], color=color, index=index)
+        for index, (state, color) in enumerate(
+            (("started", "green"), ("stalled", "red"), ("offline", "purple"), ("not_started", "blue"), ("stoppage", "yellow"))
+        )
     }
 )
 # 问题销号: a problem stays 未销号 (open, awaiting confirmation or overdue) until a person closes it.
 PROBLEM_STATUS_MAPPINGS = ValueMap(
     {
-        status: ValueMappingResult(text=STATUS_NAMES[status], color=color, index=index)
+        status: ValueMappingResult(text=PROBLEM_STATUS_NAMES[status], color=color, index=index)
         for index, (status, color) in enumerate(((OPEN, "orange"), (AWAITING, "blue"), (OVERDUE, "red"), (CLOSED, "green")))
     }
 )
@@ -90,8 +89,8 @@ def _problem_count(title: str, where: str, color: str) -> stat.Panel:
     return _count(title, f"SELECT count(kind) FROM {M.PROBLEM} WHERE {where}", _thresholds((None, "green"), (1, color)), span=8)
 
 
-def _state_count(title: str, state: str, color: str) -> stat.Panel:
-    return _count(title, f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'", _thresholds((None, color)))
+def _state_count(state: str, color: str) -> stat.Panel:
+    return _count(DAY_STATE_NAMES[state], f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'", _thresholds((None, color)))
 
 
 def overview() -> dashboard.Dashboard:
@@ -114,9 +113,9 @@ def overview() -> dashboard.Dashboard:
             .height(4)
             .span(4)
         )
-        .with_panel(_state_count("在建", "started", "green"))
-        .with_panel(_state_count("停工", "stalled", "red"))
-        .with_panel(_state_count("离线", "offline", "purple"))
+        .with_panel(_state_count("started", "green"))
+        .with_panel(_state_count("stalled", "red"))
+        .with_panel(_state_count("offline", "purple"))
         .with_panel(
             _count(
                 "计划节点滞后项目",

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import AuditRecord, InvestmentReport, Measurement, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
+from ..streams.contract import AuditRecord, DailyField, InvestmentReport, Measurement, ReadingField, StatusField, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
 from ..agents.core.calendar import Stoppage
 from ..agents.core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
 from ..agents.core.indicators import DayIndicators, State
@@ -26,11 +26,11 @@ def reading_point(reading: PowerReading, ts_ms: int | None = None) -> str:
     """One point per reading: the hot path, so the line is put together here rather
     than through ``encode_point`` (same text; a unit test holds the two equal).
     ``ts_ms``: ``epoch_ms(reading.ts)``, when the caller has it already."""
-    fields = f"kwh={float_field(float(reading.kwh))},interval_s={reading.interval_s}i"
+    fields = f"{ReadingField.KWH}={float_field(float(reading.kwh))},{ReadingField.INTERVAL_S}={reading.interval_s}i"
     if reading.kwh_total is not None:
-        fields += f",kwh_total={float_field(float(reading.kwh_total))}"
+        fields += f",{ReadingField.KWH_TOTAL}={float_field(float(reading.kwh_total))}"
     if reading.kw is not None:
-        fields += f",kw={float_field(float(reading.kw))}"
+        fields += f",{ReadingField.KW}={float_field(float(reading.kw))}"
     return f"{_reading_series(reading.project_id, reading.meter_id)} {fields} {epoch_ms(reading.ts) if ts_ms is None else ts_ms}"
 
 
@@ -47,16 +47,16 @@ def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
         Measurement.POWER_DAILY,
         {Measurement.TAG_PROJECT: energy.project_id},
         {
-            "kwh": energy.kwh,
-            "readings": energy.readings,
-            "meters": energy.meters,
-            "max_gap_s": energy.max_gap_s,
-            "interval_s": energy.interval_s,
-            "flat_load": energy.flat_load,
-            "load_cv": energy.load_cv,
-            "day_night": energy.day_night,
-            "profile": encode_fingerprints(energy.fingerprints),
-            "date": energy.day.isoformat(),
+            DailyField.KWH: energy.kwh,
+            DailyField.READINGS: energy.readings,
+            DailyField.METERS: energy.meters,
+            DailyField.MAX_GAP_S: energy.max_gap_s,
+            DailyField.INTERVAL_S: energy.interval_s,
+            DailyField.FLAT_LOAD: energy.flat_load,
+            DailyField.LOAD_CV: energy.load_cv,
+            DailyField.DAY_NIGHT: energy.day_night,
+            DailyField.PROFILE: encode_fingerprints(energy.fingerprints),
+            DailyField.DATE: energy.day.isoformat(),
         },
         day_start_ms(energy.day, tz),
     )
@@ -80,22 +80,22 @@ def indicator_point(day: DayIndicators, tz: ZoneInfo) -> str:
         Measurement.POWER_DAILY,
         {Measurement.TAG_PROJECT: day.project_id},
         {
-            "baseline_kwh": day.baseline_kwh,
-            "activity_index": day.activity_index,
-            "state": day.label.value,
-            "machine_state": day.machine.state.value,
-            "idle_run": day.machine.idle_run,
-            "busy_run": day.machine.busy_run,
-            "stable": day.stable,
-            "suspicious": day.suspicious,
+            DailyField.BASELINE_KWH: day.baseline_kwh,
+            DailyField.ACTIVITY_INDEX: day.activity_index,
+            DailyField.STATE: day.label.value,
+            DailyField.MACHINE_STATE: day.machine.state.value,
+            DailyField.IDLE_RUN: day.machine.idle_run,
+            DailyField.BUSY_RUN: day.machine.busy_run,
+            DailyField.STABLE: day.stable,
+            DailyField.SUSPICIOUS: day.suspicious,
             # Empty rather than left out: a day judged again must not keep an old finding.
-            "suspicion": day.suspicion.reason.value if day.suspicion else "",
-            "suspicion_since": day.suspicion.since.isoformat() if day.suspicion else "",
-            "look": day.look,
-            "open_runs": day.carried.encode(),
-            "offline": day.offline,
-            "working_day": day.working_day,
-            "date": day.day.isoformat(),
+            DailyField.SUSPICION: day.suspicion.reason.value if day.suspicion else "",
+            DailyField.SUSPICION_SINCE: day.suspicion.since.isoformat() if day.suspicion else "",
+            DailyField.LOOK: day.look,
+            DailyField.OPEN_RUNS: day.carried.encode(),
+            DailyField.OFFLINE: day.offline,
+            DailyField.WORKING_DAY: day.working_day,
+            DailyField.DATE: day.day.isoformat(),
         },
         day_start_ms(day.day, tz),
     )
@@ -215,15 +215,15 @@ def status_point(entry: Answerable | None, newest: DayIndicators, stalled_days: 
         {
             Measurement.TAG_PROJECT: newest.project_id,
             Measurement.TAG_DISTRICT: (entry.district if entry else "") or UNREGISTERED,
-            "leader": (entry.leader if entry else "") or UNREGISTERED,
+            Measurement.TAG_LEADER: (entry.leader if entry else "") or UNREGISTERED,
         },
         {
-            "state": newest.label.value,
-            "stalled": int(newest.machine.state == State.STALLED),
-            "stalled_working_days": stalled_days,
-            "suspicious": int(newest.suspicious),
-            "offline": int(newest.offline),
-            "date": newest.day.isoformat(),
+            StatusField.STATE: newest.label.value,
+            StatusField.STALLED: int(newest.machine.state == State.STALLED),
+            StatusField.STALLED_WORKING_DAYS: stalled_days,
+            StatusField.SUSPICIOUS: int(newest.suspicious),
+            StatusField.OFFLINE: int(newest.offline),
+            StatusField.DATE: newest.day.isoformat(),
         },
         day_start_ms(newest.day, tz),
     )

@@ -38,7 +38,8 @@ from .dashboards.queries import board_queries, substitute
 from .embedded import ChildProcess, EmbeddedBroker, EmbeddedInflux, spawn
 from .runtime.settings import Settings
 from .runtime.worker_status import status_path
-from .agents.activity import ActivityTracker
+from .agents.core.judge import Judge
+from .sink.worker_store import judgement_points
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
 from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
@@ -484,7 +485,7 @@ class Bench:
             self.results.update(peak_rss_mb=rss.peak_mb, idle_rss_mb=idle, memory_projects=count, memory_readings=readings)
         # The phase's projects each have one judged day; a province in steady operation
         # holds a retained window of days for each timeline the worker keeps (at most
-        # timelines_held of them). That part is measured here, on the tracker's own
+        # timelines_held of them). That part is measured here, on the worker's own
         # judging, and added to the measured peak: an estimate, said so.
         sample = 200 if self.plan.quick else 1_000
         first_day_bytes = judged_state_bytes(sample, 1, tz)
@@ -509,16 +510,16 @@ FULL_WINDOW_DAYS = 2 * RETAINED_DAYS + 14
 REVIEW_SPAN_DAYS = 61  # the half-month before the three periods the review ranks, to the newest day: 16 + 15 + 15 + 15
 
 
-def _offline_tracker(tz: ZoneInfo) -> ActivityTracker:
-    """The worker's tracker with no InfluxDB behind it: for judging in this process."""
-    return ActivityTracker(None, tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))  # type: ignore[arg-type]
+def _judge(tz: ZoneInfo) -> Judge:
+    """The worker's judge, with nothing around it: for judging in this process."""
+    return Judge(tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))
 
 
 def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
     """Python memory a worker holds per project once ``days`` days of it are judged (its
     timeline and written-day hashes): ``projects`` hourly-metered projects judged by the
-    tracker's own code, traced with tracemalloc."""
-    tracker = _offline_tracker(tz)
+    worker's own judge, traced with tracemalloc."""
+    judge = _judge(tz)
     first = date(2026, 1, 1)
     now_ms = day_start_ms(first + timedelta(days=days + 1), tz)
     tracemalloc.start()
@@ -526,11 +527,11 @@ def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
         before = tracemalloc.get_traced_memory()[0]
         for n in range(projects):
             project_id = f"MEM-{n:06d}"
-            timeline = tracker.timelines[project_id] = ProjectTimeline(project_id, 630.0, tracker.calendar)
+            timeline = judge.timelines[project_id] = ProjectTimeline(project_id, 630.0, judge.calendar)
             for offset in range(days):
                 kwh = 400.0 + (offset * 37 + n) % 200  # a working site's varying days
                 timeline.set_day(DailyEnergy(project_id, first + timedelta(days=offset), kwh, 24, 1, 3600, 3600, False))
-            tracker.judge_project(project_id, now_ms)
+            judgement_points(judge.judge_projects([project_id], now_ms), tz)
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
@@ -538,14 +539,14 @@ def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
 
 
 def judgement_ms(projects: int, days: int, timed_from: int, tz: ZoneInfo) -> float:
-    """Mean time of one project's judgement by the tracker's own code (evaluating its
+    """Mean time of one project's judgement by the worker's own judge (evaluating its
     timeline and building its points, no I/O), judging a day at a time as a stream does,
     over days ``timed_from`` to ``days``."""
-    tracker = _offline_tracker(tz)
+    judge = _judge(tz)
     first = date(2026, 1, 1)
     ids = [f"JUDGE-{n:03d}" for n in range(projects)]
     for project_id in ids:
-        tracker.timelines[project_id] = ProjectTimeline(project_id, 630.0, tracker.calendar)
+        judge.timelines[project_id] = ProjectTimeline(project_id, 630.0, judge.calendar)
     timed_s, judged = 0.0, 0
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -553,8 +554,8 @@ def judgement_ms(projects: int, days: int, timed_from: int, tz: ZoneInfo) -> flo
         started = time.perf_counter()
         for n, project_id in enumerate(ids):
             kwh = 400.0 + (offset * 37 + n) % 200  # a working site's varying days
-            tracker.timelines[project_id].set_day(DailyEnergy(project_id, day, kwh, 96, 1, 900, 900, False))
-            tracker.judge_project(project_id, now_ms)
+            judge.timelines[project_id].set_day(DailyEnergy(project_id, day, kwh, 96, 1, 900, 900, False))
+            judgement_points(judge.judge_projects([project_id], now_ms), tz)
         if offset >= timed_from:
             timed_s += time.perf_counter() - started
             judged += projects

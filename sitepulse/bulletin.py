@@ -19,18 +19,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .agents.core.bulletin import Bulletin, compile_bulletin, facts_from
 from .agents.core.investment import PACE_NAMES, Completion
 from .agents.core.periods import Period
-from .agents.core.problems import STATUS_NAMES
 from .sink.stored import load_facts, problem_query, problems_from
 from .sink.influx import InfluxClient
-from .reports import STATE_NAMES
-from .streams.contract import SUSPICION_REASONS
+from .streams.contract import DAY_STATE_NAMES, PROBLEM_STATUS_NAMES, SUSPICION_REASONS
 from .runtime.settings import Settings
 
 # The page asks for these in order; Debian's fonts-noto-cjk provides the first, the
 # supervisors' Windows and macOS machines the others.
 CJK_FONTS = ("Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", "WenQuanYi Micro Hei")
 UNIT_NAMES = {"district": "区县(市)", "zone": "功能区", "department": "责任部门"}
-BULLETIN_STATE_NAMES = {**STATE_NAMES, "not_judged": "暂无判定"}
+BULLETIN_STATE_NAMES = {**DAY_STATE_NAMES, "not_judged": "暂无判定"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -224,7 +222,7 @@ def render_html(bulletin: Bulletin, generated_at: datetime) -> str:
         level_names=LEVEL_NAMES,
         start_names=START_NAMES,
         pace_names=PACE_NAMES,
-        problem_status_names=STATUS_NAMES,
+        problem_status_names=PROBLEM_STATUS_NAMES,
         completion_change=None if head.completion_pct is None or before.completion_pct is None else head.completion_pct - before.completion_pct,
         state_names=BULLETIN_STATE_NAMES,
         suspicion_reasons=SUSPICION_REASONS,

@@ -14,14 +14,14 @@ from .agents.core.bulletin import bulletin_day
 from .agents.core.investment import completion_by, coverage_of
 from .agents.core.periods import Period
 from .agents.core.nodes import schedule_of
-from .agents.core.problems import CLOSED, STATUS_NAMES, Problem
+from .agents.core.problems import CLOSED, Problem
 from .agents.core.ranking import UnitScore, rank_all
 from .agents.core.starts import starts_by
 from .sink.stored import REGISTRY_QUERY, load_facts, load_nodes, load_revisions, newest_judged_day, problem_query, problems_from, registry_from
 from .sink.influx import InfluxClient, quote_identifier
 from .export import rounded_or_blank
 from .runtime.settings import Settings
-from .streams.contract import Measurement
+from .streams.contract import DAY_STATE_NAMES, PROBLEM_STATUS_NAMES, Measurement
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
 AUDIT_COLUMNS = ("at", "action", "action_name", "operator", "reason", "subject", "host")
@@ -204,7 +204,6 @@ class Attention:
     reasons: list[str]
 
 
-STATE_NAMES = {"stalled": "停工", "offline": "离线", "not_started": "未开工", "started": "在建", "stoppage": "停工(已备案)"}
 
 
 async def attention(settings: Settings) -> list[Attention]:
@@ -226,7 +225,7 @@ async def attention(settings: Settings) -> list[Attention]:
     reasons: dict[str, list[str]] = {}
     for project_id, row in latest.items():
         if row.get("state") in ("stalled", "offline"):
-            reasons.setdefault(project_id, []).append(f"{row['date']} {STATE_NAMES[row['state']]}")
+            reasons.setdefault(project_id, []).append(f"{row['date']} {DAY_STATE_NAMES[row['state']]}")
     for series in meter_series:
         for row in series.rows():
             if str(row.get("event_id", "")).startswith("offline:"):
@@ -234,7 +233,7 @@ async def attention(settings: Settings) -> list[Attention]:
     for problem in problems_from(problem_series):
         status = problem.status_now(today)
         if status != CLOSED:
-            reasons.setdefault(problem.project_id, []).append(f"{STATUS_NAMES[status]}问题 {problem.problem_id}")
+            reasons.setdefault(problem.project_id, []).append(f"{PROBLEM_STATUS_NAMES[status]}问题 {problem.problem_id}")
     for project_id, project_nodes in nodes.items():
         schedule = schedule_of(project_id, project_nodes, today)
         if schedule.behind:
@@ -249,11 +248,11 @@ async def attention(settings: Settings) -> list[Attention]:
                 entry.name if entry else "",
                 entry.district if entry else "",
                 entry.leader if entry else "",
-                STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
+                DAY_STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
                 row.get("date") or "",
                 row.get("activity_index"),
                 why,
             )
         )
-    severity = {"停工": 0, "离线": 1}
+    severity = {DAY_STATE_NAMES["stalled"]: 0, DAY_STATE_NAMES["offline"]: 1}
     return sorted(found, key=lambda a: (severity.get(a.state, 2), a.district, a.project_id))

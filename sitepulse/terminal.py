@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .agents.core.problems import STATUS_NAMES, Problem
+from .agents.core.problems import Problem
+from .streams.contract import PROBLEM_CATEGORY_NAMES, PROBLEM_STATUS_NAMES
 from .reports import Attention
 
 _CLOSED_BY = {"auto": "复工自动销号", "manual": "人工销号"}
-_KINDS = {"stalled": "停工", "suspicious": "用电异常"}
 
 
 def _console() -> Console:
@@ -52,13 +52,13 @@ def problems_table(problems: Sequence[tuple[Problem, str]]) -> None:
     def state(p: Problem, status: str) -> str:
         if status == "closed":
             return f"{_CLOSED_BY.get(p.closed_by or '', '已销号')} {p.closed_at:%m-%d}"
-        return STATUS_NAMES[status] + (f" (限期 {p.due:%m-%d})" if p.due else "")
+        return PROBLEM_STATUS_NAMES[status] + (f" (限期 {p.due:%m-%d})" if p.due else "")
 
     _print_table(
         "问题台账",
         ("问题编号", "项目编号", "类别", "责任部门", "区县", "责任领导", "发现日期", "状态", "说明"),
         [
-            (p.problem_id, p.project_id, p.category or _KINDS.get(p.kind, p.kind), p.department or "", p.district or "", p.leader or "",
+            (p.problem_id, p.project_id, p.category or PROBLEM_CATEGORY_NAMES.get(p.kind, p.kind), p.department or "", p.district or "", p.leader or "",
              p.opened_day.isoformat(), state(p, status), p.note or p.detail)
             for p, status in problems
         ],

@@ -244,6 +244,13 @@ EVENT_KINDS: dict[str, str] = {
 }
 
 
+def event_id(kind: str, *parts: object) -> str:
+    """An event's id: its kind and what makes the change the same change when it is
+    found again (project, meter, day, rule...), ``None`` parts left out. The one place
+    the format is spelled: receivers dedupe on it, problems are opened once by it."""
+    return ":".join([kind, *(str(part) for part in parts if part is not None)])
+
+
 class ProjectEvent(msgspec.Struct, frozen=True):
     """A change worth telling someone about; ``event_id`` is the same every time the
     same change is found again (after a restart or a replay), so receivers can dedupe."""
@@ -338,3 +345,74 @@ class Measurement:
     TAG_PROJECT = "project_id"
     TAG_METER = "meter_id"
     TAG_DISTRICT = "district"
+    TAG_LEADER = "leader"
+
+
+class ReadingField:
+    """Fields of ``power_reading`` (tags project_id, meter_id): one point per reading."""
+
+    KWH = "kwh"  # energy of the interval ending at the point's time
+    INTERVAL_S = "interval_s"
+    KWH_TOTAL = "kwh_total"  # the meter's register, when it sends one
+    KW = "kw"
+
+
+class DailyField:
+    """Fields of ``power_daily`` (tag project_id): a project's local day, stamped at its
+    midnight. Energy fields are written as readings arrive; indicator fields once the
+    day is judged (a day without ``machine_state`` is not judged yet)."""
+
+    # energy
+    KWH = "kwh"
+    READINGS = "readings"
+    METERS = "meters"
+    MAX_GAP_S = "max_gap_s"
+    INTERVAL_S = "interval_s"
+    FLAT_LOAD = "flat_load"
+    LOAD_CV = "load_cv"  # coefficient of variation of the day's 24 hourly energies
+    DAY_NIGHT = "day_night"  # mean of 08-18 over mean of 22-06
+    PROFILE = "profile"  # each whole meter's hours as 16-bit peak shares, ``meter=hex;...``
+    DATE = "date"  # the local day spelled out, on energy and indicator points alike
+    # indicators
+    BASELINE_KWH = "baseline_kwh"
+    ACTIVITY_INDEX = "activity_index"  # left out where undefined (offline, no baseline)
+    STATE = "state"  # the day's label: DAY_STATE_NAMES
+    MACHINE_STATE = "machine_state"
+    IDLE_RUN = "idle_run"
+    BUSY_RUN = "busy_run"
+    STABLE = "stable"
+    SUSPICIOUS = "suspicious"
+    SUSPICION = "suspicion"  # the rule (SUSPICION_REASONS), empty when none
+    SUSPICION_SINCE = "suspicion_since"
+    LOOK = "look"
+    OPEN_RUNS = "open_runs"  # suspicion runs open after the day, for a rebuilt timeline
+    OFFLINE = "offline"
+    WORKING_DAY = "working_day"
+
+
+class StatusField:
+    """Fields of ``project_status`` (tags project_id, district, leader): a project's
+    state as of each judged day; alert rules read the newest."""
+
+    STATE = "state"
+    STALLED = "stalled"  # 1/0
+    STALLED_WORKING_DAYS = "stalled_working_days"
+    SUSPICIOUS = "suspicious"  # 1/0
+    OFFLINE = "offline"  # 1/0
+    DATE = "date"
+
+
+# What a day's ``state`` (DayLabel) reads as, on boards, in the report and in the CLI.
+DAY_STATE_NAMES: dict[str, str] = {
+    "started": "在建",
+    "stalled": "停工",
+    "offline": "离线",
+    "not_started": "未开工",
+    "stoppage": "停工(已备案)",
+}
+# What a problem's status reads as (问题销号): open until a person closes it.
+PROBLEM_STATUS_NAMES: dict[str, str] = {"open": "待解决", "awaiting_confirmation": "待销号", "overdue": "逾期", "closed": "已销号"}
+# A problem the stream opened by itself, by the event kind that opened it.
+PROBLEM_CATEGORY_NAMES: dict[str, str] = {"stalled": "停工", "suspicious": "用电异常", "node_overdue": "节点逾期"}
+# A plan node against its date.
+NODE_STATUS_NAMES: dict[str, str] = {"done": "已完成", "on_schedule": "按计划", "behind": "滞后"}

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 DONE, ON_SCHEDULE, BEHIND = "done", "on_schedule", "behind"
-NODE_STATUS_NAMES = {DONE: "已完成", ON_SCHEDULE: "按计划", BEHIND: "滞后"}
 
 
 @dataclass(frozen=True, slots=True)

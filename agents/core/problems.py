@@ -14,15 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from ...streams.contract import PROBLEM_CATEGORY_NAMES
+
 OPENING_KINDS = ("stalled", "suspicious", "node_overdue")  # events that open a problem by themselves
 CLOSED_BY_AUTO = "auto"  # closed by power returning: earlier versions did this, none now
 CLOSED_BY_HAND = "manual"
 # The categories people file under (the seeds' 难账), and those of machine-opened problems.
-MACHINE_CATEGORIES = {"stalled": "停工", "suspicious": "用电异常", "node_overdue": "节点逾期"}
 
 OPEN, AWAITING, OVERDUE, CLOSED = "open", "awaiting_confirmation", "overdue", "closed"
 STATUSES = (OPEN, AWAITING, OVERDUE, CLOSED)
-STATUS_NAMES = {OPEN: "待解决", AWAITING: "待销号", OVERDUE: "逾期", CLOSED: "已销号"}
 RATE_GROUPS = ("district", "department", "category", "leader")
 
 
@@ -130,7 +130,7 @@ def apply_event(problems: Mapping[str, Problem], event: LedgerInput) -> list[Pro
         return [
             Problem(
                 problem_id, event.project_id, event.kind, event.day, event.at, event.detail, event.leader, event.district,
-                category=MACHINE_CATEGORIES[event.kind], department=event.department, owner_person=event.owner_person,
+                category=PROBLEM_CATEGORY_NAMES[event.kind], department=event.department, owner_person=event.owner_person,
                 reason=event.reason,
             )
         ]
