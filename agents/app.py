@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import time
 import tracemalloc
 from collections import Counter
@@ -153,6 +154,20 @@ def decode_stoppage(raw: bytes) -> Stoppage:
     return stoppage
 
 
+def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The broker connection settings kafka-python gets (``Settings.kafka_options``), for
+    Faust (None: plaintext)."""
+    context = None
+    if settings.kafka_security_protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password, mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
 def build_app(settings: Settings, registry: Sequence[RegistryEntry] = (), power_partitions: int | None = None) -> faust.App:
     """``registry``: the registry as it stands when the worker starts (read from its
     compacted topic first, so no reading is judged against an empty registry).
@@ -183,7 +198,7 @@ class Worker:
             topic_partitions=settings.partitions,
             datadir=str(datadir),
             web_enabled=False,
-            broker_credentials=settings.faust_credentials(),
+            broker_credentials=faust_credentials(settings),
             **(EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}),
         )
         self.counters = WorkerCounters()

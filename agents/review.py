@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import EVENT_KINDS, ProjectEvent
 from .core.daily import day_start
-from .core.bulletin import trend_periods_ending
+from .core.bulletin_figures import trend_periods_ending
 from .core.periods import Period, half_month_of
 from .core.investment import completion_on_days, coverage_of, reporting_deadline
 from .core.nodes import PlanNode, schedule_of

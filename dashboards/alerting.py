@@ -19,6 +19,7 @@ from grafana_foundation_sdk.models.expr import ExprTypeThresholdConditions, Expr
 
 from ..agents.core.problems import CLOSED, OVERDUE
 from ..streams.contract import Measurement as M
+from ..streams.contract import StatusField as S
 from ..streams.contract import RegistryEntry
 from .boards import FOLDER_TITLE, short_digest
 from .influxql import DATASOURCE_UID, InfluxQL
@@ -79,7 +80,7 @@ def rules() -> list[alerting.Rule]:
         _rule(
             "sp-stalled",
             "项目停工",
-            f"SELECT last(stalled) FROM {M.PROJECT_STATUS} WHERE $timeFilter {_BY_PROJECT}",
+            f"SELECT last({S.STALLED}) FROM {M.PROJECT_STATUS} WHERE $timeFilter {_BY_PROJECT}",
             0,
             three_days,
             {"severity": "warning", "kind": "stalled"},
@@ -88,7 +89,7 @@ def rules() -> list[alerting.Rule]:
         _rule(
             "sp-stall-escalation",
             f"停工超过 {ESCALATE_AFTER_WORKING_DAYS} 个工作日",
-            f"SELECT last(stalled_working_days) FROM {M.PROJECT_STATUS} WHERE $timeFilter {_BY_PROJECT}",
+            f"SELECT last({S.STALLED_WORKING_DAYS}) FROM {M.PROJECT_STATUS} WHERE $timeFilter {_BY_PROJECT}",
             ESCALATE_AFTER_WORKING_DAYS - 1,
             three_days,
             {"severity": "critical", "kind": "stall_escalation", "escalate": "district"},

@@ -34,6 +34,7 @@ from ..agents.core.investment import FAR_BEHIND_PCT, ON_PACE_PCT
 from ..agents.core.nodes import BEHIND, DONE, ON_SCHEDULE
 from ..agents.core.problems import AWAITING, CLOSED, OPEN, OVERDUE
 from ..streams.contract import DAY_STATE_NAMES, EVENT_KINDS, NODE_STATUS_NAMES, PROBLEM_STATUS_NAMES
+from ..streams.contract import DailyField as D
 from ..streams.contract import Measurement as M
 from .influxql import DATASOURCE, InfluxQL
 
@@ -69,7 +70,7 @@ NOT_DONE = SpecialValueMap(DashboardSpecialValueMapOptions(SpecialValueMatch.NUL
 SNAIL_MAPPINGS = ValueMap({"true": ValueMappingResult(text="🐌 金蜗牛", color="orange", index=0), "false": ValueMappingResult(text="", index=1)})
 
 # The state of every project on its newest judged day in the board's time range.
-_LATEST_STATES = f"SELECT last(state) AS state FROM {M.POWER_DAILY} WHERE $timeFilter AND machine_state =~ /./ GROUP BY {M.TAG_PROJECT}"
+_LATEST_STATES = f"SELECT last({D.STATE}) AS {D.STATE} FROM {M.POWER_DAILY} WHERE $timeFilter AND {D.MACHINE_STATE} =~ /./ GROUP BY {M.TAG_PROJECT}"
 # Whether every project is behind one of its plan nodes on its newest judged day in the range.
 _LATEST_SCHEDULES = f"SELECT last(behind) AS behind FROM {M.SCHEDULE} WHERE $timeFilter GROUP BY {M.TAG_PROJECT}"
 _NOT_CLOSED = f"status <> '{CLOSED}'"
@@ -90,7 +91,7 @@ def _problem_count(title: str, where: str, color: str) -> stat.Panel:
 
 
 def _state_count(state: str, color: str) -> stat.Panel:
-    return _count(DAY_STATE_NAMES[state], f"SELECT count(state) FROM ({_LATEST_STATES}) WHERE state = '{state}'", _thresholds((None, color)))
+    return _count(DAY_STATE_NAMES[state], f"SELECT count({D.STATE}) FROM ({_LATEST_STATES}) WHERE {D.STATE} = '{state}'", _thresholds((None, color)))
 
 
 def overview() -> dashboard.Dashboard:
@@ -394,7 +395,7 @@ def _drill_down(uid: str, title: str, variables: Sequence[cogbuilder.Builder[Var
             timeseries.Panel()
             .title("日用电量与基线 (kWh)")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT last(kwh) AS \"日用电量\", last(baseline_kwh) AS \"基线\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
+            .with_target(InfluxQL(f"SELECT last({D.KWH}) AS \"日用电量\", last({D.BASELINE_KWH}) AS \"基线\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
             .unit("kwatth")
             .height(8)
             .span(12)
@@ -403,7 +404,7 @@ def _drill_down(uid: str, title: str, variables: Sequence[cogbuilder.Builder[Var
             timeseries.Panel()
             .title("活跃指数 (停工线 0.2 / 开工线 0.3)")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT last(activity_index) AS \"活跃指数\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
+            .with_target(InfluxQL(f"SELECT last({D.ACTIVITY_INDEX}) AS \"活跃指数\" FROM {M.POWER_DAILY} WHERE {where_project} AND $timeFilter GROUP BY time(1d) fill(none)"))
             .thresholds(index_thresholds)
             .thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
             .min(0)
@@ -415,7 +416,7 @@ def _drill_down(uid: str, title: str, variables: Sequence[cogbuilder.Builder[Var
             statetimeline.Panel()
             .title("每日状态")
             .datasource(DATASOURCE)
-            .with_target(InfluxQL(f"SELECT state AS \"状态\" FROM {M.POWER_DAILY} WHERE {where_project} AND machine_state =~ /./ AND $timeFilter"))
+            .with_target(InfluxQL(f"SELECT {D.STATE} AS \"状态\" FROM {M.POWER_DAILY} WHERE {where_project} AND {D.MACHINE_STATE} =~ /./ AND $timeFilter"))
             .mappings([STATE_MAPPINGS])
             .height(5)
             .span(24)

@@ -143,22 +143,6 @@ class Settings(BaseSettings):
             options["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return options
 
-    def faust_credentials(self):
-        """The same connection settings for the Faust worker (None: plaintext)."""
-        import ssl
-
-        import faust
-
-        context = None
-        if self.kafka_security_protocol.endswith("SSL"):
-            context = ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
-        if self.kafka_security_protocol.startswith("SASL"):
-            password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
-            return faust.SASLCredentials(username=self.kafka_sasl_username, password=password, mechanism=self.kafka_sasl_mechanism, ssl_context=context)
-        if context is not None:
-            return faust.SSLCredentials(context)
-        return None
-
     def child_environment(self) -> dict[str, str]:
         """These settings as ``SITEPULSE_*`` variables, for child processes."""
         env = {}

@@ -4,7 +4,7 @@ the input, so writing the same input twice overwrites instead of duplicating."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -383,3 +383,9 @@ def ranking_point(score: UnitScore, period: Period, tz: ZoneInfo, final: bool) -
 
 def _float_or_none(value: float | None) -> float | None:
     return None if value is None else float(value)
+
+
+def delivery_point(period_label: str, sent_at: datetime, operator: str, location: str) -> str:
+    """A period's bulletin sent (report --send): when, by whom, where readers find it."""
+    fields = {"sent_at": sent_at.isoformat(), "operator": operator, "location": location}
+    return encode_point(Measurement.REPORT_DELIVERY, {"period": period_label}, fields, int(sent_at.timestamp() * 1000))

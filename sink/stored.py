@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import Measurement, RegistryEntry
+from ..streams.contract import DailyField as F, Measurement, RegistryEntry
 from ..agents.core.calendar import Stoppage
 from ..agents.core.daily import day_start, epoch_ms
 from ..agents.core.indicators import DayLabel, State
@@ -366,3 +367,58 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
 
 def _registered(value: str | None) -> str | None:
     return None if not value or value == UNREGISTERED else value
+
+
+# --- what the CLI's report, export and status paths read -----------------------------------
+
+
+async def audit_trail(query: Query) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """Every operator command recorded: (time ms, action, operator, its fields)."""
+    (series_list,) = await query(f"SELECT reason, subject, host FROM {Measurement.AUDIT} GROUP BY action, operator")
+    return [(row["time"], series.tags["action"], series.tags["operator"], row) for series in series_list for row in series.rows()]
+
+
+async def days_between(query: Query, first_ms: int, after_last_ms: int) -> list[tuple[str, dict[str, Any]]]:
+    """(project, stored day) of every project's days stamped in [first_ms, after_last_ms)."""
+    (series_list,) = await query(
+        f"SELECT {F.KWH}, {quote_identifier(F.DATE)}, {F.BASELINE_KWH}, {F.ACTIVITY_INDEX}, {F.STATE} FROM {Measurement.POWER_DAILY} "
+        f"WHERE time >= {first_ms}ms AND time < {after_last_ms}ms GROUP BY {Measurement.TAG_PROJECT}"
+    )
+    return [(series.tags[Measurement.TAG_PROJECT], row) for series in series_list for row in series.rows()]
+
+
+async def attention_facts(query: Query) -> tuple[dict[str, RegistryEntry], dict[str, dict[str, Any]], list[tuple[str, str]], list[Problem]]:
+    """The registry, each project's newest judged day (state, date, activity index), the
+    meters whose newest event says offline (project, meter), and every problem."""
+    latest_day = (
+        f"SELECT last({F.STATE}) AS {F.STATE}, {quote_identifier(F.DATE)}, {F.ACTIVITY_INDEX} FROM {Measurement.POWER_DAILY} "
+        f"WHERE {F.MACHINE_STATE} =~ /./ GROUP BY {Measurement.TAG_PROJECT}"
+    )
+    meters = (
+        f"SELECT last(event_id) AS event_id FROM {Measurement.EVENT} WHERE kind = 'offline' OR kind = 'online' "
+        f"GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
+    )
+    registry_series, day_series, meter_series, problem_series = await query(";".join([REGISTRY_QUERY, latest_day, meters, problem_query()]))
+    latest = {s.tags[Measurement.TAG_PROJECT]: s.rows()[0] for s in day_series if s.values}
+    offline_meters = [
+        (series.tags[Measurement.TAG_PROJECT], series.tags.get(Measurement.TAG_METER, ""))
+        for series in meter_series
+        for row in series.rows()
+        if str(row.get("event_id", "")).startswith("offline:")
+    ]
+    return registry_from(registry_series), latest, offline_meters, problems_from(problem_series)
+
+
+async def problems_stored(query: Query, problem_id: str | None = None) -> list[Problem]:
+    (series_list,) = await query(problem_query(problem_id=problem_id))
+    return problems_from(series_list)
+
+
+async def last_delivery(query: Query, period_label: str) -> dict[str, Any] | None:
+    """When and by whom the bulletin of a period was last sent, and where it was put."""
+    (series,) = await query(
+        f"SELECT sent_at, operator, location FROM {Measurement.REPORT_DELIVERY} "
+        f"WHERE period = {quote_literal(period_label)} ORDER BY time DESC LIMIT 1"
+    )
+    rows = [row for each in series for row in each.rows()]
+    return rows[0] if rows else None

@@ -1,6 +1,6 @@
 """``sitepulse report``: the half-monthly scheduling bulletin as a self-contained HTML
 page (inline CSS, charts as inline SVG images) and an A4 PDF printed from it by headless
-Chromium. The figures come from ``agents.core.bulletin`` over the facts stored in
+Chromium. The figures come from ``agents.core.bulletin_figures`` over the facts stored in
 InfluxDB, the same facts the rankings and ``export`` read."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .agents.core.bulletin import Bulletin, compile_bulletin, facts_from
+from .agents.core.bulletin_figures import Bulletin, compile_bulletin, facts_from
 from .agents.core.investment import PACE_NAMES, Completion
 from .agents.core.periods import Period
-from .sink.stored import load_facts, problem_query, problems_from
+from .sink.stored import load_facts, problems_stored
 from .sink.influx import InfluxClient
 from .streams.contract import DAY_STATE_NAMES, PROBLEM_STATUS_NAMES, SUSPICION_REASONS
 from .runtime.settings import Settings
@@ -46,14 +46,14 @@ async def load_bulletin(settings: Settings, period: Period, bottom: int, known_o
     (default: everything stored), so the bulletin made that day can be made again."""
     async with InfluxClient(settings) as client:
         facts = await load_facts(client.query, facts_from(period), period.last, settings.tz, known_on=known_on)
-        (problem_series,) = await client.query(problem_query())
+        problems = await problems_stored(client.query)
     if not facts:
         raise ReportError("InfluxDB 中没有项目登记信息: 请先 `sitepulse registry load`, 并确认处理进程在运行")
     # A bulletin made again --known-on D2 stands where the one made on D2 stood.
     today = datetime.now(settings.tz).date()
     if known_on is not None:
         today = min(today, known_on + timedelta(days=1))
-    return compile_bulletin(facts, problems_from(problem_series), period, bottom, today=today)
+    return compile_bulletin(facts, problems, period, bottom, today=today)
 
 
 def period_title(period: Period) -> str:

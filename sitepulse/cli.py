@@ -742,7 +742,7 @@ def dashboards() -> None:
 @click.pass_context
 def dashboards_export(ctx: click.Context, directory: Path, registry_csv: Path | None) -> None:
     """Write the boards and alert rules as Grafana file provisioning under DIRECTORY."""
-    from .dashboards.export import export_provisioning
+    from .dashboards.provisioning_files import export_provisioning
     from .streams.registry import RegistryError, read_registry_csv
 
     settings = _settings(ctx)

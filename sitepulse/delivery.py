@@ -16,16 +16,17 @@ from pathlib import Path
 
 import requests
 
-from .agents.core.bulletin import Bulletin, SlowProject
+from .agents.core.bulletin_figures import Bulletin, SlowProject
 from .agents.core.periods import Period
 from .agents.core.ranking import UnitScore
-from .sink.influx import InfluxClient, InfluxRejected, InfluxUnavailable, quote_literal
-from .sink.lineprotocol import encode_point
+from .sink.influx import InfluxClient, InfluxRejected, InfluxUnavailable
+from .sink.points import delivery_point
+from .sink.stored import last_delivery as stored_delivery
 from .bulletin import UNIT_NAMES, pct, period_title, yi
 from .notify import TEXT_BYTES, Page, Person, RobotRefused, deliver, distinct, leader_of, robot_payload, unit_leaders
 from .runtime.settings import Settings
 from .streams.audit import operator_name, record_audit
-from .streams.contract import EVENT_KINDS, Measurement, RegistryEntry
+from .streams.contract import EVENT_KINDS, RegistryEntry
 from .streams.publisher import SitePublisher
 
 SLOW_LISTED = 10  # 推进较慢 projects named in the message; the PDF lists them all
@@ -110,24 +111,14 @@ def report_location(settings: Settings, period: Period, pdf_path: Path) -> str:
     return str(pdf_path.resolve())
 
 
-def delivery_query(period: Period) -> str:
-    return (
-        f"SELECT sent_at, operator, location FROM {Measurement.REPORT_DELIVERY} "
-        f"WHERE period = {quote_literal(period.label)} ORDER BY time DESC LIMIT 1"
-    )
-
-
 async def last_delivery(settings: Settings, period: Period) -> dict | None:
     async with InfluxClient(settings) as client:
-        (series,) = await client.query(delivery_query(period))
-    rows = [row for each in series for row in each.rows()]
-    return rows[0] if rows else None
+        return await stored_delivery(client.query, period.label)
 
 
 async def record_delivery(settings: Settings, period: Period, sent_at: datetime, operator: str, location: str) -> None:
-    fields = {"sent_at": sent_at.isoformat(), "operator": operator, "location": location}
     async with InfluxClient(settings) as client:
-        await client.write([encode_point(Measurement.REPORT_DELIVERY, {"period": period.label}, fields, int(sent_at.timestamp() * 1000))])
+        await client.write([delivery_point(period.label, sent_at, operator, location)])
 
 
 def send_bulletin(settings: Settings, bulletin: Bulletin, pdf_path: Path, registry: Sequence[RegistryEntry], resend: bool = False) -> str:

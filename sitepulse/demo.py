@@ -195,6 +195,8 @@ sitepulse 演示已启动 (嵌入式: Tansu 消息代理 + InfluxDB + Faust 处�
 在另一个终端查看数据:
   set -a; . {credentials}; set +a   # InfluxDB 开启了认证: 账号密码在此文件中
   export SITEPULSE_BROKER={broker} SITEPULSE_INFLUX_URL={influx} SITEPULSE_INFLUX_DB={db}
+  export SITEPULSE_STATE_DIR={state}   # 处理进程的状态文件 (sitepulse status 读取)
+  .venv/bin/sitepulse status
   .venv/bin/sitepulse export daily --start {start} --end {today.isoformat()}
   curl -sG {influx}/query -u "$GRAFANA_INFLUX_USERNAME:$GRAFANA_INFLUX_PASSWORD" --data-urlencode db={db} \\
        --data-urlencode "q=SELECT kwh, readings FROM power_daily GROUP BY project_id ORDER BY time DESC LIMIT 3"

@@ -1,4 +1,4 @@
-"""Read indicators back from InfluxDB (InfluxQL, so the same on 1.x and 2.x)."""
+"""The daily indicators as CSV rows, read back through the sink."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from typing import TextIO
 
 from .agents.core.daily import day_start, epoch_ms
-from .sink.influx import InfluxClient, quote_identifier
+from .sink.influx import InfluxClient
+from .sink.stored import days_between
 from .runtime.settings import Settings
-from .streams.contract import Measurement
+from .streams.contract import DailyField as F
 
 DAILY_COLUMNS = ("date", "project_id", "kwh", "baseline_kwh", "activity_index", "state")
 
@@ -19,27 +20,22 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
     Baseline, index and state stay empty until the day is complete and judged."""
     first = epoch_ms(day_start(start, settings.tz))
     after_last = epoch_ms(day_start(end + timedelta(days=1), settings.tz))
-    query = (
-        f"SELECT kwh, {quote_identifier('date')}, baseline_kwh, activity_index, state FROM {Measurement.POWER_DAILY} "
-        f"WHERE time >= {first}ms AND time < {after_last}ms GROUP BY {Measurement.TAG_PROJECT}"
-    )
     async with InfluxClient(settings) as client:
-        (series_list,) = await client.query(query)
+        stored = await days_between(client.query, first, after_last)
     rows = []
-    for series in series_list:
-        for point in series.rows():
-            rows.append(
-                {
-                    "date": point["date"],
-                    "project_id": series.tags[Measurement.TAG_PROJECT],
-                    # A day judged with no reading at all has no energy point: it drew nothing we know of.
-                    "kwh": point["kwh"] if point["kwh"] is not None else 0.0,
-                    "baseline_kwh": rounded_or_blank(point.get("baseline_kwh")),
-                    # A day judged offline has no index, even if an earlier judgement wrote one.
-                    "activity_index": rounded_or_blank(point.get("activity_index")) if point.get("state") != "offline" else "",
-                    "state": point.get("state") or "",
-                }
-            )
+    for project_id, point in stored:
+        rows.append(
+            {
+                "date": point[F.DATE],
+                "project_id": project_id,
+                # A day judged with no reading at all has no energy point: it drew nothing we know of.
+                "kwh": point[F.KWH] if point[F.KWH] is not None else 0.0,
+                "baseline_kwh": rounded_or_blank(point.get(F.BASELINE_KWH)),
+                # A day judged offline has no index, even if an earlier judgement wrote one.
+                "activity_index": rounded_or_blank(point.get(F.ACTIVITY_INDEX)) if point.get(F.STATE) != "offline" else "",
+                "state": point.get(F.STATE) or "",
+            }
+        )
     rows.sort(key=lambda row: (row["date"], row["project_id"]))
     return rows
 

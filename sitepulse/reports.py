@@ -10,18 +10,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TextIO
 
-from .agents.core.bulletin import bulletin_day
+from .agents.core.bulletin_figures import bulletin_day
 from .agents.core.investment import completion_by, coverage_of
 from .agents.core.periods import Period
 from .agents.core.nodes import schedule_of
 from .agents.core.problems import CLOSED, Problem
 from .agents.core.ranking import UnitScore, rank_all
 from .agents.core.starts import starts_by
-from .sink.stored import REGISTRY_QUERY, load_facts, load_nodes, load_revisions, newest_judged_day, problem_query, problems_from, registry_from
-from .sink.influx import InfluxClient, quote_identifier
+from .sink.stored import attention_facts, audit_trail, load_facts, load_nodes, load_revisions, newest_judged_day, problems_stored
+from .sink.influx import InfluxClient
 from .export import rounded_or_blank
 from .runtime.settings import Settings
-from .streams.contract import DAY_STATE_NAMES, PROBLEM_STATUS_NAMES, Measurement
+from .streams.contract import DAY_STATE_NAMES, PROBLEM_STATUS_NAMES, DailyField as F
 
 RANKING_COLUMNS = ("period", "unit_type", "unit", "rank", "score", "completion_pct", "start_rate", "golden_snail")
 AUDIT_COLUMNS = ("at", "action", "action_name", "operator", "reason", "subject", "host")
@@ -162,32 +162,29 @@ async def audit_rows(settings: Settings) -> list[dict[str, object]]:
 
     from .streams.contract import AUDIT_ACTIONS
 
-    statement = f"SELECT reason, subject, host FROM {Measurement.AUDIT} GROUP BY action, operator"
     async with InfluxClient(settings) as client:
-        (series_list,) = await client.query(statement)
+        trail = await audit_trail(client.query)
     rows = []
-    for series in series_list:
-        for row in series.rows():
-            at = datetime.fromtimestamp(row["time"] / 1000, timezone.utc).astimezone(settings.tz)
-            action = series.tags["action"]
-            rows.append(
-                {
-                    "at": at.isoformat(timespec="seconds"),
-                    "action": action,
-                    "action_name": AUDIT_ACTIONS.get(action, action),
-                    "operator": series.tags["operator"],
-                    "reason": row.get("reason") or "",
-                    "subject": row.get("subject") or "",
-                    "host": row.get("host") or "",
-                }
-            )
+    for ts_ms, action, operator, row in trail:
+        at = datetime.fromtimestamp(ts_ms / 1000, timezone.utc).astimezone(settings.tz)
+        rows.append(
+            {
+                "at": at.isoformat(timespec="seconds"),
+                "action": action,
+                "action_name": AUDIT_ACTIONS.get(action, action),
+                "operator": operator,
+                "reason": row.get("reason") or "",
+                "subject": row.get("subject") or "",
+                "host": row.get("host") or "",
+            }
+        )
     return sorted(rows, key=lambda r: r["at"])
 
 
 async def all_problems(settings: Settings, problem_id: str | None = None) -> list[Problem]:
     async with InfluxClient(settings) as client:
-        (series_list,) = await client.query(problem_query(problem_id=problem_id))
-    return sorted(problems_from(series_list), key=lambda p: (p.opened_day, p.problem_id))
+        problems = await problems_stored(client.query, problem_id)
+    return sorted(problems, key=lambda p: (p.opened_day, p.problem_id))
 
 
 @dataclass(frozen=True)
@@ -209,28 +206,17 @@ class Attention:
 async def attention(settings: Settings) -> list[Attention]:
     """Projects whose latest judged day is stalled or offline, whose meter is offline
     now, that are behind on a plan node, or that have problems not closed; worst first."""
-    latest_day = (
-        f"SELECT last(state) AS state, {quote_identifier('date')}, activity_index FROM {Measurement.POWER_DAILY} "
-        f"WHERE machine_state =~ /./ GROUP BY {Measurement.TAG_PROJECT}"
-    )
-    meters = f"SELECT last(event_id) AS event_id FROM {Measurement.EVENT} WHERE kind = 'offline' OR kind = 'online' GROUP BY {Measurement.TAG_PROJECT}, {Measurement.TAG_METER}"
     async with InfluxClient(settings) as client:
-        registry_series, day_series, meter_series, problem_series = await client.query(
-            ";".join([REGISTRY_QUERY, latest_day, meters, problem_query()])
-        )
+        registry, latest, offline_meters, problems = await attention_facts(client.query)
         nodes = await load_nodes(client.query)
         today = await newest_judged_day(client.query) or datetime.now(settings.tz).date()
-    registry = registry_from(registry_series)
-    latest = {s.tags[Measurement.TAG_PROJECT]: s.rows()[0] for s in day_series if s.values}
     reasons: dict[str, list[str]] = {}
     for project_id, row in latest.items():
-        if row.get("state") in ("stalled", "offline"):
-            reasons.setdefault(project_id, []).append(f"{row['date']} {DAY_STATE_NAMES[row['state']]}")
-    for series in meter_series:
-        for row in series.rows():
-            if str(row.get("event_id", "")).startswith("offline:"):
-                reasons.setdefault(series.tags[Measurement.TAG_PROJECT], []).append(f"电表 {series.tags.get(Measurement.TAG_METER)} 离线")
-    for problem in problems_from(problem_series):
+        if row.get(F.STATE) in ("stalled", "offline"):
+            reasons.setdefault(project_id, []).append(f"{row[F.DATE]} {DAY_STATE_NAMES[row[F.STATE]]}")
+    for project_id, meter_id in offline_meters:
+        reasons.setdefault(project_id, []).append(f"电表 {meter_id} 离线")
+    for problem in problems:
         status = problem.status_now(today)
         if status != CLOSED:
             reasons.setdefault(problem.project_id, []).append(f"{PROBLEM_STATUS_NAMES[status]}问题 {problem.problem_id}")
@@ -248,9 +234,9 @@ async def attention(settings: Settings) -> list[Attention]:
                 entry.name if entry else "",
                 entry.district if entry else "",
                 entry.leader if entry else "",
-                DAY_STATE_NAMES.get(row.get("state") or "", row.get("state") or "未知"),
-                row.get("date") or "",
-                row.get("activity_index"),
+                DAY_STATE_NAMES.get(row.get(F.STATE) or "", row.get(F.STATE) or "未知"),
+                row.get(F.DATE) or "",
+                row.get(F.ACTIVITY_INDEX),
                 why,
             )
         )

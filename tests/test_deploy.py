@@ -90,3 +90,16 @@ def test_each_party_logs_in_to_kafka_as_itself_and_only_the_broker_holds_the_adm
     grants = [line for line in (REPO / "deploy/kafka/create-principals.sh").read_text().splitlines() if line.startswith("allow sitepulse-site")]
     assert grants == ["allow sitepulse-site --operation Write --operation Describe --topic sitepulse.power --topic sitepulse.investment"]
 
+
+
+def test_env_example_lists_every_secret_the_stack_requires_and_filled_in_it_validates():
+    import re
+    import secrets
+
+    required = set(re.findall(r"\$\{(\w+):\?", (REPO / "docker-compose.yml").read_text()))
+    listed = dict(line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
+    assert set(listed) == required == set(SECRETS)
+    assert not any(listed.values()), "the example holds no secret, only the names"
+    filled = {name: secrets.token_hex(16) for name in listed}  # as its header says: 32 characters, no '/', '+' or '='
+    result = compose_config(filled)
+    assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from sitepulse.dashboards.boards import all_boards, board_json
-from sitepulse.dashboards.export import export_provisioning
+from sitepulse.dashboards.provisioning_files import export_provisioning
 from tests.conftest import REPO
 
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"

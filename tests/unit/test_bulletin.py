@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
-from sitepulse.agents.core.bulletin import compile_bulletin, headline, stall_length
+from sitepulse.agents.core.bulletin_figures import compile_bulletin, headline, stall_length
 from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import parse_period

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sitepulse.agents.core.bulletin import Bulletin, SlowProject, compile_bulletin
+from sitepulse.agents.core.bulletin_figures import Bulletin, SlowProject, compile_bulletin
 from sitepulse.agents.core.nodes import PlanNode
 from sitepulse.delivery import DeliveryRefused, bottom_units, bulletin_page, report_location, send_bulletin
 from sitepulse.runtime.settings import Settings

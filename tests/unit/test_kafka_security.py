@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from sitepulse.agents.app import faust_credentials
 from sitepulse.runtime.settings import Settings
 
 
@@ -15,11 +16,11 @@ def test_sasl_over_tls_reaches_kafka_python_and_faust():
     options = settings.kafka_options()
     assert options["bootstrap_servers"] == ["k1:9093", "k2:9093"] and options["security_protocol"] == "SASL_SSL"
     assert options["sasl_mechanism"] == "SCRAM-SHA-512" and options["sasl_plain_password"] == "s3cret-pw"
-    credentials = settings.faust_credentials()
+    credentials = faust_credentials(settings)
     assert isinstance(credentials, faust.SASLCredentials) and credentials.protocol.value == "SASL_SSL"
     assert "s3cret-pw" not in repr(credentials) and "s3cret-pw" not in repr(settings)
 
 
 def test_plaintext_is_the_embedded_default():
     settings = Settings(_env_file=None)
-    assert settings.kafka_options()["security_protocol"] == "PLAINTEXT" and settings.faust_credentials() is None
+    assert settings.kafka_options()["security_protocol"] == "PLAINTEXT" and faust_credentials(settings) is None

@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitepulse.agents.core.bulletin import on_schedule_shares, slow_projects
+from sitepulse.agents.core.bulletin_figures import on_schedule_shares, slow_projects
 from sitepulse.agents.core.nodes import BEHIND, DONE, ON_SCHEDULE, PlanNode, on_schedule_by, schedule_of
 from tests.unit.test_ranking import STALLED, STARTED, fill, project
 
