@@ -10,7 +10,6 @@ never sent. No changelog topic is needed: the stored days are the judge's state.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -31,8 +30,6 @@ class ActivityTracker:
         self.judge = judge
         self.store = store
         self.publish = publish
-        # One batch, timer or rebalance at a time changes the judge (and the open days).
-        self.lock = asyncio.Lock()
         self.judging_backlog = False  # more than a group of projects' days being judged
 
     async def observe(

@@ -124,16 +124,16 @@ class DeadLetters:
 
     async def decoded(
         self, events: Sequence[faust.EventT], decode: Callable[[bytes], Any], skip_tombstones: bool = False
-    ) -> tuple[list[Any], Counter[str]]:
-        """Each message's record, or the message dead-lettered as ``wrong_type`` with why
-        it could not be read (``decode`` raises ValueError for a record that reads but
-        makes no sense). Tombstones of compacted topics are skipped when asked."""
+    ) -> tuple[list[tuple[faust.EventT, Any]], Counter[str]]:
+        """Each message with its record, or the message dead-lettered as ``wrong_type``
+        with why it could not be read (``decode`` raises ValueError for a record that
+        reads but makes no sense). Tombstones of compacted topics are skipped when asked."""
         records, refused = [], []
         for event in events:
             if event.message.value is None and skip_tombstones:
                 continue
             try:
-                records.append(decode(event.message.value or b""))
+                records.append((event, decode(event.message.value or b"")))
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 refused.append((event, None, Rejection("wrong_type", str(exc))))
         return records, await self.send(refused)
@@ -314,10 +314,9 @@ class Worker:
             async for events in self.batches(stream):
                 # A tombstone is skipped: withdrawing a stoppage is done by amending it.
                 found, refused = await self.dead_letters.decoded(events, decode_stoppage, skip_tombstones=True)
-                for stoppage in found:
+                for _, stoppage in found:
                     await self.store.write([stoppage_point(stoppage, self.settings.tz)])
-                    async with self.tracker.lock:
-                        await self.tracker.add_stoppage(stoppage, time.time())
+                    await self.power.add_stoppage(stoppage, time.time())
                 self.counters.record_batch("stoppages", len(found), refused)
 
     def _registry_points(self, entry: RegistryEntry, ts_ms: int) -> list[str]:
@@ -332,11 +331,8 @@ class Worker:
         @self.agent(self.topic(topic_name), name)
         async def stored_records(stream: faust.StreamT) -> None:
             async for events in self.batches(stream):
-                points, refused = [], Counter()
-                for event in events:
-                    records, refused_here = await self.dead_letters.decoded([event], decode, skip_tombstones=True)
-                    refused += refused_here
-                    points.extend(p for record in records for p in points_of(record, int(event.message.timestamp * 1000)))
+                records, refused = await self.dead_letters.decoded(events, decode, skip_tombstones=True)
+                points = [p for event, record in records for p in points_of(record, int(event.message.timestamp * 1000))]
                 await self.store.write(points)
                 self.counters.record_batch(name, len(points), refused)
 
@@ -347,20 +343,20 @@ class Worker:
         async def audit(stream: faust.StreamT) -> None:
             async for events in self.batches(stream):
                 records, refused = await self.dead_letters.decoded(events, _audit_decoder.decode)
-                await self.store.write([audit_point(record) for record in records])
+                await self.store.write([audit_point(record) for _, record in records])
                 self.counters.record_batch("audit", len(records), refused)
 
         @self.agent(self.events_topic, "ledger")
         async def ledger(stream: faust.StreamT) -> None:
             async for events in self.batches(stream):
                 decoded, refused = await self.dead_letters.decoded(events, _event_decoder.decode)
-                await self.ledger.handle(decoded)
+                await self.ledger.handle([event for _, event in decoded])
                 self.counters.record_batch("events", len(decoded), refused)
 
     # --- what the clock drives, and partitions moving ---------------------------------------
 
     def add_timers(self) -> None:
-        app, settings, tracker = self.app, self.settings, self.tracker
+        app, settings = self.app, self.settings
 
         @app.timer(interval=settings.review_interval_s, on_leader=True)
         async def review_periods() -> None:
@@ -368,19 +364,12 @@ class Worker:
 
         @app.on_partitions_assigned.connect
         async def take_assigned_partitions(app: faust.App, assigned: Any = (), **kwargs: Any) -> None:
-            # Another worker may have added readings meanwhile: rebuild days from InfluxDB.
-            # Under the lock, so that a batch still in flight from the old assignment cannot
-            # leave its projects behind in memory: a worker kept judging (and filling
-            # silent days of) projects it no longer owned, over the new owner's points.
-            async with tracker.lock:
-                self.power.forget_open_days()
-                tracker.judge.assign({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
+            await self.power.take_partitions({tp.partition for tp in assigned if tp.topic == POWER_TOPIC}, time.time())
 
         @app.timer(interval=5.0)
         async def judge_as_time_passes() -> None:
             # Silent meters send nothing: the clock, not a record, must raise their alarm.
-            async with tracker.lock:
-                await tracker.advance(time.time())
+            await self.power.advance(time.time())
 
         self.influx.on_change = self.write_status
 

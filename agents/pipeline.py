@@ -5,6 +5,7 @@ rejections to the dead-letter topic and publish the events."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import InvestmentReport, PowerReading, ProjectEvent
 from ..sink.worker_store import WorkerStore
+from .core.calendar import Stoppage
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, epoch_ms
 from .activity import ActivityTracker
 
@@ -36,11 +38,15 @@ class BatchOutcome:
 
 
 class PowerHandler:
+    """The power path of a worker: its open days and its judge change under one lock,
+    taken here only — by a batch, the clock's timer, a stoppage or a rebalance."""
+
     def __init__(self, store: WorkerStore, tz: ZoneInfo, keep_days: int, tracker: ActivityTracker) -> None:
         self.store = store
         self.book = DailyEnergyBook(tz, keep_days)
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
+        self.lock = asyncio.Lock()
 
     async def handle(
         self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
@@ -51,7 +57,7 @@ class PowerHandler:
         if messages is None:
             messages = range(len(readings))
         judge = self.tracker.judge
-        async with self.tracker.lock:
+        async with self.lock:
             too_late, fresh, meter_readings, observed = [], [], [], []
             converted = [to_meter_reading(reading) for reading in readings]
             late = judge.too_late(converted, sources)
@@ -106,8 +112,25 @@ class PowerHandler:
         for key in keys:
             self.book.load(key, stored.get(key, ()))
 
-    def forget_open_days(self) -> None:
-        self.book.forget_all()
+    async def advance(self, wall_s: float) -> None:
+        """Judge what the clock completed with no record arriving (silent meters, quiet
+        partitions)."""
+        async with self.lock:
+            await self.tracker.advance(wall_s)
+
+    async def add_stoppage(self, stoppage: Stoppage, wall_s: float) -> None:
+        async with self.lock:
+            await self.tracker.add_stoppage(stoppage, wall_s)
+
+    async def take_partitions(self, partitions: set[int], wall_s: float) -> None:
+        """Partitions moved: another worker may have added readings meanwhile, so open
+        days and timelines are rebuilt from the store. Under the lock, so that a batch
+        still in flight from the old assignment cannot leave its projects behind in
+        memory: a worker kept judging (and filling silent days of) projects it no
+        longer owned, over the new owner's points."""
+        async with self.lock:
+            self.book.forget_all()
+            self.tracker.judge.assign(partitions, wall_s)
 
 
 class InvestmentHandler:

@@ -180,14 +180,14 @@ async def load_facts(
         if stoppage.project_id in facts:
             facts[stoppage.project_id].stoppages += (stoppage,)
     days: dict[str, date] = {}  # each day parsed once, not once per project
+    columns = (Measurement.TAG_PROJECT, F.DATE, F.STATE, F.MACHINE_STATE, F.WORKING_DAY, F.ACTIVITY_INDEX, F.KWH, F.BASELINE_KWH, F.SUSPICIOUS)
     statement = (
-        f"SELECT {Measurement.TAG_PROJECT}, {quote_identifier('date')}, state, machine_state, working_day, activity_index, kwh, "
-        f"baseline_kwh, suspicious FROM {Measurement.POWER_DAILY} "
+        f"SELECT {', '.join(map(quote_identifier, columns))} FROM {Measurement.POWER_DAILY} "
         f"WHERE time >= {epoch_ms(day_start(first, tz))}ms AND time < {epoch_ms(day_start(last + timedelta(days=1), tz))}ms"
     )
     async for series_list in _pages(query, statement):
         for series in series_list:
-            at = _columns(series, Measurement.TAG_PROJECT, "date", "state", "machine_state", "working_day", "activity_index", "kwh", "baseline_kwh", "suspicious")
+            at = _columns(series, *columns)
             for values in series.values:
                 project_id, day, state, machine_state, working_day, index, kwh, baseline, suspicious = (
                     values[i] if i is not None else None for i in at
@@ -277,7 +277,7 @@ async def load_revisions(query: Query, tz: ZoneInfo, since: date | None, known_o
 
 async def newest_judged_day(query: Query) -> date | None:
     """The newest day any project has been judged on: the stream's clock as stored."""
-    (series_list,) = await query(f"SELECT last(machine_state), {quote_identifier('date')} FROM {Measurement.POWER_DAILY}")
+    (series_list,) = await query(f"SELECT last({F.MACHINE_STATE}), {quote_identifier(F.DATE)} FROM {Measurement.POWER_DAILY}")
     return _date_of(series_list)
 
 
@@ -288,9 +288,9 @@ async def judged_energy(query: Query, first: date, last: date, tz: ZoneInfo) -> 
     while day <= last:
         until = min(day + timedelta(days=31), last + timedelta(days=1))
         statements.append(
-            f"SELECT sum(kwh) AS kwh, sum(baseline_kwh) AS baseline_kwh, count(machine_state) AS projects "
+            f"SELECT sum({F.KWH}) AS kwh, sum({F.BASELINE_KWH}) AS baseline_kwh, count({F.MACHINE_STATE}) AS projects "
             f"FROM {Measurement.POWER_DAILY} WHERE time >= {epoch_ms(day_start(day, tz))}ms AND time < {epoch_ms(day_start(until, tz))}ms "
-            f"AND machine_state =~ /./ GROUP BY time(1d) fill(none) tz({quote_literal(tz.key)})"
+            f"AND {F.MACHINE_STATE} =~ /./ GROUP BY time(1d) fill(none) tz({quote_literal(tz.key)})"
         )
         day = until
     totals = {}
@@ -310,7 +310,7 @@ async def newest_energy_day(query: Query) -> date | None:
 
 
 async def first_judged_day(query: Query) -> date | None:
-    (series_list,) = await query(f"SELECT first(machine_state), {quote_identifier('date')} FROM {Measurement.POWER_DAILY}")
+    (series_list,) = await query(f"SELECT first({F.MACHINE_STATE}), {quote_identifier(F.DATE)} FROM {Measurement.POWER_DAILY}")
     return _date_of(series_list)
 
 

@@ -305,11 +305,9 @@ SHARD_DURATION = "52w"
 class Measurement:
     """Measurement and tag names in InfluxDB; boards, export and sink use these."""
 
-    POWER_READING = "power_reading"  # tags: project_id, meter_id; one point per reading
-    # tag: project_id; one point per project and local day: energy fields (kwh, readings,
-    # meters, max_gap_s, interval_s, flat_load, date) and, once the day is complete,
-    # indicator fields (baseline_kwh, activity_index, state, machine_state, idle_run,
-    # busy_run, stable, suspicious, offline, working_day)
+    POWER_READING = "power_reading"  # tags: project_id, meter_id; fields: ReadingField
+    # tag: project_id; one point per project and local day; fields: DailyField (energy,
+    # then the indicators once the day is complete)
     POWER_DAILY = "power_daily"
     # tag: project_id; one point per project and month, its newest revision (boards)
     INVESTMENT = "investment"
@@ -324,7 +322,8 @@ class Measurement:
     # tags: project_id, problem_id; one point per problem, stamped at its opening day
     PROBLEM = "problem"
     EVENT = "event"  # tags: project_id, kind; every published event, for boards and reports
-    # tags: project_id, district, leader; the newest judged day's state (alert rules)
+    # tags: project_id, district, leader; the state as of each judged day (alert rules read
+    # the newest); fields: StatusField
     PROJECT_STATUS = "project_status"
     # tag: unit_type (city); one point per judged day: the sums of every project's judged
     # day (kwh, baseline_kwh, projects), so the overview's year view reads 365 points

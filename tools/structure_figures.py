@@ -11,7 +11,7 @@ import tokenize
 from collections import Counter
 from pathlib import Path
 
-SOURCE_DIRS = ("agents", "streams", "sitepulse", "dashboards")
+SOURCE_DIRS = ("agents", "streams", "sitepulse", "dashboards", "sink", "runtime")
 FIELDS = ("machine_state", "activity_index", "baseline_kwh", "working_day", "project_id", "meter_id", "suspicion", "kwh")
 INFLUXQL = re.compile(r"\b(SELECT|SHOW|DROP|DELETE FROM|CREATE DATABASE)\b")
 

@@ -72,9 +72,6 @@ class Judgement:
     judged: list[JudgedDay] = field(default_factory=list)
     events: list[ProjectEvent] = field(default_factory=list)
 
-    def __bool__(self) -> bool:
-        return bool(self.silent_days or self.judged or self.events)
-
 
 @dataclass(frozen=True, slots=True)
 class Due:
@@ -138,7 +135,7 @@ class Judge:
         self.clock = EventClock()
         self.watch = MeterWatch()
         self.registry: dict[str, HeldProject] = {}
-        self.events = DayEvents(tz, self.registry)
+        self.day_events = DayEvents(tz, self.registry)
         self.timelines_rebuilt = 0  # after a restart, a rebalance, or a rest
         self.reference_taken = False  # what storage holds from before this judge (take_*)
         self._outbox: list[ProjectEvent] = []
@@ -224,13 +221,13 @@ class Judge:
         for reading, source, message in readings:
             change = self.watch.seen(reading.project_id, reading.meter_id, reading.ts_ms, reading.interval_s)
             if change is not None:
-                self._outbox.append(self.events.of_meter(change, reading.ts_ms))
+                self._outbox.append(self.day_events.of_meter(change, reading.ts_ms))
             self.clock.observe(reading.ts_ms, wall_s, source, message_start[(source, message)])
         for key, energy in energies:
             self.pending[key] = energy
 
     def meter_reset(self, project_id: str, meter_id: str, ts_ms: int, before: float, after: float) -> ProjectEvent:
-        return self.events.meter_reset(project_id, meter_id, ts_ms, before, after)
+        return self.day_events.meter_reset(project_id, meter_id, ts_ms, before, after)
 
     def add_stoppage(self, stoppage: Stoppage) -> Rebuild | None:
         """An approved stoppage, possibly for days already judged. Returns the rebuild its
@@ -339,7 +336,7 @@ class Judge:
         if now_ms is None:
             return None
         self._complete_through = self._newest_complete_day(now_ms)
-        self._outbox.extend(self.events.of_meter(change, now_ms) for change in self.watch.overdue(now_ms))
+        self._outbox.extend(self.day_events.of_meter(change, now_ms) for change in self.watch.overdue(now_ms))
         # A day that completes for 100k projects at once (midnight in a replay) is judged
         # a group at a time: memory holds one group's stored days and points, not all.
         projects = {project_id for project_id, day in self.pending if self._is_complete(day, now_ms)}
@@ -398,7 +395,7 @@ class Judge:
         for position, day in enumerate(evaluated):
             if written.get(day.day) != hash(day):
                 judgement.judged.append(JudgedDay(day, stalled_working_days(evaluated[: position + 1]), project))
-                judgement.events.extend(self.events.of_day(day, previous, now_ms))
+                judgement.events.extend(self.day_events.of_day(day, previous, now_ms))
                 written[day.day] = hash(day)
             previous = day.machine
         keep_from = timeline.inputs.last() - timedelta(days=RETAINED_DAYS)
@@ -406,7 +403,7 @@ class Judge:
         written.drop_before(keep_from)
 
     def _newest_complete_day(self, now_ms: int) -> date:
-        return self.events.local(now_ms - self.settle_ms).date() - timedelta(days=1)
+        return self.day_events.local(now_ms - self.settle_ms).date() - timedelta(days=1)
 
     def _is_complete(self, day: date, now_ms: int) -> bool:
         return self._day_end_ms(day) + self.settle_ms <= now_ms

@@ -80,8 +80,7 @@ class Worker:
             for batch in batches:
                 outcome = await self.handler.handle(batch, [0] * len(batch), WALL_S)
                 self.published.extend(outcome.events)
-                async with self.tracker.lock:
-                    await self.tracker.advance(WALL_S)
+                await self.handler.advance(WALL_S)
 
         asyncio.run(feed())
 
@@ -136,7 +135,7 @@ def test_a_stoppage_filed_late_rewrites_the_days_it_covers():
     worker.take(batches[:32])
     assert store.indicators[("WORK-2", STALLS_FROM + timedelta(days=6))].label == DayLabel.STALLED
     stoppage = Stoppage("WORK-2", STALLS_FROM, START + timedelta(days=45), "设计变更")
-    asyncio.run(worker.tracker.add_stoppage(stoppage, WALL_S))
+    asyncio.run(worker.handler.add_stoppage(stoppage, WALL_S))
     covered = [store.indicators[("WORK-2", day)].label for day in _days(STALLS_FROM, START + timedelta(days=30))]
     assert covered and all(label == DayLabel.STOPPAGE for label in covered)
     assert store.indicators[("WORK-2", STALLS_FROM - timedelta(days=1))].label == DayLabel.STARTED
