@@ -9,6 +9,7 @@ for the targets and what limits them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -70,6 +71,9 @@ class Plan:
     freshness_rate: int  # readings per second, steady
     memory_projects: int
     influx_points: int
+    capacity_step_rate: int = 1000  # live capacity: readings/s added per step
+    capacity_step_s: float = 20.0
+    capacity_max_rate: int = 20_000
 
     @classmethod
     def full(cls) -> Plan:
@@ -77,7 +81,7 @@ class Plan:
 
     @classmethod
     def small(cls) -> Plan:
-        return cls(True, 40, 3, 20_000, 6.0, 2000, 2_000, 50_000)
+        return cls(True, 40, 3, 20_000, 6.0, 2000, 2_000, 50_000, capacity_step_s=3.0, capacity_max_rate=3000)
 
 
 @dataclass
@@ -117,9 +121,9 @@ class Bench:
                 child.stop()
             broker.stop()
 
-    def start_worker(self, settings: Settings, name: str = "worker") -> ChildProcess:
+    def start_worker(self, settings: Settings, name: str = "worker", module: Sequence[str] = ("sitepulse", "worker")) -> ChildProcess:
         env = {**os.environ, **settings.child_environment(), "SITEPULSE_STATE_DIR": str(settings.state_dir / name)}
-        child = spawn(name, [sys.executable, "-m", "sitepulse", "worker"], settings.state_dir / f"{name}.log", env)
+        child = spawn(name, [sys.executable, "-m", *module], settings.state_dir / f"{name}.log", env)
         self._children.append(child)
         return child
 
@@ -214,6 +218,51 @@ class Bench:
         finally:
             consumer.close()
 
+    def raw_aiokafka(self, settings: Settings) -> tuple[int, float]:
+        """(records, records/s) for aiokafka's ``getmany`` reading the power topic from the
+        start, doing nothing with the records: the client Faust itself sits on."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.structs import TopicPartition as AioPartition
+
+        async def read() -> tuple[int, float]:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
+                fetch_max_bytes=50 << 20, max_partition_fetch_bytes=10 << 20,
+            )
+            await consumer.start()
+            try:
+                consumer.assign([AioPartition(POWER_TOPIC, n) for n in range(settings.partitions)])
+                await consumer.seek_to_beginning()
+                records, started, last = 0, time.monotonic(), time.monotonic()
+                while time.monotonic() - last < 1.5:  # Tansu's end offsets are unreliable: read until quiet
+                    batch = await consumer.getmany(timeout_ms=200, max_records=50_000)
+                    if batch:
+                        records += sum(len(found) for found in batch.values())
+                        last = time.monotonic()
+                return records, records / (last - started)
+            finally:
+                await consumer.stop()
+
+        return asyncio.run(read())
+
+    def bare_faust(self, settings: Settings, records: int) -> float:
+        """Records/s of a Faust agent that only takes events (sitepulse.bare_faust) on the
+        topic as it stands, first taken to last, in a group of its own."""
+        child = self.start_worker(settings, "bare", ("sitepulse.bare_faust",))
+        status = settings.state_dir / "bare" / "bare.json"
+
+        def taken() -> dict:
+            try:
+                return json.loads(status.read_text())
+            except (OSError, ValueError):
+                return {"events": 0}
+
+        self.wait_for(lambda: taken()["events"] >= records, "the bare Faust agent to take every record", 1800, [child], every_s=0.5)
+        child.stop()
+        self._children.remove(child)
+        done = taken()
+        return done["events"] / (done["last_s"] - done["first_s"])
+
     def single_messages(self, file: Path) -> None:
         """One reading per Kafka message: the raw consumer's rate (the baseline), then
         one worker on the same, already published topic."""
@@ -231,6 +280,7 @@ class Bench:
             records, per_s = self.raw_consumer(settings)
             self.results["raw_consumer_per_s"] = per_s
             self.results["raw_consumer_records"] = records
+            self.results["bare_faust_per_s"] = self.bare_faust(settings, records)
             worker = self.start_worker(settings)
             first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, [worker])
             done = self.wait_for(lambda: self.stored_readings(settings) >= taken, "every reading", 1800, [worker])
@@ -245,7 +295,7 @@ class Bench:
             worker = self.start_worker(settings)
             self.wait_for_registry(settings, len(registry), [worker])
             with RssSampler([worker.process.pid]) as rss:
-                started = time.monotonic()
+                started, cpu_before = time.monotonic(), cpu_seconds(worker.process.pid)
                 self.replay(settings, file)
                 published = time.monotonic()
                 judged_days = len(registry) * (self.plan.days - 1)
@@ -258,6 +308,7 @@ class Bench:
                 )
             elapsed = done - started
             self.results.update(
+                worker_cpu_s_per_million=(cpu_seconds(worker.process.pid) - cpu_before) / readings * 1e6,
                 e2e_readings=readings,
                 e2e_readings_per_s=readings / elapsed,
                 e2e_publish_s=published - started,
@@ -267,6 +318,8 @@ class Bench:
             records, per_s = self.raw_consumer(settings)
             self.results["raw_consumer_packed_records_per_s"] = per_s
             self.results["raw_consumer_packed_readings_per_s"] = per_s * readings / max(records, 1)
+            records, per_s = self.raw_aiokafka(settings)
+            self.results["raw_aiokafka_packed_per_s"] = per_s * readings / max(records, 1)
             self.board_query_times(settings, registry)
         # The year is extrapolated from a month, but judging a project re-evaluates its
         # whole window, which a month does not fill: both costs, measured here.
@@ -373,15 +426,15 @@ class Bench:
 
     def freshness(self) -> None:
         """A steady stream of single readings; for probe readings, the time from publish
-        to the day's point counting them."""
+        to the day's point counting them: at 2,000/s, then stepping the rate up to find
+        the highest at which p99 stays under 2 s (the live capacity)."""
         plan = self.plan
-        meters_per_round = 500
-        rounds_per_s = plan.freshness_rate / meters_per_round
         probes = [f"PROBE-{n}" for n in range(5)]
-        projects = probes + [f"LOAD-{n:03d}" for n in range(meters_per_round - len(probes))]
+        projects = probes + [f"LOAD-{n:03d}" for n in range(FRESHNESS_METERS - len(probes))]
         tz = ZoneInfo(self.settings.timezone)
-        day_start = datetime.combine(datetime.now(tz).date() - timedelta(days=1), datetime.min.time(), tz)
-        rounds = int(plan.freshness_s * rounds_per_s)
+        # Stepping the rate up sends up to ~6 days of minutes: start far enough back that
+        # none is in the future (refused).
+        day_start = datetime.combine(datetime.now(tz).date() - timedelta(days=7), datetime.min.time(), tz)
         with self.phase("freshness") as settings:
             worker = self.start_worker(settings)
             # Warm-up: one reading per project, so the worker has joined and loaded everything.
@@ -389,54 +442,26 @@ class Bench:
                 for project in projects:
                     publisher.publish(PowerReading(project, "M1", day_start + timedelta(minutes=1), 1.0, 60))
             self.wait_for(lambda: self.stored_readings(settings) >= len(projects), "the warm-up readings", 120, [worker])
-            sent: list[tuple[str, int, float]] = []  # (probe, readings of its day so far, publish time)
-            seen: dict[tuple[str, int], float] = {}
-            stop = threading.Event()
-
-            def watch() -> None:
-                statement = "SELECT last(readings) FROM power_daily WHERE project_id =~ /^PROBE-/ GROUP BY project_id"
-                while not stop.is_set():
-                    params = urllib.parse.urlencode({"db": settings.influx_db, "q": statement})
-                    with urllib.request.urlopen(f"{self.influx.url}/query?{params}", timeout=10) as response:
-                        series = json.load(response)["results"][0].get("series", [])
-                    now = time.monotonic()
-                    for found in series:
-                        count = int(found["values"][0][1])
-                        for n in range(count + 1):
-                            seen.setdefault((found["tags"]["project_id"], n), now)
-                    time.sleep(0.05)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            with SitePublisher(settings, linger_ms=5) as publisher:
-                began = time.monotonic()
-                for number in range(rounds):
-                    ts = day_start + timedelta(minutes=2 + number)
-                    for project in projects:
-                        publisher.publish(PowerReading(project, "M1", ts, 1.0, 60))
-                        if project in probes:
-                            sent.append((project, number + 2, time.monotonic()))
-                    # Pace to the target rate.
-                    ahead = began + (number + 1) / rounds_per_s - time.monotonic()
-                    if ahead > 0:
-                        time.sleep(ahead)
-                achieved = rounds * len(projects) / (time.monotonic() - began)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any((p, n) not in seen for p, n, _ in sent):
-                time.sleep(0.1)
-            stop.set()
-            watcher.join()
-            lags = sorted(seen[(p, n)] - at for p, n, at in sent if (p, n) in seen)
-            missing = sum((p, n) not in seen for p, n, _ in sent)
-            if missing:
-                raise RuntimeError(f"freshness: {missing} probe readings never became queryable")
+            steady = SteadyProbe(self, settings, projects, probes, day_start)
+            achieved, lags = steady.run(plan.freshness_rate, plan.freshness_s)
             self.results.update(
                 freshness_rate_per_s=achieved,
                 freshness_p50_s=statistics.median(lags),
-                freshness_p99_s=lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+                freshness_p99_s=percentile(lags, 0.99),
                 freshness_max_s=lags[-1],
                 freshness_probes=len(lags),
             )
+            capacity, steps = (achieved if percentile(lags, 0.99) < 2 else 0.0), []
+            rate = plan.freshness_rate
+            while capacity and rate < plan.capacity_max_rate:
+                rate += plan.capacity_step_rate
+                achieved, lags = steady.run(rate, plan.capacity_step_s)
+                steps.append({"rate": rate, "achieved": achieved, "p99_s": percentile(lags, 0.99)})
+                # A rate the publisher could not reach says nothing of the worker's.
+                if percentile(lags, 0.99) >= 2 or achieved < 0.9 * rate:
+                    break
+                capacity = achieved
+            self.results.update(live_capacity_per_s=capacity, live_capacity_steps=steps)
 
     def memory(self) -> None:
         """Worker RSS with ``memory_projects`` projects in state: each with one meter
@@ -502,6 +527,76 @@ class Bench:
             review_span_days=REVIEW_SPAN_DAYS,
             peak_rss_full_window_estimate_mb=rss.peak_mb + (held * (full_window_bytes - first_day_bytes) + review_extra_bytes) / 1e6,
         )
+
+
+FRESHNESS_METERS = 500  # one reading each per round
+
+
+def percentile(ordered: Sequence[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+class SteadyProbe:
+    """Single readings from ``FRESHNESS_METERS`` meters at a steady rate; for the probe
+    meters' readings, the time from publish to the day's point counting them (polled
+    every 50 ms). Each run goes on in stream time from where the last one stopped."""
+
+    def __init__(self, bench: Bench, settings: Settings, projects: list[str], probes: list[str], day_start: datetime) -> None:
+        self.bench, self.settings, self.projects, self.probes = bench, settings, projects, probes
+        self.day_start = day_start
+        self.next_minute = 2  # the warm-up reading is at minute 1
+
+    def run(self, rate: float, seconds: float) -> tuple[float, list[float]]:
+        """(the rate achieved, the probes' lags in ascending order)."""
+        rounds_per_s = rate / len(self.projects)
+        rounds = max(1, int(seconds * rounds_per_s))
+        sent: list[tuple[str, int, float]] = []  # (probe, its minute, publish time)
+        seen: dict[tuple[str, int], float] = {}
+        stop = threading.Event()
+        first_minute = self.next_minute
+
+        def watch() -> None:
+            statement = 'SELECT readings, "date" FROM power_daily WHERE project_id =~ /^PROBE-/ GROUP BY project_id'
+            while not stop.is_set():
+                params = urllib.parse.urlencode({"db": self.settings.influx_db, "q": statement})
+                with urllib.request.urlopen(f"{self.bench.influx.url}/query?{params}", timeout=10) as response:
+                    series = json.load(response)["results"][0].get("series", [])
+                now = time.monotonic()
+                for found in series:
+                    for _time, count, day in found["values"]:
+                        if count is None:
+                            continue
+                        # A day's readings are its minutes 1..1440 (midnight closes the day before).
+                        day_minute = (date.fromisoformat(day) - self.day_start.date()).days * 1440
+                        for n in range(int(count) + 1):
+                            seen.setdefault((found["tags"]["project_id"], day_minute + n), now)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        with SitePublisher(self.settings, linger_ms=5) as publisher:
+            began = time.monotonic()
+            for number in range(rounds):
+                minute = first_minute + number
+                ts = self.day_start + timedelta(minutes=minute)
+                for project in self.projects:
+                    publisher.publish(PowerReading(project, "M1", ts, 1.0, 60))
+                    if project in self.probes:
+                        sent.append((project, minute, time.monotonic()))
+                ahead = began + (number + 1) / rounds_per_s - time.monotonic()  # pace to the rate
+                if ahead > 0:
+                    time.sleep(ahead)
+            achieved = rounds * len(self.projects) / (time.monotonic() - began)
+        self.next_minute = first_minute + rounds
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any((p, n) not in seen for p, n, _ in sent):
+            time.sleep(0.1)
+        stop.set()
+        watcher.join()
+        missing = sum((p, n) not in seen for p, n, _ in sent)
+        if missing:
+            raise RuntimeError(f"freshness: {missing} probe readings never became queryable")
+        return achieved, sorted(seen[(p, n)] - at for p, n, at in sent)
 
 
 # Long enough that every project holds its whole retained window: RETAINED_DAYS of
@@ -721,8 +816,16 @@ def run_bench(
     results.pop("partial", None)
     if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:
         return results  # a partial run: no ratios to compute
-    results["e2e_ratio"] = results["e2e_readings_per_s"] / results["raw_consumer_per_s"]
+    # End to end reads day-packed messages: its ceilings are the consumers on that same
+    # topic and influxd taking the points.
+    results["e2e_ratio"] = results["e2e_readings_per_s"] / results.get("raw_consumer_packed_readings_per_s", results["raw_consumer_per_s"])
+    if "raw_influx_write_per_s" in results:
+        results["e2e_influx_ratio"] = results["e2e_readings_per_s"] / results["raw_influx_write_per_s"]
     results["single_message_ratio"] = results["single_message_readings_per_s"] / results["raw_consumer_per_s"]
+    if "bare_faust_per_s" in results:
+        results["single_message_ratio_bare"] = results["single_message_readings_per_s"] / results["bare_faust_per_s"]
+    if "live_capacity_per_s" in results and "bare_faust_per_s" in results:
+        results["live_capacity_ratio_bare"] = results["live_capacity_per_s"] / results["bare_faust_per_s"]
     results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
     results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)
     if "judgement_ms_full_window" in results:
