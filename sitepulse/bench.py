@@ -47,7 +47,7 @@ from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Mach
 from .agents.core.project import JudgedStates
 from .sink.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
-from .streams.publisher import SitePublisher
+from .streams.publisher import DayPacker, SitePublisher
 from .streams.registry import publish_registry
 from .streams.simulator import build_scenario, generate_records
 from .streams.topics import ensure_topics
@@ -56,6 +56,7 @@ YEAR_PROJECTS = 420
 YEAR_DAYS = 365
 YEAR_READINGS = 14_716_800  # 420 projects × 1.2 meters (Ningbo's mix) × 96 a day × 365
 YEAR_JUDGEMENTS = YEAR_PROJECTS * YEAR_DAYS  # a project's day judged once (late readings re-judge a few)
+YEAR_START = date(2025, 11, 3)  # a Monday, a year and a month back: no reading in the future
 _encode = msgspec.json.Encoder().encode
 
 
@@ -74,6 +75,8 @@ class Plan:
     capacity_step_rate: int = 1000  # live capacity: readings/s added per step
     capacity_step_s: float = 20.0
     capacity_max_rate: int = 20_000
+    year_projects: int = YEAR_PROJECTS
+    year_days: int = YEAR_DAYS
 
     @classmethod
     def full(cls) -> Plan:
@@ -81,7 +84,7 @@ class Plan:
 
     @classmethod
     def small(cls) -> Plan:
-        return cls(True, 40, 3, 20_000, 6.0, 2000, 2_000, 50_000, capacity_step_s=3.0, capacity_max_rate=3000)
+        return cls(True, 40, 3, 20_000, 6.0, 2000, 2_000, 50_000, capacity_step_s=3.0, capacity_max_rate=3000, year_projects=10, year_days=8)
 
 
 @dataclass
@@ -463,6 +466,49 @@ class Bench:
                 capacity = achieved
             self.results.update(live_capacity_per_s=capacity, live_capacity_steps=steps)
 
+    def year(self) -> None:
+        """A city's year for real: the simulated projects' readings generated and streamed
+        into the broker (packed per project and day, as a replay sends them) while one
+        worker runs, no file in between; timed from the first publish until every reading
+        is counted and every complete day judged, every window filling up as in a year."""
+        tz = ZoneInfo(self.settings.timezone)
+        scenario = build_scenario(self.plan.year_projects, self.plan.year_days, 11, YEAR_START, tz)
+        registry = [p.entry for p in scenario.projects]
+        with self.phase("year") as settings:
+            with SitePublisher(settings) as publisher:
+                publish_registry(registry, publisher)
+            worker = self.start_worker(settings)
+            self.wait_for_registry(settings, len(registry), [worker])
+            readings = 0
+            started, cpu_before = time.monotonic(), cpu_seconds(worker.process.pid)
+            with SitePublisher(settings) as publisher:
+                packer = DayPacker(publisher, tz)
+                for record in generate_records(scenario, scenario.end):
+                    if isinstance(record, PowerReading):
+                        packer.add(record)
+                        readings += 1
+                    else:
+                        publisher.publish(record)
+                packer.flush()
+            published = time.monotonic()
+            judged_days = len(registry) * (self.plan.year_days - 1)
+            done = self.wait_for(
+                lambda: self.stored_readings(settings) >= readings
+                and self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= judged_days,
+                "every reading and judged day of the year",
+                4 * 3600,
+                [worker],
+                every_s=5,
+            )
+            self.results.update(
+                year_projects=len(registry),
+                year_readings=readings,
+                year_s=done - started,
+                year_publish_s=published - started,
+                year_readings_per_s=readings / (done - started),
+                year_worker_cpu_s_per_million=(cpu_seconds(worker.process.pid) - cpu_before) / readings * 1e6,
+            )
+
     def memory(self) -> None:
         """Worker RSS with ``memory_projects`` projects in state: each with one meter
         reporting hourly for a day, then once the next day so the day is judged."""
@@ -763,6 +809,7 @@ def rss_mb(pid: int) -> float:
 
 
 PHASES = ("raw_influx", "single_messages", "end_to_end", "freshness", "scaling", "memory")
+OPT_IN_PHASES = ("year",)  # run only when named with --only: the year takes ~10 minutes
 
 
 def run_bench(
@@ -787,7 +834,7 @@ def run_bench(
     wanted = set(only or PHASES)
     started = time.monotonic()
     try:
-        file, registry, readings = bench.scenario_file() if wanted - {"raw_influx", "freshness", "memory"} else (None, [], 0)
+        file, registry, readings = bench.scenario_file() if wanted - {"raw_influx", "freshness", "memory", "year"} else (None, [], 0)
         if file is not None:
             say(f"scenario: {len(registry)} projects × {plan.days} days = {readings:,} readings")
         phases = {
@@ -797,8 +844,9 @@ def run_bench(
             "freshness": bench.freshness,
             "scaling": lambda: bench.scaling(file, registry, readings),
             "memory": bench.memory,
+            "year": bench.year,
         }
-        for name in PHASES:
+        for name in PHASES + OPT_IN_PHASES:
             if name in wanted:
                 phases[name]()
                 # What is measured so far survives a phase that fails or is stopped.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -143,3 +143,16 @@ def test_a_meter_day_holds_what_a_plain_dict_by_time_would(operations):
         reference[ts_ms] = (kwh, interval_s)
         assert meter.reading_at(ts_ms) == (kwh, interval_s)
     assert sorted(meter.readings()) == sorted((ts, kwh, interval) for ts, (kwh, interval) in reference.items())
+
+
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.integers(min_value=-14 * 4, max_value=14 * 4),
+    st.booleans(),
+)
+def test_epoch_ms_is_the_exact_millisecond_rounded_down_whatever_the_offset(moment, quarter_hours, whole_ms):
+    if whole_ms:
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=15 * quarter_hours)))
+    exact = (aware - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+    assert epoch_ms(aware) == exact
