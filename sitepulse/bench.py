@@ -492,14 +492,17 @@ class Bench:
                 packer.flush()
             published = time.monotonic()
             judged_days = len(registry) * (self.plan.year_days - 1)
-            done = self.wait_for(
-                lambda: self.stored_readings(settings) >= readings
-                and self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= judged_days,
-                "every reading and judged day of the year",
-                4 * 3600,
-                [worker],
-                every_s=5,
-            )
+            self.say(f"  published {readings:,} readings in {published - started:.0f} s; waiting for {judged_days:,} judged days")
+            said = [published]
+
+            def finished() -> bool:
+                stored, judged = self.stored_readings(settings), self.scalar(settings, "SELECT count(machine_state) FROM power_daily")
+                if time.monotonic() - said[0] >= 60:  # a long phase says how far it got
+                    said[0] = time.monotonic()
+                    self.say(f"  {time.monotonic() - started:.0f} s: {stored:,.0f} readings stored, {judged:,.0f} days judged")
+                return stored >= readings and judged >= judged_days
+
+            done = self.wait_for(finished, "every reading and judged day of the year", 4 * 3600, [worker], every_s=5)
             self.results.update(
                 year_projects=len(registry),
                 year_readings=readings,
