@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import EVENT_KINDS, ProjectEvent
+from ..streams.contract import EVENT_KINDS, ProjectEvent, event_id
 from .core.daily import day_start
 from .core.bulletin_figures import trend_periods_ending
 from .core.periods import Period, half_month_of
@@ -148,7 +148,7 @@ class PeriodReview:
             f" (得分 {score.score:.1f}), 连续两期处于末位"
         )
         return ProjectEvent(
-            event_id=f"golden_snail:{score.unit_type}:{score.unit}:{period.label}",
+            event_id=event_id("golden_snail", score.unit_type, score.unit, period.label),
             kind="golden_snail",
             project_id="",
             at=self._at(newest),
@@ -169,7 +169,7 @@ class PeriodReview:
         else:
             detail = f"{EVENT_KINDS['node_overdue']}: 「{node.node}」计划于 {planned} 完成, 已逾期, 尚未报送完成"
         return ProjectEvent(
-            event_id=f"node_overdue:{entry.project_id}:{node.node}:{node.planned_date.isoformat()}",
+            event_id=event_id("node_overdue", entry.project_id, node.node, node.planned_date.isoformat()),
             kind="node_overdue",
             project_id=entry.project_id,
             at=self._at(newest),
@@ -184,7 +184,7 @@ class PeriodReview:
         due = problem.due.isoformat() if problem.due else ""
         detail = f"问题 {problem.problem_id} 已超过限期 {due} 仍未销号: {problem.detail}"
         return ProjectEvent(
-            event_id=f"problem_overdue:{problem.problem_id}",
+            event_id=event_id("problem_overdue", problem.problem_id),
             kind="problem_overdue",
             project_id=problem.project_id,
             at=self._at(newest),
@@ -212,7 +212,7 @@ class PeriodReview:
     def _month_suspicion(self, entry: Profile, month: str, reason: Reason, detail: str, newest: date) -> ProjectEvent:
         """A month's suspicion, dated its last day: one problem per project, month and rule."""
         return ProjectEvent(
-            event_id=f"suspicious:{entry.project_id}::{month}:{reason.value}",
+            event_id=event_id("suspicious", entry.project_id, "", month, reason.value),
             kind="suspicious",
             project_id=entry.project_id,
             at=self._at(newest),

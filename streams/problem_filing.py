@@ -12,7 +12,7 @@ import msgspec
 
 from ..runtime.settings import Settings
 from .audit import publish_audited
-from .contract import EVENT_KINDS, EVENTS_TOPIC, PROBLEM_CATEGORIES, ProjectEvent, RegistryEntry
+from .contract import EVENT_KINDS, EVENTS_TOPIC, PROBLEM_CATEGORIES, ProjectEvent, RegistryEntry, event_id
 
 # ASCII in problem ids, so they are easy to type in `problem close`.
 CATEGORY_CODES = {"征迁": "zq", "审批": "sp", "资金": "zj", "要素保障": "ys", "施工组织": "sg", "其他": "qt"}
@@ -33,7 +33,7 @@ def filed_problem(entry: RegistryEntry, category: str, department: str, measures
     problem_id = f"{entry.project_id}-{now:%Y%m%d}-{CATEGORY_CODES[category]}-{secrets.token_hex(3)}"
     text = detail.strip() or measures.strip()
     return ProjectEvent(
-        event_id=f"problem_opened:{problem_id}",
+        event_id=event_id("problem_opened", problem_id),
         kind="problem_opened",
         project_id=entry.project_id,
         at=now,
@@ -63,7 +63,7 @@ def publish_ledger_events(settings: Settings, events: Iterable[ProjectEvent], ac
 def closing_event(problem_id: str, project_id: str, note: str, at: datetime, leader: str | None, district: str | None) -> ProjectEvent:
     """A person closes a problem (销号) with a note saying how it was resolved."""
     return ProjectEvent(
-        event_id=f"problem_closed:{problem_id}",
+        event_id=event_id("problem_closed", problem_id),
         kind="problem_closed",
         project_id=project_id,
         at=at,
