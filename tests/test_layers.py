@@ -19,8 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def installed_tree(into: Path) -> Path:
     package_dir = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    # Shortest names first: a subpackage's folder goes inside its parent's copy.
+    # Each package's own modules (no caches), shortest names first: a subpackage goes inside its parent.
     for package, folder in sorted(package_dir.items(), key=lambda item: item[0].count(".")):
         target = into.joinpath(*package.split("."))
         target.mkdir(parents=True, exist_ok=True)
