@@ -259,29 +259,34 @@ class Worker:
     def _validated_records_agent(
         self, topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
     ) -> None:
-        batch_size = self.settings.batch_size
-
         @self.agent(self.topic(topic_name), kind)
         async def validated_records(stream: faust.StreamT) -> None:
             async for events in self.batches(stream, self.settings.batch_messages):
-                received = datetime.now(timezone.utc)
-                accepted: list[tuple[faust.EventT, Part]] = []
-                rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
-                for event in events:
-                    for part in decode_message(event.message.value or b"", received, record_type):
-                        refusal = part.rejection
-                        if refusal is None and screen is not None:
-                            refusal = screen(part.record)
-                        if refusal is None:
-                            accepted.append((event, part))
-                        else:
-                            rejections.append((event, part, refusal))
-                    # Batch messages can carry thousands of readings: memory and write
-                    # size follow readings, not messages.
-                    if len(accepted) >= batch_size:
-                        await self._handle_chunk(kind, handle, accepted, rejections)
-                        accepted, rejections = [], []
+                await self.take_records(events, kind, record_type, handle, screen)
+
+    async def take_records(
+        self, events: Sequence[faust.EventT], kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
+    ) -> None:
+        """Decode, check and screen one batch of messages, handle what is accepted and
+        dead-letter the rest (the power and investment agents' whole work)."""
+        received = datetime.now(timezone.utc)
+        accepted: list[tuple[faust.EventT, Part]] = []
+        rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
+        for event in events:
+            for part in decode_message(event.message.value or b"", received, record_type):
+                refusal = part.rejection
+                if refusal is None and screen is not None:
+                    refusal = screen(part.record)
+                if refusal is None:
+                    accepted.append((event, part))
+                else:
+                    rejections.append((event, part, refusal))
+            # Batch messages can carry thousands of readings: memory and write
+            # size follow readings, not messages.
+            if len(accepted) >= self.settings.batch_size:
                 await self._handle_chunk(kind, handle, accepted, rejections)
+                accepted, rejections = [], []
+        await self._handle_chunk(kind, handle, accepted, rejections)
 
     async def _handle_chunk(
         self,

@@ -45,6 +45,7 @@ class WorkCalendar:
         # per judgement: the package's answer (~25 µs) is asked once per date.
         self._national: dict[date, bool] = {}
         self._stoppages: dict[str, list[Stoppage]] = defaultdict(list)
+        self._revisions: dict[str, int] = defaultdict(int)  # stoppages added per project
         for stoppage in stoppages:
             self.add_stoppage(stoppage)
 
@@ -54,6 +55,12 @@ class WorkCalendar:
         # One stoppage per project and first day: adding it again amends it (new end, reason).
         kept = [s for s in self._stoppages[stoppage.project_id] if s.first != stoppage.first]
         self._stoppages[stoppage.project_id] = kept + [stoppage]
+        self._revisions[stoppage.project_id] += 1
+
+    def revision_of(self, project_id: str) -> int:
+        """Changes whenever the project's working days change: what a project judged
+        before that is judged again."""
+        return self._revisions.get(project_id, 0)
 
     def stoppages_of(self, project_id: str) -> list[Stoppage]:
         return list(self._stoppages.get(project_id, ()))

@@ -192,15 +192,30 @@ class BaselineHistory(PackedDays[BaselineDay]):
 _NO_HISTORY: Mapping[date, BaselineDay] = MappingProxyType({})
 
 
+@dataclass(slots=True)
+class _Evaluation:
+    """A timeline's last ``evaluate``: each day's indicators and look, and what they were
+    judged under. A day's indicators depend only on the days before it (and on these
+    conditions), so the next evaluation resumes at the first day that changed; only the
+    suspicion runs, which reach back (a constant load counts from its first day once it
+    has lasted), go over every day again, and they cost little."""
+
+    conditions: tuple
+    days: list[DayIndicators]
+    looks: list[DayLook]
+
+
 class ProjectTimeline:
     """The retained days of one project and their indicators.
 
     Days are set (and corrected, by late readings) in any order; ``evaluate`` runs the
     state machine over them in day order from the anchor, the machine state of the day
-    before the first retained one.
+    before the first retained one, resuming after the days that did not change since the
+    last evaluation (a judgement no longer grows with the days held).
     """
 
-    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history", "shapes", "carried")  # one per project a worker owns
+    # one per project a worker owns
+    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history", "shapes", "carried", "_last", "_changed_from")
 
     def __init__(self, project_id: str, capacity_kva: float, calendar: WorkCalendar, anchor: Machine = Machine()) -> None:
         self.project_id = project_id
@@ -214,10 +229,13 @@ class ProjectTimeline:
         # Each meter's quantised days, from a week before the first input (copied days)
         self.shapes: dict[str, MeterShapes] | None = None
         self.carried = NOTHING_CARRIED  # suspicion runs open after the anchor's day
+        self._last: _Evaluation | None = None
+        self._changed_from: date | None = None  # the first day set since ``_last``
 
     def set_day(self, day_input: DailyEnergy) -> None:
         self.inputs[day_input.day] = day_input
         self.set_fingerprints(day_input)
+        self._changed(day_input.day)
 
     def set_fingerprints(self, day_input: DailyEnergy) -> None:
         """Keep the day's meter profiles (also for days before the inputs, on a rebuild)."""
@@ -225,21 +243,37 @@ class ProjectTimeline:
             if self.shapes is None:
                 self.shapes = {}
             self.shapes.setdefault(fingerprint.meter_id, MeterShapes())[day_input.day] = fingerprint.shape
+        if day_input.fingerprints:
+            self._changed(day_input.day)
+
+    def _changed(self, day: date) -> None:
+        if self._changed_from is None or day < self._changed_from:
+            self._changed_from = day
+
+    def _conditions(self, usual_meters: int) -> tuple:
+        """What every day's judgement depends on besides the days before it."""
+        return (self.history, self.anchor, self.carried, self.capacity_kva, self.calendar.revision_of(self.project_id), usual_meters)
 
     def evaluate(self) -> list[DayIndicators]:
+        """Every retained day's indicators, in day order. The list is kept for the next
+        evaluation to resume from: read it, do not change it."""
         inputs = dict(self.inputs.items())
         if not inputs:
+            self._last = None
             return []
         first, last = min(inputs), max(inputs)
         usual_meters = max(i.meters for i in inputs.values())
+        conditions = self._conditions(usual_meters)
+        kept, kept_looks = self._reusable(conditions, first)
         evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
-        normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(self.history.items()) if d.counts_for_baseline]
-        normal_shapes = [(day, d.load_cv) for day, d in sorted(self.history.items()) if d.counts_for_baseline]
+        evaluated.update((d.day, d) for d in kept)
+        normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(evaluated.items()) if d.counts_for_baseline]
+        normal_shapes = [(day, d.load_cv) for day, d in sorted(evaluated.items()) if d.counts_for_baseline]
         # Unpacked once: every day compares itself with the week before it.
         shapes = {meter_id: dict(days.items()) for meter_id, days in (self.shapes or {}).items()}
-        machine = self.anchor
-        results, looks = [], []
-        day = first
+        machine = kept[-1].machine if kept else self.anchor
+        results, looks = list(kept), list(kept_looks)
+        day = first + timedelta(days=len(kept))
         while day <= last:
             indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days, normal_shapes, shapes)
             looks.append(look)
@@ -251,7 +285,20 @@ class ProjectTimeline:
             results.append(indicators)
             day += timedelta(days=1)
         found, carried = suspicions(looks, self.carried)
-        return [replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
+        days = [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
+        self._last, self._changed_from = _Evaluation(conditions, days, looks), None
+        return days
+
+    def _reusable(self, conditions: tuple, first: date) -> tuple[list[DayIndicators], list[DayLook]]:
+        """The last evaluation's days before the first changed day, if it still holds."""
+        last = self._last
+        if last is None or last.conditions != conditions or not last.days or last.days[0].day != first:
+            return [], []
+        changed_from = self._changed_from or date.max
+        kept = 0
+        while kept < len(last.days) and last.days[kept].day < changed_from:
+            kept += 1
+        return last.days[:kept], last.looks[:kept]
 
     def _judge(
         self,
@@ -337,6 +384,14 @@ class ProjectTimeline:
                 kept[day] = evaluated[day]
         self.history = kept
         self.inputs.drop_before(keep_from)
+        last = self._last
+        if last is not None and evaluation is last.days:
+            # The days kept were judged as they would be from the new anchor and history.
+            held = [position for position, day in enumerate(last.days) if day.day >= keep_from]
+            usual_meters = max((i.meters for i in self.inputs.values()), default=0)
+            self._last = _Evaluation(self._conditions(usual_meters), [last.days[p] for p in held], [last.looks[p] for p in held])
+        else:
+            self._last = None
         if self.shapes:
             for shapes in self.shapes.values():
                 shapes.drop_before(keep_from - timedelta(days=COPY_LOOKBACK_DAYS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from sitepulse.agents.core.indicators import (
     stalled_working_days,
 )
 from sitepulse.agents.core.offline import EventClock, MeterWatch
+from sitepulse.agents.core.suspicion import MeterFingerprint
 
 CALENDAR = WorkCalendar()
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -280,3 +282,67 @@ def test_a_stall_is_measured_in_working_days_from_the_day_it_opened():
     assert stalled_working_days(evaluated) == 7
     assert stalled_working_days([d for d in evaluated if d.day <= date(2026, 3, 22)]) == 0
     assert stalled_working_days([d for d in evaluated if d.day <= date(2026, 3, 23)]) == 1
+
+
+# --- Incremental evaluation: resuming at the first changed day changes nothing ----------
+
+_PATTERNS = [
+    struct.pack(">24H", *(65535 if 8 <= hour < 18 else 3000 + 400 * hour for hour in range(24))),
+    struct.pack(">24H", *(65535 if 7 <= hour < 20 else 9000 for hour in range(24))),
+    struct.pack(">24H", *(20000 + 1900 * hour for hour in range(24))),
+]
+_one_day = st.tuples(
+    st.sampled_from([0.0, NORMAL * 0.05, NORMAL * 0.25, NORMAL, NORMAL * 1.3]),  # kWh
+    st.sampled_from([1, 1, 1, 2]),  # meters
+    st.sampled_from([0, 0, 0, 7200]),  # longest gap
+    st.booleans(),  # flat load
+    st.sampled_from([None, 0.01, 0.05, 0.4]),  # hourly variation
+    st.sampled_from([None, 0, 1, 2]),  # which profile its meter repeats (None: none)
+)
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("next"), _one_day),
+        st.tuples(st.just("late"), st.integers(1, 12), _one_day),  # a correction to a day already set
+        st.tuples(st.just("stoppage"), st.integers(0, 10), st.integers(0, 6)),
+        st.tuples(st.just("capacity"), st.sampled_from([NORMAL_CAPACITY_KVA, NORMAL_CAPACITY_KVA * 3])),
+        st.tuples(st.just("fold"), st.integers(8, 20)),  # keep this many days, as the judge does past its window
+    ),
+    min_size=5,
+    max_size=45,
+)
+
+
+def _day(day: date, drawn: tuple) -> DailyEnergy:
+    kwh, meters, gap_s, flat, load_cv, pattern = drawn
+    fingerprints = () if pattern is None else (MeterFingerprint("M1", _PATTERNS[pattern]),)
+    day_night = None if load_cv is None else 3.0
+    return DailyEnergy("P", day, kwh, 96 * meters, meters, gap_s, 900, flat, load_cv, day_night, fingerprints)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_steps)
+def test_resuming_an_evaluation_gives_what_judging_every_day_again_gives(steps):
+    """Days arriving, late corrections, stoppages filed, the capacity changed and old
+    days folded into the anchor: after each step, the timeline that resumes from its
+    last evaluation says exactly what one judging every retained day again says."""
+    calendars = WorkCalendar(), WorkCalendar()
+    resuming, again = (ProjectTimeline("P", NORMAL_CAPACITY_KVA, calendar) for calendar in calendars)
+    first, newest = date(2026, 3, 2), None
+    for step in steps:
+        kind = step[0]
+        for timeline, calendar in zip((resuming, again), calendars):
+            if kind == "next":
+                timeline.set_day(_day(first if newest is None else newest + timedelta(days=1), step[1]))
+            elif kind == "late" and newest is not None:
+                timeline.set_day(_day(max(newest - timedelta(days=step[1]), timeline.inputs.first()), step[2]))
+            elif kind == "stoppage" and newest is not None:
+                start = newest - timedelta(days=step[1])
+                calendar.add_stoppage(Stoppage("P", start, start + timedelta(days=step[2]), "停工"))
+            elif kind == "capacity":
+                timeline.capacity_kva = step[1]
+            elif kind == "fold" and newest is not None:
+                timeline.forget_before(newest - timedelta(days=step[1]), timeline.evaluate())
+        if kind == "next":
+            newest = first if newest is None else newest + timedelta(days=1)
+        again._last = None  # judges every retained day again, as before resuming existed
+        assert resuming.evaluate() == again.evaluate()

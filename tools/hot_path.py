@@ -1,0 +1,147 @@
+"""The worker's own cost per reading on day-packed messages, without Kafka or InfluxDB:
+a simulated city packed per project and day (as a replay sends it), fed through the
+power agent's whole step (``Worker.take_records``: decode, checks, registry screen,
+day book, line protocol built and discarded, judging, events). What it prints is the
+share of the end-to-end leg's CPU that is sitepulse's, so a change to the hot path can
+be measured in seconds, A/B on one machine, before the bench confirms it end to end.
+
+    python tools/hot_path.py [--projects 60] [--days 30] [--profile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from sitepulse.agents.app import Worker
+from sitepulse.runtime.settings import Settings
+from sitepulse.sink.worker_store import InfluxWorkerStore
+from sitepulse.streams.contract import PowerBatch, PowerReading
+from sitepulse.streams.publisher import DayPacker
+from sitepulse.streams.simulator import build_scenario, generate_records
+
+
+class PackedMessages:
+    """Stands in for the publisher under ``DayPacker``: keeps each batch's bytes."""
+
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+        self.encode = msgspec.json.Encoder().encode
+
+    def publish_batch(self, project_id: str, readings: list[PowerReading], source: str = "") -> None:
+        self.values.append(self.encode(PowerBatch.of(project_id, readings)))
+
+
+class DiscardingInflux:
+    """Line protocol is built by the store as for InfluxDB, then counted and dropped."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    async def write(self, lines: list[str]) -> None:
+        self.lines += len(lines)
+
+
+class NothingStored(InfluxWorkerStore):
+    """A fresh database: every read finds nothing."""
+
+    async def reference(self):  # type: ignore[override]
+        return {}, []
+
+    async def last_meter_readings(self):  # type: ignore[override]
+        return []
+
+    async def recent_days(self, unjudged_since_ms, stored_since_ms):  # type: ignore[override]
+        return [], {}
+
+    async def stored_days(self, project_ids, since_ms):  # type: ignore[override]
+        return {project_id: [] for project_id in project_ids}
+
+    async def stored_readings(self, days):  # type: ignore[override]
+        return []
+
+
+def packed_city(projects: int, days: int, tz: ZoneInfo) -> tuple[list[bytes], int, list]:
+    scenario = build_scenario(projects, days, 11, date(2026, 1, 5), tz)
+    messages = PackedMessages()
+    packer = DayPacker(messages, tz)  # type: ignore[arg-type]
+    readings = 0
+    for record in generate_records(scenario, scenario.end):
+        if isinstance(record, PowerReading):
+            packer.add(record)
+            readings += 1
+    packer.flush()
+    return messages.values, readings, [p.entry for p in scenario.projects]
+
+
+async def run(values: list[bytes], registry: list, tz: ZoneInfo, messages_per_batch: int) -> tuple[Worker, int, int]:
+    state = Path(tempfile.mkdtemp(prefix="hot_path."))
+    settings = Settings(_env_file=None, state_dir=state, timezone=str(tz))
+    worker = Worker(settings, registry, None)
+    influx = DiscardingInflux()
+    worker.store = NothingStored(influx, tz)  # type: ignore[arg-type]
+    worker.tracker.store = worker.store
+    worker.power.store = worker.store
+    told = [0]
+
+    async def publish(events: list) -> None:
+        told[0] += len(events)
+
+    worker.tracker.publish = worker.publish = publish  # type: ignore[method-assign]
+    refused: Counter[str] = Counter()
+
+    async def dead_letter(rejections: list) -> Counter[str]:
+        refused.update(rejection.reason for _event, _part, rejection in rejections)
+        return Counter(rejection.reason for _event, _part, rejection in rejections)
+
+    worker.dead_letters.send = dead_letter  # type: ignore[method-assign]
+    events = [SimpleNamespace(message=SimpleNamespace(value=value, partition=0, offset=offset)) for offset, value in enumerate(values)]
+    for first in range(0, len(events), messages_per_batch):
+        await worker.take_records(events[first : first + messages_per_batch], "power", PowerReading, worker.power.handle, worker.screen_power)
+    if refused:
+        print(f"refused: {dict(refused)}", file=sys.stderr)
+    return worker, influx.lines, told[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--projects", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--messages-per-batch", type=int, default=100)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here")
+    args = parser.parse_args()
+    tz = ZoneInfo("Asia/Shanghai")
+    values, readings, registry = packed_city(args.projects, args.days, tz)
+    profiler = cProfile.Profile() if args.profile else None
+    cpu, wall = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    worker, lines, told = asyncio.run(run(values, registry, tz, args.messages_per_batch))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    judged = worker.tracker.judge
+    print(
+        f"{readings:,} readings in {len(values):,} messages: {cpu:.2f} s CPU ({cpu / readings * 1e6:.1f} s per million), "
+        f"{readings / wall:,.0f} readings/s; {lines:,} points built, {told} events",
+        file=sys.stderr,
+    )
+    del judged
+    os._exit(0)  # the Faust app was built, never started: nothing to close
+
+
+if __name__ == "__main__":
+    main()
