@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -67,9 +68,8 @@ def day_start_ms(day: date, tz: ZoneInfo) -> int:
     return epoch_ms(day_start(day, tz))
 
 
-@dataclass(frozen=True, slots=True)
-class MeterReading:
-    """The part of a power reading that daily energy needs."""
+class MeterReading(NamedTuple):
+    """The part of a power reading that daily energy needs (a tuple: one per reading)."""
 
     project_id: str
     meter_id: str

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pytest
 
@@ -165,3 +169,31 @@ def msgspec_replace(record, **changes):
     import msgspec
 
     return msgspec.structs.replace(record, **changes)
+
+
+_bad_or_good_reading = st.fixed_dictionaries(
+    {
+        "meter_id": st.sampled_from(["M1", "M2", "", "bad\\id", "x" * 65, "电表-3"]),
+        "ts": st.sampled_from(["2026-03-01T08:15:00+08:00", "2026-03-01T08:15:00", "2099-01-01T00:00:00Z", "2026-03-01T00:00:00.000123+00:00"]),
+        "kwh": st.one_of(st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=1e6), st.just(0)),
+        "interval_s": st.sampled_from([900, 60, 0, -900, 86_400, 86_401]),
+    },
+    optional={"kwh_total": st.sampled_from([1000.5, -1.0]), "kw": st.sampled_from([50.0, 0.0])},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_bad_or_good_reading, min_size=1, max_size=20))
+def test_each_reading_of_a_batch_is_judged_as_it_would_be_alone(readings):
+    """The batch path's quick acceptance never lets through what a single record with
+    the same reading would be refused for, and a refusal names the same reason."""
+    now = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    batch = encode({"type": "power_batch", "project_id": "NB-0001", "readings": readings})
+    parts = decode_message(batch, now)
+    assert len(parts) == len(readings)
+    for reading, part in zip(readings, parts):
+        alone = decode_record(encode({"type": "power", "project_id": "NB-0001", **reading}), now)
+        if isinstance(alone, Rejection):
+            assert part.rejection is not None and part.rejection.reason == alone.reason
+        else:
+            assert part.rejection is None and part.record == alone
