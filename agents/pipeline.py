@@ -72,11 +72,7 @@ class PowerHandler:
             keys = [day_of(reading) for reading in meter_readings]
             touched = sorted(set(keys))
             await self._open_days(self.book.missing(touched))
-            duplicates = 0
-            holds, add = self.book.holds, self.book.add
-            for reading, key in zip(meter_readings, keys):
-                duplicates += holds(reading, key)
-                add(reading, key)
+            duplicates = self.book.add_all(meter_readings, keys)
             energies = [self.book.total(key) for key in touched]
             # Raw readings first: they are what a restarted worker rebuilds its days from.
             await self.store.write_readings(fresh, [m.ts_ms for m in meter_readings])

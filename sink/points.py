@@ -19,19 +19,32 @@ from ..agents.core.problems import Problem
 from ..agents.core.investment import Completion
 from ..agents.core.nodes import PlanNode, Schedule
 from ..agents.core.ranking import UnitScore
-from .lineprotocol import encode_point, float_field, series_key
+from .lineprotocol import encode_point, series_key
 
 
 def reading_point(reading: PowerReading, ts_ms: int | None = None) -> str:
-    """One point per reading: the hot path, so the line is put together here rather
-    than through ``encode_point`` (same text; a unit test holds the two equal).
-    ``ts_ms``: ``epoch_ms(reading.ts)``, when the caller has it already."""
-    fields = f"{ReadingField.KWH}={float_field(float(reading.kwh))},{ReadingField.INTERVAL_S}={reading.interval_s}i"
-    if reading.kwh_total is not None:
-        fields += f",{ReadingField.KWH_TOTAL}={float_field(float(reading.kwh_total))}"
-    if reading.kw is not None:
-        fields += f",{ReadingField.KW}={float_field(float(reading.kw))}"
-    return f"{_reading_series(reading.project_id, reading.meter_id)} {fields} {epoch_ms(reading.ts) if ts_ms is None else ts_ms}"
+    """One point per reading, put together here rather than through ``encode_point``
+    (same text; a unit test holds the two equal). ``ts_ms``: ``epoch_ms(reading.ts)``,
+    when the caller has it already."""
+    return reading_lines([reading], [epoch_ms(reading.ts) if ts_ms is None else ts_ms])[0]
+
+
+_KWH, _INTERVAL = f" {ReadingField.KWH}=", f",{ReadingField.INTERVAL_S}="
+_KWH_TOTAL, _KW = f",{ReadingField.KWH_TOTAL}=", f",{ReadingField.KW}="
+
+
+def reading_lines(readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> list[str]:
+    """The points of a batch of readings: the hot path (a point per reading), so each
+    line is one f-string, with no call per field."""
+    series, lines = _reading_series, []
+    for reading, ts_ms in zip(readings, stamps_ms):
+        line = f"{series(reading.project_id, reading.meter_id)}{_KWH}{float(reading.kwh)!r}{_INTERVAL}{reading.interval_s}i"
+        if reading.kwh_total is not None:
+            line += f"{_KWH_TOTAL}{float(reading.kwh_total)!r}"
+        if reading.kw is not None:
+            line += f"{_KW}{float(reading.kw)!r}"
+        lines.append(f"{line} {ts_ms}")
+    return lines
 
 
 # A city's meters all fit; a province's 100k would hold ~30 MB of keys that are cheap

@@ -22,7 +22,7 @@ from ..agents.core.judge import Judgement, StoredDay
 from ..agents.core.suspicion import Carried
 from ..streams.contract import DailyField as F, InvestmentReport, Measurement, PowerReading, RegistryEntry
 from .influx import RetryingInflux, project_conditions
-from .points import daily_point, decode_fingerprints, indicator_point, investment_point, investment_revision_point, reading_point, status_point
+from .points import daily_point, decode_fingerprints, indicator_point, investment_point, investment_revision_point, reading_lines, status_point
 from .stored import load_reference
 
 # A reading belongs to the day holding its interval's middle; with intervals of at most
@@ -52,7 +52,7 @@ class InfluxWorkerStore:
         await self.influx.write(points)
 
     async def write_readings(self, readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> None:
-        await self.influx.write([reading_point(reading, ts_ms) for reading, ts_ms in zip(readings, stamps_ms)])
+        await self.influx.write(reading_lines(readings, stamps_ms))
 
     async def write_days(self, energies: Iterable[DailyEnergy]) -> None:
         await self.influx.write([daily_point(energy, self.tz) for energy in energies])

@@ -171,6 +171,26 @@ class MeterDay(array):
             self._off_grid = {}
         self._off_grid[ts_ms] = (kwh, interval_s)
 
+    def put(self, ts_ms: int, kwh: float, interval_s: int) -> bool:
+        """``set_reading``, in one step for the commonest case (a reading on the grid);
+        True when that very reading was held already."""
+        if self._off_grid is None and interval_s == self.interval_s:
+            step = interval_s * 1000
+            offset = ts_ms - self.origin_ms
+            if offset > 0 and offset % step == 0:
+                slot = offset // step - 1
+                if slot < len(self):
+                    held = self[slot]
+                    self[slot] = kwh
+                    return held == kwh
+                if slot > len(self):
+                    self.extend([math.nan] * (slot - len(self)))
+                self.append(kwh)
+                return False
+        held = self.reading_at(ts_ms) == (kwh, interval_s)
+        self.set_reading(ts_ms, kwh, interval_s)
+        return held
+
     def readings(self) -> Iterable[tuple[int, float, int]]:
         """(ts_ms, kwh, interval_s) of every reading held."""
         step = self.interval_s * 1000
@@ -220,24 +240,25 @@ class DailyEnergyBook:
         self._days[key] = (*meters, meter)
         return meter
 
-    def holds(self, reading: MeterReading, key: DayKey | None = None) -> bool:
-        """The same reading, same value, is already counted (a re-sent or re-delivered one).
-        ``key``: the reading's ``day_of``, when the caller has it already."""
-        for meter in self._days.get(key or self.day_of(reading), ()):
-            if meter.meter_id == reading.meter_id:
-                return meter.reading_at(reading.ts_ms) == (reading.kwh, reading.interval_s)
-        return False
-
     def add(self, reading: MeterReading, key: DayKey | None = None) -> DayKey:
-        """Count ``reading`` (replacing an earlier one of the same meter and time);
-        returns its day, ``key`` if the caller gives it."""
+        """Count ``reading`` (replacing an earlier one of the same meter and time); returns
+        its day, ``key`` if the caller gives it."""
         key = key or self.day_of(reading)
-        if key not in self._days:
-            raise KeyError(f"day {key} must be loaded before readings are added")
-        self._meter_day(key, reading).set_reading(reading.ts_ms, reading.kwh, reading.interval_s)
-        if self._newest_day is None or key[1] > self._newest_day:
-            self._newest_day = key[1]
+        self.add_all([reading], [key])
         return key
+
+    def add_all(self, readings: Iterable[MeterReading], keys: Iterable[DayKey]) -> int:
+        """``add`` each reading with its day (``day_of``); returns how many were held
+        already with the same value (re-sent or re-delivered)."""
+        duplicates, newest, days = 0, self._newest_day, self._days
+        for reading, key in zip(readings, keys):
+            if key not in days:
+                raise KeyError(f"day {key} must be loaded before readings are added")
+            duplicates += self._meter_day(key, reading).put(reading.ts_ms, reading.kwh, reading.interval_s)
+            if newest is None or key[1] > newest:
+                newest = key[1]
+        self._newest_day = newest
+        return duplicates
 
     def total(self, key: DayKey) -> DailyEnergy:
         meters = self._days[key]

@@ -213,16 +213,24 @@ class Judge:
     ) -> None:
         """A batch of (reading, source partition, message it came in) and the day totals
         it changed, each with its day's key."""
-        message_start: dict[tuple[object, object], int] = {}
+        spans: dict[tuple[object, object], list[int]] = {}  # (source, message) -> [earliest, newest]
+        seen, outbox = self.watch.seen, self._outbox
         for reading, source, message in readings:
-            key = (source, message)
-            if reading.ts_ms < message_start.get(key, reading.ts_ms + 1):
-                message_start[key] = reading.ts_ms
-        for reading, source, message in readings:
-            change = self.watch.seen(reading.project_id, reading.meter_id, reading.ts_ms, reading.interval_s)
+            ts_ms = reading.ts_ms
+            span = spans.get((source, message))
+            if span is None:
+                spans[(source, message)] = [ts_ms, ts_ms]
+            elif ts_ms < span[0]:
+                span[0] = ts_ms
+            elif ts_ms > span[1]:
+                span[1] = ts_ms
+            change = seen(reading.project_id, reading.meter_id, ts_ms, reading.interval_s)
             if change is not None:
-                self._outbox.append(self.day_events.of_meter(change, reading.ts_ms))
-            self.clock.observe(reading.ts_ms, wall_s, source, message_start[(source, message)])
+                outbox.append(self.day_events.of_meter(change, ts_ms))
+        # The clock keeps the newest reading and the latest message start of each
+        # source: once per message is the same as once per reading.
+        for (source, _message), (earliest, newest) in spans.items():
+            self.clock.observe(newest, wall_s, source, earliest)
         for key, energy in energies:
             self.pending[key] = energy
 

@@ -99,12 +99,13 @@ def test_days_far_behind_the_newest_are_forgotten_and_must_be_reloaded():
 def test_a_resent_reading_is_recognised_as_already_counted():
     book = DailyEnergyBook(SHANGHAI, 3)
     first = reading("2026-03-02T08:15:00+08:00", 2.5)
-    book.load(book.day_of(first), ())
-    assert not book.holds(first)
-    book.add(first)
-    assert book.holds(reading("2026-03-02T08:15:00+08:00", 2.5)), "the same reading again"
-    assert not book.holds(reading("2026-03-02T08:15:00+08:00", 2.7)), "a correction is not a duplicate"
-    assert not book.holds(reading("2026-03-02T08:30:00+08:00", 2.5))
+    key = book.day_of(first)
+    book.load(key, ())
+    assert book.add_all([first], [key]) == 0
+    assert book.add_all([reading("2026-03-02T08:15:00+08:00", 2.5)], [key]) == 1, "the same reading again"
+    assert book.add_all([reading("2026-03-02T08:15:00+08:00", 2.7)], [key]) == 0, "a correction is not a duplicate"
+    assert book.add_all([reading("2026-03-02T08:30:00+08:00", 2.5)], [key]) == 0
+    assert book.total(key).kwh == 2.7 + 2.5
 
 
 def test_local_day_agrees_with_a_plain_time_zone_conversion_across_a_year():
@@ -156,3 +157,22 @@ def test_epoch_ms_is_the_exact_millisecond_rounded_down_whatever_the_offset(mome
     aware = moment.replace(tzinfo=timezone(timedelta(minutes=15 * quarter_hours)))
     exact = (aware - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
     assert epoch_ms(aware) == exact
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-2, 100), st.sampled_from([0.0, 1.5, 2.25, 7.0]), st.sampled_from([900, 900, 900, 60, 1800]), st.sampled_from([0, 0, 0, 17_000])),
+        max_size=60,
+    )
+)
+def test_putting_a_reading_is_setting_it_and_says_when_it_was_held(readings):
+    """The one-step ``put`` of the hot path keeps what ``set_reading`` keeps, and is
+    true exactly when the same reading (time, energy, interval) was there before."""
+    origin = 1_772_294_400_000
+    quick, careful = MeterDay("M1", origin, 900), MeterDay("M1", origin, 900)
+    for quarter, kwh, interval_s, off_grid_ms in readings:
+        ts_ms = origin + quarter * 900_000 + off_grid_ms
+        was_held = careful.reading_at(ts_ms) == (kwh, interval_s)
+        careful.set_reading(ts_ms, kwh, interval_s)
+        assert quick.put(ts_ms, kwh, interval_s) == was_held
+        assert sorted(quick.readings()) == sorted(careful.readings())

@@ -26,7 +26,7 @@ def test_the_fast_reading_line_equals_the_general_encoder():
     from datetime import datetime, timedelta, timezone
 
     from sitepulse.agents.core.daily import epoch_ms
-    from sitepulse.sink.points import reading_point
+    from sitepulse.sink.points import reading_lines, reading_point
     from sitepulse.streams.contract import Measurement, PowerReading
 
     moment = datetime(2026, 3, 2, 8, 15, tzinfo=timezone(timedelta(hours=8)))
@@ -47,3 +47,4 @@ def test_the_fast_reading_line_equals_the_general_encoder():
         )
         assert reading_point(reading) == general
         assert reading_point(reading, epoch_ms(reading.ts)) == general
+        assert reading_lines([reading], [epoch_ms(reading.ts)]) == [general]

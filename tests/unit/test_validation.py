@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import pytest
@@ -100,9 +101,6 @@ def test_oversized_messages_and_clocks_from_the_future_are_refused():
     assert isinstance(decode_record(encode({**GOOD_POWER, "ts": "2030-01-01T00:00:00+08:00"})), PowerReading), "no clock, no check"
 
 
-from hypothesis import given, settings as hypothesis_settings
-from hypothesis import strategies as st
-
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
@@ -151,7 +149,7 @@ def test_infinite_numbers_are_refused_before_they_reach_influxdb():
 
 
 def test_rules_that_need_the_registry():
-    from datetime import date, datetime, timedelta, timezone
+    from datetime import timedelta
 
     from sitepulse.streams.validation import check_against_registry
 
