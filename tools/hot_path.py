@@ -1,11 +1,11 @@
-"""The worker's own cost per reading on day-packed messages, without Kafka or InfluxDB:
-a simulated city packed per project and day (as a replay sends it), fed through the
+"""The worker's own cost per reading, without Kafka or InfluxDB: a simulated city packed
+per project and day (as a replay sends it) or one reading per message, fed through the
 power agent's whole step (``Worker.take_records``: decode, checks, registry screen,
 day book, line protocol built and discarded, judging, events). What it prints is the
 share of the end-to-end leg's CPU that is sitepulse's, so a change to the hot path can
 be measured in seconds, A/B on one machine, before the bench confirms it end to end.
 
-    python tools/hot_path.py [--projects 60] [--days 30] [--profile out.prof]
+    python tools/hot_path.py [--projects 60] [--days 30] [--single --messages-per-batch 1000] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class PackedMessages:
     def publish_batch(self, project_id: str, readings: list[PowerReading], source: str = "") -> None:
         self.values.append(self.encode(PowerBatch.of(project_id, readings)))
 
+    def publish(self, reading: PowerReading) -> None:
+        self.values.append(self.encode(reading))
+
 
 class DiscardingInflux:
     """Line protocol is built by the store as for InfluxDB, then counted and dropped."""
@@ -73,14 +76,15 @@ class NothingStored(InfluxWorkerStore):
         return []
 
 
-def packed_city(projects: int, days: int, tz: ZoneInfo) -> tuple[list[bytes], int, list]:
+def simulated_city(projects: int, days: int, tz: ZoneInfo, packed: bool = True) -> tuple[list[bytes], int, list]:
+    """The city's readings as messages: packed per project and day, or one per reading."""
     scenario = build_scenario(projects, days, 11, date(2026, 1, 5), tz)
     messages = PackedMessages()
     packer = DayPacker(messages, tz)  # type: ignore[arg-type]
     readings = 0
     for record in generate_records(scenario, scenario.end):
         if isinstance(record, PowerReading):
-            packer.add(record)
+            packer.add(record) if packed else messages.publish(record)
             readings += 1
     packer.flush()
     return messages.values, readings, [p.entry for p in scenario.projects]
@@ -119,11 +123,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--projects", type=int, default=60)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--messages-per-batch", type=int, default=100)
+    parser.add_argument("--messages-per-batch", type=int, default=100, help="messages the agent takes at once")
+    parser.add_argument("--single", action="store_true", help="one reading per message, as sites send them live")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here")
     args = parser.parse_args()
     tz = ZoneInfo("Asia/Shanghai")
-    values, readings, registry = packed_city(args.projects, args.days, tz)
+    values, readings, registry = simulated_city(args.projects, args.days, tz, packed=not args.single)
     profiler = cProfile.Profile() if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()
     if profiler:

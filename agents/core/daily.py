@@ -23,6 +23,8 @@ from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import numpy
+
 from .suspicion import UNKNOWN_SHAPE, MeterFingerprint, day_shape
 
 DayKey = tuple[str, date]  # (project_id, local day)
@@ -202,6 +204,38 @@ class MeterDay(array):
                 yield ts_ms, kwh, interval_s
 
 
+def _readings_of(meters: Iterable[MeterDay]) -> list[tuple[str, int, float, int]]:
+    return [(meter.meter_id, ts_ms, kwh, interval_s) for meter in meters for ts_ms, kwh, interval_s in meter.readings()]
+
+
+def _on_grid_summary(meters: Iterable[MeterDay], day_end_ms: int) -> tuple[float, int, int, int, int, bool] | None:
+    """(kWh, readings, meters, shortest interval, longest gap in s, flat load) of a day
+    whose meters hold only readings on their grid (the array, no off-grid dict); None
+    otherwise. A meter's grid starts at the day's start, so slot n covers the n-th
+    interval of the day, and a gap is a run of empty slots (or the end of the day)."""
+    kwh_parts, count, meter_count, interval_s, max_gap_ms, flat = [], 0, 0, 0, 0, False
+    for meter in meters:
+        if meter._off_grid:
+            return None
+        values = numpy.array(meter, dtype=numpy.float64)
+        held = numpy.flatnonzero(~numpy.isnan(values))
+        if not len(held):
+            continue
+        step = meter.interval_s * 1000
+        present = values[held]
+        kwh_parts.append(present.tolist())
+        count += len(held)
+        meter_count += 1
+        interval_s = meter.interval_s if not interval_s else min(interval_s, meter.interval_s)
+        empty_runs = numpy.diff(held).max() - 1 if len(held) > 1 else 0
+        max_gap_ms = max(max_gap_ms, int(held[0]) * step, int(empty_runs) * step, day_end_ms - (meter.origin_ms + (int(held[-1]) + 1) * step))
+        if not flat and len(held) * meter.interval_s >= 86_400 and present[0] > 0 and (present == present[0]).all():
+            flat = True
+    if not count:
+        return None
+    return math.fsum(kwh for part in kwh_parts for kwh in part), count, meter_count, interval_s, max_gap_ms // 1000, flat
+
+
 class DailyEnergyBook:
     """The open days of the projects one worker owns.
 
@@ -261,21 +295,32 @@ class DailyEnergyBook:
         return duplicates
 
     def total(self, key: DayKey) -> DailyEnergy:
+        """What the meters said about the day so far. The live path asks at every batch
+        for every day the batch touched (a few hundred days, each with up to a day of
+        readings), so meters whose readings all sit on their grid, the usual case, are
+        summed with array operations; the general walk over readings is the reference
+        (a property test holds the two equal)."""
         meters = self._days[key]
         start_ms = day_start_ms(key[1], self.tz)
         end_ms = day_start_ms(key[1] + timedelta(days=1), self.tz)
-        readings = [(meter.meter_id, ts_ms, kwh, interval_s) for meter in meters for ts_ms, kwh, interval_s in meter.readings()]
-        max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
+        on_grid = _on_grid_summary(meters, end_ms)
+        if on_grid is None:
+            readings = _readings_of(meters)
+            kwh, count, meter_count = math.fsum(r[2] for r in readings), len(readings), len({r[0] for r in readings})
+            interval_s = min((r[3] for r in readings), default=0)
+            max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
+        else:
+            kwh, count, meter_count, interval_s, max_gap_s, flat_load = on_grid
         # Only a day without gaps has a shape: the live path totals a day at every batch.
-        shape = day_shape(readings, start_ms, end_ms) if max_gap_s == 0 else UNKNOWN_SHAPE
+        shape = day_shape(_readings_of(meters), start_ms, end_ms) if max_gap_s == 0 and count else UNKNOWN_SHAPE
         return DailyEnergy(
             project_id=key[0],
             day=key[1],
-            kwh=math.fsum(kwh for _, _, kwh, _ in readings),
-            readings=len(readings),
-            meters=len({meter_id for meter_id, *_ in readings}),
+            kwh=kwh,
+            readings=count,
+            meters=meter_count,
             max_gap_s=max_gap_s,
-            interval_s=min((interval_s for *_, interval_s in readings), default=0),
+            interval_s=interval_s,
             flat_load=flat_load,
             load_cv=shape.load_cv,
             day_night=shape.day_night,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitepulse.agents.core.daily import DailyEnergyBook, MeterDay, MeterReading, epoch_ms, local_day
+from sitepulse.agents.core.daily import DailyEnergyBook, MeterDay, MeterReading, epoch_ms, gaps_and_flatness, local_day
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -176,3 +177,37 @@ def test_putting_a_reading_is_setting_it_and_says_when_it_was_held(readings):
         careful.set_reading(ts_ms, kwh, interval_s)
         assert quick.put(ts_ms, kwh, interval_s) == was_held
         assert sorted(quick.readings()) == sorted(careful.readings())
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["M1", "M1", "M2"]),
+            st.integers(0, 97),  # quarter hours after the day's start
+            st.sampled_from([0.0, 3.5, 3.5, 4.25]),
+            st.sampled_from([900, 900, 900, 1800, 60]),
+            st.sampled_from([0, 0, 0, 0, 420_000]),  # off the grid
+        ),
+        max_size=120,
+    ),
+    st.sampled_from([None, 3.5, 0.0]),  # a whole day of one energy on M1 first
+)
+def test_a_day_total_is_what_the_walk_over_its_readings_gives(readings, full_day):
+    """The array summary of on-grid meters gives the same total, counts, longest gap and
+    flat load as walking over every reading (the general path and the definition)."""
+    day = date(2026, 3, 2)
+    start_ms = epoch_ms(datetime(2026, 3, 2, tzinfo=SHANGHAI))
+    end_ms = start_ms + 86_400_000
+    book = open_book(("P", day))
+    wanted = [] if full_day is None else [("M1", start_ms + (q + 1) * 900_000, full_day, 900) for q in range(96)]
+    wanted += [(meter, start_ms + (q + 1) * 900_000 + off, kwh, interval) for meter, q, kwh, interval, off in readings]
+    for meter, ts_ms, kwh, interval_s in wanted:
+        reading_ = MeterReading("P", meter, ts_ms, interval_s, kwh)
+        if book.day_of(reading_) == ("P", day):
+            book.add(reading_)
+    total = book.total(("P", day))
+    held = [(m.meter_id, ts, kwh, interval) for m in book._days[("P", day)] for ts, kwh, interval in m.readings()]
+    assert total.readings == len(held) and total.meters == len({r[0] for r in held})
+    assert total.kwh == math.fsum(r[2] for r in held)
+    assert total.interval_s == min((r[3] for r in held), default=0)
+    assert (total.max_gap_s, total.flat_load) == gaps_and_flatness(held, start_ms, end_ms)
