@@ -400,8 +400,9 @@ class Judge:
             written = self.written_hashes[project_id] = WrittenDays()
         previous = timeline.anchor
         project = self.registry.get(project_id)
+        written_before = dict(written.items())  # one pass, not a search per day
         for position, day in enumerate(evaluated):
-            if written.get(day.day) != hash(day):
+            if written_before.get(day.day) != hash(day):
                 judgement.judged.append(JudgedDay(day, stalled_working_days(evaluated[: position + 1]), project))
                 judgement.events.extend(self.day_events.of_day(day, previous, now_ms))
                 written[day.day] = hash(day)

@@ -71,3 +71,20 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert len(results["board_query_ms"]) == len({(uid, title) for uid, title, _ in board_queries()})
     assert "sitepulse bench" in run.stdout and "end to end" in run.stdout
     assert str(REPO) not in out.read_text(), "results name no local paths"
+
+
+def test_the_year_for_real_replaces_the_extrapolated_year(tmp_path):
+    """``--only year`` streams its days through a worker until every one is judged; once a
+    year is measured, the month's extrapolation and estimate leave the results."""
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"replay_year_s": 700.0, "replay_year_window_adjusted_s": 850.0, "replay_readings_per_s": 21_000.0, "raw_consumer_per_s": 25_000.0, "single_message_readings_per_s": 5_000.0}))
+    run = subprocess.run(
+        [sys.executable, "-m", "sitepulse", "bench", "--quick", "--only", "year", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    print(run.stdout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["year_readings"] > 0 and results["year_s"] > 0 and results["year_projects"] == 10
+    assert "replay_year_s" not in results and "replay_year_window_adjusted_s" not in results
+    assert "the year for real" in run.stdout and "extrapolated" not in run.stdout

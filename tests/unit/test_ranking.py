@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sitepulse.agents.core.calendar import Stoppage
 from sitepulse.agents.core.indicators import DayLabel, State
 from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_period
-from sitepulse.agents.core.investment import completion_by
 from sitepulse.agents.core.project import JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
 from sitepulse.agents.core.ranking import investment_without_power, rank_units
 
