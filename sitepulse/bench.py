@@ -865,7 +865,12 @@ def run_bench(
         shutil.rmtree(root, ignore_errors=True)
     results = {**earlier, **bench.results}
     results.pop("partial", None)
+    if "year_s" in results:
+        # The year measured for real (``--only year``) replaces the month's extrapolation.
+        for extrapolated in ("replay_year_s", "replay_year_extrapolated_from", "replay_year_window_adjusted_s"):
+            results.pop(extrapolated, None)
     if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:
+        _write(out, results)
         return results  # a partial run: no ratios to compute
     # End to end reads day-packed messages: its ceilings are the consumers on that same
     # topic and influxd taking the points.
@@ -877,11 +882,7 @@ def run_bench(
         results["single_message_ratio_bare"] = results["single_message_readings_per_s"] / results["bare_faust_per_s"]
     if "live_capacity_per_s" in results and "bare_faust_per_s" in results:
         results["live_capacity_ratio_bare"] = results["live_capacity_per_s"] / results["bare_faust_per_s"]
-    if "year_s" in results:
-        # The year measured for real (``--only year``) replaces the month's extrapolation.
-        for extrapolated in ("replay_year_s", "replay_year_extrapolated_from", "replay_year_window_adjusted_s"):
-            results.pop(extrapolated, None)
-    else:
+    if "year_s" not in results:
         results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
         results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)
         if "judgement_ms_full_window" in results:

@@ -125,6 +125,11 @@ def step(machine: Machine, index: float | None, working_day: bool, judged: bool)
     return Machine(State.STARTED) if busy >= RESUME_AFTER else replace(machine, busy_run=busy)
 
 
+def activity_index(kwh: float, baseline: float | None, offline: bool) -> float | None:
+    """The day's energy over its baseline; None when the day is offline or has none."""
+    return kwh / baseline if baseline and not offline else None
+
+
 def baseline_kwh(
     day: date, evaluated: Mapping[date, DayIndicators | BaselineDay], normal_days: list[DayIndicators | BaselineDay], capacity_kva: float
 ) -> float | None:
@@ -195,25 +200,25 @@ class BaselineHistory(PackedDays[BaselineDay]):
 _NO_HISTORY: Mapping[date, BaselineDay] = MappingProxyType({})
 
 
-_LABELS, _STATES = tuple(DayLabel), tuple(State)
-_LABEL_AT, _STATE_AT = {label: n for n, label in enumerate(_LABELS)}, {state: n for n, state in enumerate(_STATES)}
+_STATES = tuple(State)
+_STATE_AT = {state: n for n, state in enumerate(_STATES)}
 _NO_METER = 255
 
 
 class _Evaluation:
-    """A timeline's last ``evaluate``: each day's indicators (before the suspicion runs)
-    and look, and what they were judged under. A day's indicators depend only on the
-    days before it (and on these conditions), so the next evaluation resumes at the
-    first day that changed; only the suspicion runs, which reach back (a constant load
-    counts from its first day once it has lasted), go over every day again, and they
-    cost little. Packed, 63 bytes a day: as objects a full window cost ~20 KB a
-    timeline, 200 MB for the 10,000 timelines a worker holds at a province's scale."""
+    """A timeline's last ``evaluate``: what judging decided on each day (before the
+    suspicion runs), and the conditions it was judged under. A day's indicators depend
+    only on the days before it (and on these conditions), so the next evaluation resumes
+    at the first day that changed; only the suspicion runs, which reach back (a constant
+    load counts from its first day once it has lasted), go over every day again, and
+    they cost little. Only what cannot be derived again from the day's input and the
+    calendar is kept, 23 bytes a day: as objects a full window cost ~20 KB a timeline,
+    200 MB for the 10,000 timelines a worker holds at a province's scale."""
 
     __slots__ = ("conditions", "first", "_packed", "_meter_ids")
-    # kWh, baseline, index, label, state, idle run, busy run, working day, offline, stable,
-    # look bits, meter of the look (index), copied from (ordinal), the look's load CV,
-    # usual CV, the day's load CV
-    LAYOUT = struct.Struct("<dddBBHH???BBiddd")
+    # baseline, state, idle run, busy run, offline, look bits, the look's meter (index),
+    # days back to the day it copies (0: none), the site's usual hourly variation
+    LAYOUT = struct.Struct("<dBBB?BBBd")
 
     def __init__(self, conditions: tuple, days: list[DayIndicators], looks: list[DayLook], kept: _Evaluation | None = None, kept_days: int = 0) -> None:
         """``days`` and ``looks`` after the first ``kept_days`` of ``kept``, which are
@@ -228,10 +233,9 @@ class _Evaluation:
             machine = day.machine
             rows.append(
                 self.LAYOUT.pack(
-                    day.kwh, or_nan(day.baseline_kwh), or_nan(day.activity_index), _LABEL_AT[day.label], _STATE_AT[machine.state],
-                    machine.idle_run, machine.busy_run, day.working_day, day.offline, day.stable, look.look,
+                    or_nan(day.baseline_kwh), _STATE_AT[machine.state], machine.idle_run, machine.busy_run, day.offline, look.look,
                     meter_ids.index(look.meter_id) if look.meter_id else _NO_METER,
-                    look.copied_from.toordinal() if look.copied_from else 0, or_nan(look.load_cv), or_nan(look.usual_cv), or_nan(day.load_cv),
+                    (day.day - look.copied_from).days if look.copied_from else 0, or_nan(look.usual_cv),
                 )
             )
         self._packed = b"".join(rows)
@@ -244,22 +248,20 @@ class _Evaluation:
         """How many of the days held come before ``day``."""
         return max(0, min(len(self), (day - self.first).days)) if len(self) else 0
 
-    def unpack(self, project_id: str, count: int) -> tuple[list[DayIndicators], list[DayLook]]:
+    def unpack(self, timeline: ProjectTimeline, count: int) -> tuple[list[DayIndicators], list[DayLook]]:
         """The first ``count`` days, as ``evaluate`` judged them before the suspicion runs."""
         days, looks = [], []
-        ordinal = self.first.toordinal() if count else 0
+        inputs = dict(timeline.inputs.items())
         for n, fields in enumerate(self.LAYOUT.iter_unpack(self._packed[: count * self.LAYOUT.size])):
-            kwh, baseline, index, label, state, idle, busy, working, offline, stable, look, meter, source, look_cv, usual_cv, load_cv = fields
-            day = date.fromordinal(ordinal + n)
-            days.append(
-                DayIndicators(
-                    project_id, day, kwh, or_none(baseline), or_none(index), _LABELS[label], Machine(_STATES[state], idle, busy),
-                    working, offline, stable, look, load_cv=or_none(load_cv),
-                )
-            )
-            looks.append(
-                DayLook(day, look, "" if meter == _NO_METER else self._meter_ids[meter], date.fromordinal(source) if source else None, or_none(look_cv), or_none(usual_cv))
-            )
+            baseline, state, idle, busy, offline, look, meter, back, usual_cv = fields
+            day = self.first + timedelta(days=n)
+            day_input = inputs.get(day)
+            days.append(timeline._indicators(day, day_input, or_none(baseline), Machine(_STATES[state], idle, busy), offline, look))
+            if day_input is None or offline:
+                looks.append(DayLook(day, look))
+            else:
+                copied = day - timedelta(days=back) if back else None
+                looks.append(DayLook(day, look, "" if meter == _NO_METER else self._meter_ids[meter], copied, day_input.load_cv, or_none(usual_cv)))
         return days, looks
 
     def drop_before(self, day: date, conditions: tuple) -> None:
@@ -356,7 +358,33 @@ class ProjectTimeline:
         last = self._last
         if last is None or last.conditions != conditions or last.first != first:
             return [], []
-        return last.unpack(self.project_id, last.before(self._changed_from or date.max))
+        return last.unpack(self, last.before(self._changed_from or date.max))
+
+    def _indicators(self, day: date, day_input: DailyEnergy | None, baseline: float | None, after: Machine, offline: bool, look: int) -> DayIndicators:
+        """A judged day from what judging it decided: what ``_judge`` returns, and what
+        a resumed evaluation rebuilds from the packed decisions."""
+        kwh = day_input.kwh if day_input else 0.0
+        index = activity_index(kwh, baseline, offline)
+        if offline:
+            label = DayLabel.OFFLINE
+        elif self.calendar.stoppage(self.project_id, day) is not None:
+            label = DayLabel.STOPPAGE
+        else:
+            label = DayLabel(after.state.value)
+        return DayIndicators(
+            project_id=self.project_id,
+            day=day,
+            kwh=kwh,
+            baseline_kwh=baseline,
+            activity_index=index,
+            label=label,
+            machine=after,
+            working_day=self.calendar.is_working_day(self.project_id, day),
+            offline=offline,
+            stable=index is not None and index >= STABLE_AT,
+            look=look,
+            load_cv=day_input.load_cv if day_input else None,
+        )
 
     def _judge(
         self,
@@ -369,38 +397,17 @@ class ProjectTimeline:
         normal_shapes: list[tuple[date, float | None]],
         shapes: Mapping[str, Mapping[date, bytes]],
     ) -> tuple[DayIndicators, DayLook]:
-        kwh = day_input.kwh if day_input else 0.0
         offline = (
             day_input is None
             or day_input.meters < usual_meters
             or day_input.max_gap_s > GAP_TOLERANCE_INTERVALS * day_input.interval_s
         )
-        stoppage = self.calendar.stoppage(self.project_id, day) is not None
         working_day = self.calendar.is_working_day(self.project_id, day)
         baseline = baseline_kwh(day, evaluated, normal_days, self.capacity_kva)
-        index = kwh / baseline if baseline and not offline else None
+        index = activity_index(day_input.kwh if day_input else 0.0, baseline, offline)
         after = step(machine, index, working_day, judged=not offline)
-        if offline:
-            label = DayLabel.OFFLINE
-        elif stoppage:
-            label = DayLabel.STOPPAGE
-        else:
-            label = DayLabel(after.state.value)
         look = self._look(day, day_input, offline, working_day, index, normal_shapes, shapes)
-        return DayIndicators(
-            project_id=self.project_id,
-            day=day,
-            kwh=kwh,
-            baseline_kwh=baseline,
-            activity_index=index,
-            label=label,
-            machine=after,
-            working_day=working_day,
-            offline=offline,
-            stable=index is not None and index >= STABLE_AT,
-            look=look.look,
-            load_cv=day_input.load_cv if day_input else None,
-        ), look
+        return self._indicators(day, day_input, baseline, after, offline, look.look), look
 
     def _look(
         self,
