@@ -365,6 +365,28 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
     return problems
 
 
+async def problem_pages(query: Query) -> AsyncIterator[list[Problem]]:
+    """Every problem, PAGE_ROWS rows at a time. The ledger of a province can hold a
+    problem per project (a metering platform's bad day files 100k of them): read at
+    once, as one series each, the answer and its rows cost ~300 MB for a few seconds.
+    Rows are read in time order without GROUP BY (the tags come as columns): a problem
+    filed meanwhile with an earlier time can shift a page by a row, so the next review
+    sees it."""
+    tags = (Measurement.TAG_PROJECT, "problem_id")
+    async for page in _pages(query, f"SELECT * FROM {Measurement.PROBLEM}"):
+        by_problem: dict[tuple[str, str], Series] = {}
+        for series in page:
+            columns = series.columns
+            at = [columns.index(tag) for tag in tags]
+            for row in series.values:
+                key = (row[at[0]], row[at[1]])
+                found = by_problem.get(key)
+                if found is None:
+                    found = by_problem[key] = Series(series.name, dict(zip(tags, key)), columns)
+                found.values.append(row)
+        yield problems_from(by_problem[key] for key in sorted(by_problem))
+
+
 def _registered(value: str | None) -> str | None:
     return None if not value or value == UNREGISTERED else value
 
