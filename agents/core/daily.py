@@ -304,15 +304,18 @@ class DailyEnergyBook:
         start_ms = day_start_ms(key[1], self.tz)
         end_ms = day_start_ms(key[1] + timedelta(days=1), self.tz)
         on_grid = _on_grid_summary(meters, end_ms)
-        if on_grid is None:
-            readings = _readings_of(meters)
+        readings = _readings_of(meters) if on_grid is None else None
+        if readings is not None:
             kwh, count, meter_count = math.fsum(r[2] for r in readings), len(readings), len({r[0] for r in readings})
             interval_s = min((r[3] for r in readings), default=0)
             max_gap_s, flat_load = gaps_and_flatness(readings, start_ms, end_ms)
         else:
             kwh, count, meter_count, interval_s, max_gap_s, flat_load = on_grid
         # Only a day without gaps has a shape: the live path totals a day at every batch.
-        shape = day_shape(_readings_of(meters), start_ms, end_ms) if max_gap_s == 0 and count else UNKNOWN_SHAPE
+        if max_gap_s == 0 and count:
+            shape = day_shape(_readings_of(meters) if readings is None else readings, start_ms, end_ms)
+        else:
+            shape = UNKNOWN_SHAPE
         return DailyEnergy(
             project_id=key[0],
             day=key[1],

@@ -248,10 +248,10 @@ class _Evaluation:
         """How many of the days held come before ``day``."""
         return max(0, min(len(self), (day - self.first).days)) if len(self) else 0
 
-    def unpack(self, timeline: ProjectTimeline, count: int) -> tuple[list[DayIndicators], list[DayLook]]:
-        """The first ``count`` days, as ``evaluate`` judged them before the suspicion runs."""
+    def unpack(self, timeline: ProjectTimeline, inputs: Mapping[date, DailyEnergy], count: int) -> tuple[list[DayIndicators], list[DayLook]]:
+        """The first ``count`` days, as ``evaluate`` judged them before the suspicion runs
+        (``inputs``: the timeline's, unpacked)."""
         days, looks = [], []
-        inputs = dict(timeline.inputs.items())
         for n, fields in enumerate(self.LAYOUT.iter_unpack(self._packed[: count * self.LAYOUT.size])):
             baseline, state, idle, busy, offline, look, meter, back, usual_cv = fields
             day = self.first + timedelta(days=n)
@@ -328,8 +328,8 @@ class ProjectTimeline:
             return []
         usual_meters = self.inputs.most_meters()
         conditions = self._conditions(usual_meters)
-        kept, kept_looks = self._reusable(conditions, first)
-        inputs = dict(self.inputs.items_from(first + timedelta(days=len(kept))))
+        inputs = dict(self.inputs.items())
+        kept, kept_looks = self._reusable(conditions, first, inputs)
         evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
         evaluated.update((d.day, d) for d in kept)
         normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(evaluated.items()) if d.counts_for_baseline]
@@ -353,12 +353,12 @@ class ProjectTimeline:
         found, carried = suspicions(looks, self.carried)
         return [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
 
-    def _reusable(self, conditions: tuple, first: date) -> tuple[list[DayIndicators], list[DayLook]]:
+    def _reusable(self, conditions: tuple, first: date, inputs: Mapping[date, DailyEnergy]) -> tuple[list[DayIndicators], list[DayLook]]:
         """The last evaluation's days before the first changed day, if it still holds."""
         last = self._last
         if last is None or last.conditions != conditions or last.first != first:
             return [], []
-        return last.unpack(self, last.before(self._changed_from or date.max))
+        return last.unpack(self, inputs, last.before(self._changed_from or date.max))
 
     def _indicators(self, day: date, day_input: DailyEnergy | None, baseline: float | None, after: Machine, offline: bool, look: int) -> DayIndicators:
         """A judged day from what judging it decided: what ``_judge`` returns, and what

@@ -85,13 +85,6 @@ class PackedDays(Mapping[date, V], Generic[V]):
             day = date.fromordinal(ordinal)
             yield day, self.unpack(day, tuple(fields))
 
-    def items_from(self, day: date) -> Iterator[tuple[date, V]]:
-        """``items()`` of ``day`` and after."""
-        start = self._position(day.toordinal()) * self.LAYOUT.size
-        for ordinal, *fields in self.LAYOUT.iter_unpack(memoryview(self._packed)[start:]):
-            when = date.fromordinal(ordinal)
-            yield when, self.unpack(when, tuple(fields))
-
     def column_max(self, field: int) -> object:
         """The largest value of one packed field (its place in the record, the day's
         ordinal being 0) over every day, without building the values (None: no days)."""
