@@ -337,7 +337,7 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
     problems = []
     for series in series_list:
         for row in series.rows():
-            if not row.get("opened_day") or not row.get("kind"):
+            if not row.get("opened_day") or not row.get("kind") or not row.get("opened_at"):
                 continue  # being written right now: InfluxDB stores each field on its own
             problems.append(
                 Problem(
