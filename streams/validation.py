@@ -83,20 +83,18 @@ def _batch_parts(batch: PowerBatch, now: datetime | None) -> list[Part]:
     push: a reading that passes every rule is accepted by the one test below, the rest
     go through ``check_record``, which names the rule broken (the test is those rules,
     so what it lets through ``check_record`` would accept)."""
-    project_id = batch.project_id
     latest = None if now is None else now + timedelta(seconds=MAX_CLOCK_AHEAD_S)
     parts = []
-    for index, r in enumerate(batch.readings):
-        reading = PowerReading(project_id, r.meter_id, r.ts, r.kwh, r.interval_s, r.kwh_total, r.kw, r.sig)
-        ts, total, kw = r.ts, r.kwh_total, r.kw
+    for index, reading in enumerate(batch.expand()):
+        ts, total, kw = reading.ts, reading.kwh_total, reading.kw
         if (
             ts.tzinfo is not None
             and (latest is None or ts <= latest)
-            and 0 <= r.kwh < math.inf
-            and 0 < r.interval_s <= MAX_INTERVAL_S
+            and 0 <= reading.kwh < math.inf
+            and 0 < reading.interval_s <= MAX_INTERVAL_S
             and (total is None or math.isfinite(total))
             and (kw is None or math.isfinite(kw))
-            and _valid_id(r.meter_id)
+            and _valid_id(reading.meter_id)
         ):
             parts.append(Part(reading, None, index))
         else:

@@ -332,8 +332,9 @@ class ProjectTimeline:
         kept, kept_looks = self._reusable(conditions, first, inputs)
         evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
         evaluated.update((d.day, d) for d in kept)
-        normal_days: list[DayIndicators | BaselineDay] = [d for _, d in sorted(evaluated.items()) if d.counts_for_baseline]
-        normal_shapes = [(day, d.load_cv) for day, d in sorted(evaluated.items()) if d.counts_for_baseline]
+        normal = [(day, d) for day, d in sorted(evaluated.items()) if d.counts_for_baseline]
+        normal_days: list[DayIndicators | BaselineDay] = [d for _, d in normal]
+        normal_shapes = [(day, d.load_cv) for day, d in normal]
         # Unpacked once: every day compares itself with the week before it.
         shapes = {meter_id: dict(days.items()) for meter_id, days in (self.shapes or {}).items()}
         machine = kept[-1].machine if kept else self.anchor
