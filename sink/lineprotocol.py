@@ -52,4 +52,8 @@ def _field_value(value: FieldValue) -> str:
         return f"{value}i"
     if isinstance(value, float):
         return float_field(value)
+    return string_field(value)
+
+
+def string_field(value: str) -> str:
     return '"' + value.translate(_STRING_ESCAPES) + '"'

@@ -83,24 +83,34 @@ def _batch_parts(batch: PowerBatch, now: datetime | None) -> list[Part]:
     push: a reading that passes every rule is accepted by the one test below, the rest
     go through ``check_record``, which names the rule broken (the test is those rules,
     so what it lets through ``check_record`` would accept)."""
-    latest = None if now is None else now + timedelta(seconds=MAX_CLOCK_AHEAD_S)
+    latest = _latest_accepted(now)
     parts = []
     for index, reading in enumerate(batch.expand()):
-        ts, total, kw = reading.ts, reading.kwh_total, reading.kw
-        if (
-            ts.tzinfo is not None
-            and (latest is None or ts <= latest)
-            and 0 <= reading.kwh < math.inf
-            and 0 < reading.interval_s <= MAX_INTERVAL_S
-            and (total is None or math.isfinite(total))
-            and (kw is None or math.isfinite(kw))
-            and _valid_id(reading.meter_id)
-        ):
+        if _passes_reading_rules(reading, latest):
             parts.append(Part(reading, None, index))
         else:
             checked = check_record(reading, now)
             parts.append(Part(reading, checked if isinstance(checked, Rejection) else None, index))
     return parts
+
+
+def _latest_accepted(now: datetime | None) -> datetime | None:
+    return None if now is None else now + timedelta(seconds=MAX_CLOCK_AHEAD_S)
+
+
+def _passes_reading_rules(reading: PowerReading, latest: datetime | None) -> bool:
+    """Every rule ``check_record`` holds a reading to but its project id (a batch checks
+    that once), in one test: true means it would accept the reading."""
+    ts, total, kw = reading.ts, reading.kwh_total, reading.kw
+    return (
+        ts.tzinfo is not None
+        and (latest is None or ts <= latest)
+        and 0 <= reading.kwh < math.inf
+        and 0 < reading.interval_s <= MAX_INTERVAL_S
+        and (total is None or math.isfinite(total))
+        and (kw is None or math.isfinite(kw))
+        and _valid_id(reading.meter_id)
+    )
 
 
 def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:
@@ -115,6 +125,9 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
         return _explain(raw, exc) if len(raw) <= MAX_MESSAGE_BYTES else Rejection("oversized", f"{len(raw)} bytes")
     if len(raw) > MAX_MESSAGE_BYTES and not isinstance(record, PowerBatch):
         return Rejection("oversized", f"{len(raw)} bytes")
+    # A live site's one reading per message: accepted by one test, as a batch's are.
+    if type(record) is PowerReading and _passes_reading_rules(record, _latest_accepted(now)) and _valid_id(record.project_id):
+        return record
     return check_record(record, now)
 
 

@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -212,28 +213,47 @@ def _on_grid_summary(meters: Iterable[MeterDay], day_end_ms: int) -> tuple[float
     """(kWh, readings, meters, shortest interval, longest gap in s, flat load) of a day
     whose meters hold only readings on their grid (the array, no off-grid dict); None
     otherwise. A meter's grid starts at the day's start, so slot n covers the n-th
-    interval of the day, and a gap is a run of empty slots (or the end of the day)."""
-    kwh_parts, count, meter_count, interval_s, max_gap_ms, flat = [], 0, 0, 0, 0, False
+    interval of the day, and a gap is a run of empty slots (or the end of the day).
+
+    Live readings arrive in order, so a meter's array is usually its slots from the
+    first interval on without a hole: that case is read with C loops over the array
+    (``fsum``, ``count``); a meter with holes takes numpy's."""
+    kwh_parts: list[Iterable[float]] = []
+    meter_kwhs: list[float] = []
+    count, meter_count, interval_s, max_gap_ms, flat = 0, 0, 0, 0, False
     for meter in meters:
         if meter._off_grid:
             return None
-        values = numpy.array(meter, dtype=numpy.float64)
-        held = numpy.flatnonzero(~numpy.isnan(values))
-        if not len(held):
-            continue
         step = meter.interval_s * 1000
-        present = values[held]
-        kwh_parts.append(present.tolist())
-        count += len(held)
+        meter_kwh = math.fsum(meter)
+        if not math.isnan(meter_kwh):  # no empty slot: readings from the first interval on
+            if not len(meter):
+                continue
+            held, present = len(meter), meter
+            max_gap_ms = max(max_gap_ms, day_end_ms - (meter.origin_ms + held * step))
+        else:
+            values = numpy.frombuffer(meter, dtype=numpy.float64)
+            slots = numpy.flatnonzero(~numpy.isnan(values))
+            if not len(slots):
+                continue
+            held, present = len(slots), values[slots].tolist()
+            meter_kwh = math.fsum(present)
+            empty_runs = int(numpy.diff(slots).max()) - 1 if held > 1 else 0
+            last = int(slots[-1])
+            max_gap_ms = max(max_gap_ms, int(slots[0]) * step, empty_runs * step, day_end_ms - (meter.origin_ms + (last + 1) * step))
+            del values  # the array cannot grow while numpy holds its buffer
+        kwh_parts.append(present)
+        meter_kwhs.append(meter_kwh)
+        count += held
         meter_count += 1
         interval_s = meter.interval_s if not interval_s else min(interval_s, meter.interval_s)
-        empty_runs = numpy.diff(held).max() - 1 if len(held) > 1 else 0
-        max_gap_ms = max(max_gap_ms, int(held[0]) * step, int(empty_runs) * step, day_end_ms - (meter.origin_ms + (int(held[-1]) + 1) * step))
-        if not flat and len(held) * meter.interval_s >= 86_400 and present[0] > 0 and (present == present[0]).all():
+        if not flat and held * meter.interval_s >= 86_400 and present[0] > 0 and present.count(present[0]) == held:
             flat = True
     if not count:
         return None
-    return math.fsum(kwh for part in kwh_parts for kwh in part), count, meter_count, interval_s, max_gap_ms // 1000, flat
+    # One fsum over every reading: the meters' own sums, added, could round differently.
+    kwh = meter_kwhs[0] if len(meter_kwhs) == 1 else math.fsum(chain.from_iterable(kwh_parts))
+    return kwh, count, meter_count, interval_s, max_gap_ms // 1000, flat
 
 
 class DailyEnergyBook:

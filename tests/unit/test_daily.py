@@ -191,15 +191,18 @@ def test_putting_a_reading_is_setting_it_and_says_when_it_was_held(readings):
         max_size=120,
     ),
     st.sampled_from([None, 3.5, 0.0]),  # a whole day of one energy on M1 first
+    st.integers(0, 97),  # then M3's first intervals in order, as live readings come
 )
-def test_a_day_total_is_what_the_walk_over_its_readings_gives(readings, full_day):
+def test_a_day_total_is_what_the_walk_over_its_readings_gives(readings, full_day, in_order):
     """The array summary of on-grid meters gives the same total, counts, longest gap and
-    flat load as walking over every reading (the general path and the definition)."""
+    flat load as walking over every reading (the general path and the definition), for
+    meters filled in order from the first interval and for meters with holes."""
     day = date(2026, 3, 2)
     start_ms = epoch_ms(datetime(2026, 3, 2, tzinfo=SHANGHAI))
     end_ms = start_ms + 86_400_000
     book = open_book(("P", day))
     wanted = [] if full_day is None else [("M1", start_ms + (q + 1) * 900_000, full_day, 900) for q in range(96)]
+    wanted += [("M3", start_ms + (q + 1) * 900_000, 0.1 * (q % 7) + 2.0, 900) for q in range(in_order)]
     wanted += [(meter, start_ms + (q + 1) * 900_000 + off, kwh, interval) for meter, q, kwh, interval, off in readings]
     for meter, ts_ms, kwh, interval_s in wanted:
         reading_ = MeterReading("P", meter, ts_ms, interval_s, kwh)

@@ -1,6 +1,7 @@
-from sitepulse.sink.lineprotocol import encode_point
-
 import pytest
+from hypothesis import given, strategies as st
+
+from sitepulse.sink.lineprotocol import encode_point
 
 
 def test_tags_are_sorted_and_special_characters_escaped():
@@ -48,3 +49,31 @@ def test_the_fast_reading_line_equals_the_general_encoder():
         assert reading_point(reading) == general
         assert reading_point(reading, epoch_ms(reading.ts)) == general
         assert reading_lines([reading], [epoch_ms(reading.ts)]) == [general]
+
+
+@given(
+    st.text(alphabet="NB-0123 ,=东\\\"", min_size=1, max_size=12),
+    st.floats(0, 1e7, allow_nan=False),
+    st.integers(0, 10_000),
+    st.integers(0, 86_400),
+    st.booleans(),
+    st.one_of(st.none(), st.floats(0, 10, allow_nan=False)),
+    st.one_of(st.none(), st.floats(0, 100, allow_nan=False)),
+    st.lists(st.tuples(st.sampled_from(["M1", "M 2", 'M"3']), st.binary(min_size=0, max_size=4)), max_size=3),
+)
+def test_the_fast_daily_line_equals_the_general_encoder(project_id, kwh, readings, max_gap_s, flat_load, load_cv, day_night, shapes):
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from sitepulse.agents.core.daily import DailyEnergy, day_start_ms
+    from sitepulse.agents.core.suspicion import MeterFingerprint
+    from sitepulse.sink.points import daily_fields, daily_point
+    from sitepulse.streams.contract import Measurement
+
+    tz = ZoneInfo("Asia/Shanghai")
+    energy = DailyEnergy(
+        project_id, date(2026, 3, 2), kwh, readings, 2, max_gap_s, 900, flat_load, load_cv, day_night,
+        tuple(MeterFingerprint(meter, shape) for meter, shape in shapes),
+    )
+    general = encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: project_id}, daily_fields(energy), day_start_ms(energy.day, tz))
+    assert daily_point(energy, tz) == general

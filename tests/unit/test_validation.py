@@ -195,3 +195,21 @@ def test_each_reading_of_a_batch_is_judged_as_it_would_be_alone(readings):
             assert part.rejection is not None and part.rejection.reason == alone.reason
         else:
             assert part.rejection is None and part.record == alone
+
+
+@settings(max_examples=200, deadline=None)
+@given(_bad_or_good_reading, st.sampled_from(["NB-0001", "", "bad id", "NB/0002"]))
+def test_a_single_reading_is_accepted_or_refused_as_the_rules_say(reading, project_id):
+    """A one-reading message's quick acceptance lets through exactly what the rules one
+    by one (``check_record``) accept, and a refusal names the rule."""
+    import msgspec
+
+    from sitepulse.streams.validation import check_record
+
+    now = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    raw = encode({"type": "power", "project_id": project_id, **reading})
+    try:
+        typed = msgspec.json.decode(raw, type=PowerReading)
+    except msgspec.ValidationError:
+        return  # refused by the schema, before any rule
+    assert decode_record(raw, now) == check_record(typed, now)
