@@ -80,9 +80,10 @@ def decode_message(raw: bytes, now: datetime | None = None, expected: type | Non
 
 def _batch_parts(batch: PowerBatch, now: datetime | None) -> list[Part]:
     """A part per reading of a batch. The hot path of a replay or a metering platform's
-    push: a reading that passes every rule is accepted by the one test below, the rest
-    go through ``check_record``, which names the rule broken (the test is those rules,
-    so what it lets through ``check_record`` would accept)."""
+    push: a reading that passes every rule is accepted by one test
+    (``_passes_reading_rules``), the rest go through ``check_record``, which names the
+    rule broken (the test is those rules, so what it lets through ``check_record`` would
+    accept)."""
     latest = _latest_accepted(now)
     parts = []
     for index, reading in enumerate(batch.expand()):
