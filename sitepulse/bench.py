@@ -387,9 +387,12 @@ class Bench:
             urllib.request.urlopen(f"{self.influx.url}/write?{params}", data=body, timeout=60).close()
 
     def scaling(self, file: Path, registry: list[RegistryEntry], readings: int) -> None:
-        """Processing a published replay: one worker, then two, on 8 partitions. Beside
-        the rate, the CPU each process used per million readings, and the machine's busy
-        share, so a ratio short of 2x can be told from a machine with no core to spare."""
+        """Processing a published replay: one worker, then two, on 8 partitions, from the
+        first reading stored until every reading is stored and every complete day judged
+        (judging that two workers left for after the last reading would otherwise fall
+        outside the leg). Beside the rate, the CPU each process used per million
+        readings, and the machine's busy share, so a ratio short of 2x can be told from a
+        machine with no core to spare."""
         rates = {}
         for workers in (1, 2):
             with self.phase(f"scale{workers}") as settings:
@@ -401,9 +404,15 @@ class Bench:
                 with ProgressSampler(lambda: self.stored_readings(settings), settings.state_dir / "progress.csv", readings) as progress:
                     first = self.wait_for(lambda: progress.latest > 0, "the first reading", 120, started, every_s=0.05)
                     cpu_before, machine_before = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
-                    done = self.wait_for(lambda: progress.latest >= readings, "every reading", 3600, started, every_s=0.05)
+                    stored = self.wait_for(lambda: progress.latest >= readings, "every reading", 3600, started, every_s=0.05)
+                    judged_days = len(registry) * (self.plan.days - 1)
+                    done = self.wait_for(
+                        lambda: self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= judged_days,
+                        "every complete day judged", 3600, started, every_s=0.1,
+                    )
                     cpu_after, machine_after = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
                 rates[workers] = readings / (done - first)
+                self.results[f"scaling_{workers}_judging_after_stored_s"] = round(done - stored, 2)
                 if workers > 1:
                     self.results["scaling_2_worker_shares"] = self._reading_shares(settings, started, readings)
                 self.results[f"scaling_{workers}_cpu_s_per_million"] = {

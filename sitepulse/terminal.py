@@ -119,6 +119,12 @@ def bench_table(results: dict) -> None:
         lambda: ("  machine busy, 1 worker / 2 workers", f"{r['scaling_1_machine_busy']:.0%} / {r['scaling_2_machine_busy']:.0%}", "", "both cores: 100 %"),
         lambda: ("  CPU s per million readings, 1 worker", _cpu_split(r["scaling_1_cpu_s_per_million"]), "", ""),
         lambda: ("  CPU s per million readings, 2 workers", _cpu_split(r["scaling_2_cpu_s_per_million"]), "", ""),
+        lambda: (
+            "  judging after the last reading stored, 1 / 2 workers",
+            f"{r['scaling_1_judging_after_stored_s']:.1f} s / {r['scaling_2_judging_after_stored_s']:.1f} s",
+            "",
+            "inside the timed leg",
+        ),
         lambda: (f"worker peak RSS, {r['memory_projects']:,} projects in state", f"{r['peak_rss_mb']:.0f} MB", "< 500 MB (100k)", _met(r["peak_rss_mb"] < 500)),
         lambda: (
             f"  state per project: first day / {r['full_window_days']} days",
