@@ -19,7 +19,7 @@ from ..agents.core.problems import Problem
 from ..agents.core.investment import Completion
 from ..agents.core.nodes import PlanNode, Schedule
 from ..agents.core.ranking import UnitScore
-from .lineprotocol import FieldValue, encode_point, series_key, string_field
+from .lineprotocol import encode_point, series_key, string_field
 
 
 def reading_point(reading: PowerReading, ts_ms: int | None = None) -> str:
@@ -57,7 +57,7 @@ def _reading_series(project_id: str, meter_id: str) -> str:
 def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
     """Stamped at local midnight; ``date`` spells the local day out for readers. The live
     path writes one for every day a batch touches, so it is one f-string, not
-    ``encode_point`` (same text: ``daily_fields`` is what a unit test encodes that way)."""
+    ``encode_point`` (same text: a unit test holds the two equal)."""
     optional = ""
     if energy.load_cv is not None:
         optional += f"{_LOAD_CV}{float(energy.load_cv)!r}"
@@ -69,22 +69,6 @@ def daily_point(energy: DailyEnergy, tz: ZoneInfo) -> str:
         f'{_PROFILE}{string_field(encode_fingerprints(energy.fingerprints))}{_DATE}"{energy.day.isoformat()}" '
         f"{day_start_ms(energy.day, tz)}"
     )
-
-
-def daily_fields(energy: DailyEnergy) -> dict[str, FieldValue | None]:
-    """The fields of ``daily_point`` (in its order), for the general encoder."""
-    return {
-        DailyField.KWH: energy.kwh,
-        DailyField.READINGS: energy.readings,
-        DailyField.METERS: energy.meters,
-        DailyField.MAX_GAP_S: energy.max_gap_s,
-        DailyField.INTERVAL_S: energy.interval_s,
-        DailyField.FLAT_LOAD: energy.flat_load,
-        DailyField.LOAD_CV: energy.load_cv,
-        DailyField.DAY_NIGHT: energy.day_night,
-        DailyField.PROFILE: encode_fingerprints(energy.fingerprints),
-        DailyField.DATE: energy.day.isoformat(),
-    }
 
 
 _DAILY_KWH, _READINGS, _METERS = f" {DailyField.KWH}=", f",{DailyField.READINGS}=", f",{DailyField.METERS}="

@@ -95,8 +95,11 @@ def _batch_parts(batch: PowerBatch, now: datetime | None) -> list[Part]:
     return parts
 
 
+_CLOCK_AHEAD = timedelta(seconds=MAX_CLOCK_AHEAD_S)
+
+
 def _latest_accepted(now: datetime | None) -> datetime | None:
-    return None if now is None else now + timedelta(seconds=MAX_CLOCK_AHEAD_S)
+    return None if now is None else now + _CLOCK_AHEAD
 
 
 def _passes_reading_rules(reading: PowerReading, latest: datetime | None) -> bool:
@@ -140,7 +143,7 @@ def check_record(record: Record, now: datetime | None = None) -> Record | Reject
     if now is None:
         return _reported_in_time(outcome)
     moment = record.ts if isinstance(record, PowerReading) else record.reported_at
-    if moment > now + timedelta(seconds=MAX_CLOCK_AHEAD_S):
+    if moment > now + _CLOCK_AHEAD:
         return Rejection("future_timestamp", f"{moment.isoformat()} is {(moment - now).total_seconds():.0f} s ahead")
     if isinstance(record, InvestmentReport) and record.period > f"{now.astimezone(moment.tzinfo):%Y-%m}":
         return Rejection("future_period", f"period={record.period}")

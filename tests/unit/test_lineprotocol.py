@@ -67,13 +67,25 @@ def test_the_fast_daily_line_equals_the_general_encoder(project_id, kwh, reading
 
     from sitepulse.agents.core.daily import DailyEnergy, day_start_ms
     from sitepulse.agents.core.suspicion import MeterFingerprint
-    from sitepulse.sink.points import daily_fields, daily_point
-    from sitepulse.streams.contract import Measurement
+    from sitepulse.sink.points import daily_point, encode_fingerprints
+    from sitepulse.streams.contract import DailyField, Measurement
 
     tz = ZoneInfo("Asia/Shanghai")
     energy = DailyEnergy(
         project_id, date(2026, 3, 2), kwh, readings, 2, max_gap_s, 900, flat_load, load_cv, day_night,
         tuple(MeterFingerprint(meter, shape) for meter, shape in shapes),
     )
-    general = encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: project_id}, daily_fields(energy), day_start_ms(energy.day, tz))
+    fields = {
+        DailyField.KWH: energy.kwh,
+        DailyField.READINGS: energy.readings,
+        DailyField.METERS: energy.meters,
+        DailyField.MAX_GAP_S: energy.max_gap_s,
+        DailyField.INTERVAL_S: energy.interval_s,
+        DailyField.FLAT_LOAD: energy.flat_load,
+        DailyField.LOAD_CV: energy.load_cv,
+        DailyField.DAY_NIGHT: energy.day_night,
+        DailyField.PROFILE: encode_fingerprints(energy.fingerprints),
+        DailyField.DATE: energy.day.isoformat(),
+    }
+    general = encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: project_id}, fields, day_start_ms(energy.day, tz))
     assert daily_point(energy, tz) == general
