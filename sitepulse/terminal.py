@@ -97,8 +97,8 @@ def bench_table(results: dict) -> None:
         lambda: (
             f"the year for real: {r['year_projects']} projects, {r['year_readings']:,} readings streamed",
             f"{r['year_s'] / 60:.1f} min",
-            "14.7M in < 5 min (≥ 49k/s)",
-            f"{_met(r['year_readings_per_s'] * 300 >= 14_716_800)}: {r['year_readings_per_s']:,.0f} readings/s, worker {r['year_worker_cpu_s_per_million']:.0f} s CPU per million",
+            f"14.7M in < 5 min (≥ {r['year_target_per_s']:,.0f}/s)",
+            f"{_met(r['year_readings_per_s'] >= r['year_target_per_s'])}: {r['year_readings_per_s']:,.0f} readings/s, worker {r['year_worker_cpu_s_per_million']:.0f} s CPU per million",
         ),
         lambda: ("year replay, 14.7M readings", f"{r['replay_year_s'] / 60:.1f} min", "< 15 min", _met(r["replay_year_s"] < 900)),
         lambda: ("  extrapolated from", f"{r['replay_year_extrapolated_from']:,} readings", "", ""),
