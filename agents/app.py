@@ -39,6 +39,7 @@ from ..streams.contract import (
     AuditRecord,
     InvestmentReport,
     PowerReading,
+    PowerSeries,
     ProjectEvent,
     RegistryEntry,
     NodeRecord,
@@ -47,14 +48,15 @@ from ..streams.contract import (
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
 from ..streams.topics import partition_of as kafka_partition_of
-from ..streams.validation import Part, Rejection, check_against_registry, decode_message
+from ..streams.validation import Part, Rejection, check_against_registry, decode_message, series_rejections
 from .activity import ActivityTracker
 from .core.judge import Judge
 from .core.calendar import Stoppage, WorkCalendar
 from ..sink.influx import InfluxClient, RetryingInflux
 from ..sink.worker_store import InfluxWorkerStore
 from .ledger import LedgerHandler
-from .pipeline import InvestmentHandler, PowerHandler
+from .core.daily import MeterRun
+from .pipeline import InvestmentHandler, PowerHandler, as_power_reading, series_run
 from ..sink.points import audit_point, node_point, project_point, stoppage_point
 from .review import PeriodReview
 
@@ -79,6 +81,11 @@ _encode = msgspec.json.Encoder().encode
 # reading that closes the day (stamped at midnight) is in.
 DAY_SETTLE = timedelta(minutes=15)
 TOO_LATE_DETAIL = "older than the grace period behind the stream's clock; the day is final"
+
+
+def _readings_in(record: object) -> int:
+    """How many readings an accepted record stands for."""
+    return len(record.kwh) - record.kwh.count(None) if type(record) is MeterRun else 1
 
 
 class WorkerCounters:
@@ -248,13 +255,26 @@ class Worker:
         self._validated_records_agent(POWER_TOPIC, "power", PowerReading, self.power.handle, self.screen_power)
         self._validated_records_agent(INVESTMENT_TOPIC, "investment", InvestmentReport, self.investment.handle)
 
-    def screen_power(self, reading: PowerReading) -> Rejection | None:
+    def screen_power(self, record: PowerReading | PowerSeries) -> Rejection | None:
+        """A reading, or a series as a whole: its signature and its project (a series'
+        points are held to the project's capacity by ``series_parts``)."""
         keys = self.signing_keys
-        if keys is not None and self.settings.signatures_required and (refusal := keys.verify(reading)) is not None:
+        if keys is not None and self.settings.signatures_required and (refusal := keys.verify(record)) is not None:
             return refusal
         registry = self.tracker.judge.registry
-        held = registry.get(reading.project_id)
-        return check_against_registry(reading, held.capacity_kva if held else None, bool(registry))
+        held = registry.get(record.project_id)
+        if type(record) is PowerSeries:
+            return Rejection("unknown_project", f"project_id={record.project_id!r}") if held is None and registry else None
+        return check_against_registry(record, held.capacity_kva if held else None, bool(registry))
+
+    def series_parts(self, series: PowerSeries, received: datetime) -> tuple[Part | None, list[tuple[Part, Rejection]]]:
+        """A screened series' readings as one run (None: none left), less those refused
+        each on its own."""
+        held = self.tracker.judge.registry.get(series.project_id)
+        refused = series_rejections(series, received, held.capacity_kva if held else None)
+        rejected = [(Part(series.point(index), rejection, index), rejection) for index, rejection in refused.items()]
+        run = series_run(series, refused)
+        return (Part(run) if run.bounds() is not None else None), rejected
 
     def _validated_records_agent(
         self, topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
@@ -272,20 +292,28 @@ class Worker:
         received = datetime.now(timezone.utc)
         accepted: list[tuple[faust.EventT, Part]] = []
         rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
+        taken = 0  # readings accepted (a series' run holds many)
         for event in events:
             for part in decode_message(event.message.value or b"", received, record_type):
                 refusal = part.rejection
                 if refusal is None and screen is not None:
                     refusal = screen(part.record)
-                if refusal is None:
-                    accepted.append((event, part))
-                else:
+                if refusal is not None:
                     rejections.append((event, part, refusal))
+                elif type(part.record) is PowerSeries:  # only on the power topic (decode_message)
+                    run_part, refused = self.series_parts(part.record, received)
+                    if run_part is not None:
+                        accepted.append((event, run_part))
+                        taken += _readings_in(run_part.record)
+                    rejections += [(event, point, rejection) for point, rejection in refused]
+                else:
+                    accepted.append((event, part))
+                    taken += 1
             # Batch messages can carry thousands of readings: memory and write
             # size follow readings, not messages.
-            if len(accepted) >= self.settings.batch_size:
+            if taken >= self.settings.batch_size:
                 await self._handle_chunk(kind, handle, accepted, rejections)
-                accepted, rejections = [], []
+                accepted, rejections, taken = [], [], 0
         await self._handle_chunk(kind, handle, accepted, rejections)
 
     async def _handle_chunk(
@@ -301,10 +329,16 @@ class Worker:
             time.time(),
             [event.message.offset for event, _ in accepted],
         )
-        rejections += [(*accepted[i], Rejection("too_late", TOO_LATE_DETAIL)) for i in outcome.too_late]
+        rejections += [(*accepted[position], Rejection("too_late", TOO_LATE_DETAIL)) for position in outcome.too_late]
+        for position, index in outcome.too_late_places:
+            # A series' reading, dead-lettered alone as the record a site would send.
+            event, part = accepted[position]
+            reading = as_power_reading(part.record.reading(index))
+            rejections.append((event, Part(reading, None, index), Rejection("too_late", TOO_LATE_DETAIL)))
         refused = await self.dead_letters.send(rejections)
         await self.publish(outcome.events)
-        self.counters.record_batch(kind, len(accepted) - len(outcome.too_late), refused)
+        readings = sum(_readings_in(part.record) for _, part in accepted)
+        self.counters.record_batch(kind, readings - len(outcome.too_late) - len(outcome.too_late_places), refused)
         if outcome.duplicates:
             self.counters.counts["duplicates"] += outcome.duplicates
 

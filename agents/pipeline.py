@@ -6,24 +6,46 @@ rejections to the dead-letter topic and publish the events."""
 from __future__ import annotations
 
 import asyncio
+import operator
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, PowerReading, ProjectEvent
+from ..streams.contract import InvestmentReport, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
-from .core.daily import DailyEnergyBook, DayKey, MeterReading, epoch_ms
+from .core.daily import DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms
 from .activity import ActivityTracker
 
 
 def to_meter_reading(reading: PowerReading) -> MeterReading:
     # Every message decodes its own copy of the ids, and the open days, pending totals,
     # meter watch and timelines keep them: one string per project and meter instead.
-    return MeterReading(sys.intern(reading.project_id), sys.intern(reading.meter_id), epoch_ms(reading.ts), reading.interval_s, float(reading.kwh))
+    return MeterReading(
+        sys.intern(reading.project_id), sys.intern(reading.meter_id), epoch_ms(reading.ts), reading.interval_s, float(reading.kwh), reading.kwh_total, reading.kw
+    )
+
+
+def series_run(series: PowerSeries, refused: Iterable[int] = ()) -> MeterRun:
+    """A checked series as the worker holds it, with no reading at the places ``refused``."""
+    run = MeterRun(
+        sys.intern(series.project_id), sys.intern(series.meter_id), epoch_ms(series.first_ts), series.interval_s, series.kwh, series.kwh_total, series.kw
+    )
+    return run.without(refused) if refused else run
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_HELD = (MeterReading, MeterRun)  # what the handler takes as it is
+
+
+def as_power_reading(reading: MeterReading) -> PowerReading:
+    """A reading held by the worker as the record a site would send (unsigned)."""
+    ts = _EPOCH + timedelta(milliseconds=reading.ts_ms)
+    return PowerReading(reading.project_id, reading.meter_id, ts, reading.kwh, reading.interval_s, reading.kwh_total, reading.kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +53,8 @@ class BatchOutcome:
     too_late: list[int]  # positions in the batch of records beyond the grace period
     events: list[ProjectEvent]
     duplicates: int = 0  # readings already counted (re-sent or re-delivered), absorbed
+    # (position in the batch, place in the run) of a run's readings beyond the grace period
+    too_late_places: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def nothing(cls) -> BatchOutcome:
@@ -49,53 +73,106 @@ class PowerHandler:
         self.lock = asyncio.Lock()
 
     async def handle(
-        self, readings: Sequence[PowerReading], sources: Sequence[object], wall_s: float, messages: Sequence[object] | None = None
+        self,
+        readings: Sequence[PowerReading | MeterReading | MeterRun],
+        sources: Sequence[object],
+        wall_s: float,
+        messages: Sequence[object] | None = None,
     ) -> BatchOutcome:
         """Store a batch of valid readings (``sources``: each one's partition;
         ``messages``: the message each came in, by default one message per reading) and
-        judge the days it completes."""
+        judge the days it completes. A series comes as a ``MeterRun`` and is taken whole."""
         if messages is None:
             messages = range(len(readings))
         judge = self.tracker.judge
         async with self.lock:
-            too_late, fresh, meter_readings, observed = [], [], [], []
-            converted = [to_meter_reading(reading) for reading in readings]
-            late = judge.too_late(converted, sources)
-            for position, (reading, meter_reading, source, message) in enumerate(zip(readings, converted, sources, messages)):
+            held = [reading if type(reading) in _HELD else to_meter_reading(reading) for reading in readings]
+            late = judge.too_late(held, sources)
+            too_late, too_late_places, fresh, observed = [], [], [], []
+            for position, (reading, source, message) in enumerate(zip(held, sources, messages)):
                 if late[position]:
-                    too_late.append(position)
-                else:
-                    fresh.append(reading)
-                    meter_readings.append(meter_reading)
-                    observed.append((meter_reading, source, message))
-            day_of = self.book.day_of
-            keys = [day_of(reading) for reading in meter_readings]
-            touched = sorted(set(keys))
+                    if type(reading) is not MeterRun:
+                        too_late.append(position)
+                        continue
+                    places = [index for index in range(late[position]) if reading.kwh[index] is not None]
+                    too_late_places += [(position, index) for index in places]
+                    reading = reading.without(places)
+                fresh.append(reading)
+                observed.append((reading, source, message))
+            touched, steps = self._plan(fresh)
             await self._open_days(self.book.missing(touched))
-            duplicates = self.book.add_all(meter_readings, keys)
-            energies = [self.book.total(key) for key in touched]
+            duplicates = 0
+            for part, days in steps:
+                duplicates += self.book.add_run(part, days) if type(part) is MeterRun else self.book.add_all(part, days)
+            touched_days = sorted(touched)
+            energies = [self.book.total(key) for key in touched_days]
             # Raw readings first: they are what a restarted worker rebuilds its days from.
-            await self.store.write_readings(fresh, [m.ts_ms for m in meter_readings])
+            await self.store.write_readings(fresh)
             await self.store.write_days(energies)
             self.book.evict_old_days()
-            resets = self._register_resets(fresh, meter_readings)
-            await self.tracker.observe(observed, zip(touched, energies), wall_s)
-        return BatchOutcome(too_late, resets, duplicates)
+            resets = self._register_resets(fresh)
+            await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
+        return BatchOutcome(too_late, resets, duplicates, too_late_places)
 
-    def _register_resets(self, readings: Sequence[PowerReading], converted: Sequence[MeterReading]) -> list[ProjectEvent]:
+    def _plan(self, fresh: Sequence[MeterReading | MeterRun]) -> tuple[set[DayKey], list[tuple[Any, Any]]]:
+        """The days a batch touches, and its additions to the day book in batch order
+        (a later reading of the same time replaces an earlier one): each run with its
+        days' parts, each stretch of single readings with their days."""
+        touched: set[DayKey] = set()
+        steps: list[tuple[Any, Any]] = []
+        day_of = self.book.day_of
+        for reading in fresh:
+            if type(reading) is MeterRun:
+                segments = self.book.segments(reading)
+                touched.update(key for key, _start, _stop in segments)
+                steps.append((reading, segments))
+                continue
+            key = day_of(reading)
+            touched.add(key)
+            if not steps or type(steps[-1][0]) is MeterRun:
+                steps.append(([], []))
+            steps[-1][0].append(reading)
+            steps[-1][1].append(key)
+        return touched, steps
+
+    def _register_resets(self, readings: Sequence[MeterReading | MeterRun]) -> list[ProjectEvent]:
         """A register that goes backwards (meter replaced or cleared): the interval
         energy is still right, so the reading is kept, and the data owner is told."""
-        found = []
-        for reading, meter_reading in zip(readings, converted):
-            if reading.kwh_total is None:
-                continue
-            key, ts_ms = (meter_reading.project_id, meter_reading.meter_id), meter_reading.ts_ms
-            previous = self.registers.get(key)
-            if previous is None or ts_ms > previous[0]:
-                self.registers[key] = (ts_ms, reading.kwh_total)
-                if previous is not None and reading.kwh_total < previous[1]:
-                    found.append(self.tracker.judge.meter_reset(reading.project_id, reading.meter_id, ts_ms, previous[1], reading.kwh_total))
+        found: list[ProjectEvent] = []
+        for reading in readings:
+            if type(reading) is MeterRun:
+                self._register_run(reading, found)
+            elif reading.kwh_total is not None:
+                self._register(reading.project_id, reading.meter_id, reading.ts_ms, reading.kwh_total, found)
         return found
+
+    def _register(self, project_id: str, meter_id: str, ts_ms: int, kwh_total: float, found: list[ProjectEvent]) -> None:
+        key = (project_id, meter_id)
+        previous = self.registers.get(key)
+        if previous is None or ts_ms > previous[0]:
+            self.registers[key] = (ts_ms, kwh_total)
+            if previous is not None and kwh_total < previous[1]:
+                found.append(self.tracker.judge.meter_reset(project_id, meter_id, ts_ms, previous[1], kwh_total))
+
+    def _register_run(self, run: MeterRun, found: list[ProjectEvent]) -> None:
+        """``_register`` of each reading of a run; a full run whose register never goes
+        back, from past the last one held, needs only its last reading."""
+        totals = run.kwh_total
+        if totals is None:
+            return
+        key = (run.project_id, run.meter_id)
+        previous = self.registers.get(key)
+        if (
+            None not in totals
+            and None not in run.kwh
+            and (previous is None or (run.first_ms > previous[0] and totals[0] >= previous[1]))
+            and all(map(operator.le, totals, totals[1:]))
+        ):
+            self.registers[key] = (run.ts_ms(len(totals) - 1), totals[-1])
+            return
+        for index, (kwh, total) in enumerate(zip(run.kwh, totals)):
+            if kwh is not None and total is not None:
+                self._register(run.project_id, run.meter_id, run.ts_ms(index), total, found)
 
     async def _open_days(self, keys: Iterable[DayKey]) -> None:
         """Load what is already stored for days not in memory."""

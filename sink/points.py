@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import AuditRecord, DailyField, InvestmentReport, Measurement, ReadingField, StatusField, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
 from ..agents.core.calendar import Stoppage
-from ..agents.core.daily import DailyEnergy, day_start, day_start_ms, epoch_ms
+from ..agents.core.daily import DailyEnergy, MeterReading, MeterRun, day_start, day_start_ms, epoch_ms
 from ..agents.core.indicators import DayIndicators, State
 from ..agents.core.suspicion import MeterFingerprint
 from ..agents.core.periods import Period
@@ -22,29 +22,52 @@ from ..agents.core.ranking import UnitScore
 from .lineprotocol import encode_point, series_key, string_field
 
 
-def reading_point(reading: PowerReading, ts_ms: int | None = None) -> str:
+def reading_point(reading: PowerReading) -> str:
     """One point per reading, put together here rather than through ``encode_point``
-    (same text; a unit test holds the two equal). ``ts_ms``: ``epoch_ms(reading.ts)``,
-    when the caller has it already."""
-    return reading_lines([reading], [epoch_ms(reading.ts) if ts_ms is None else ts_ms])[0]
+    (same text; a unit test holds the two equal)."""
+    held = MeterReading(reading.project_id, reading.meter_id, epoch_ms(reading.ts), reading.interval_s, reading.kwh, reading.kwh_total, reading.kw)
+    return reading_lines([held])[0]
 
 
 _KWH, _INTERVAL = f" {ReadingField.KWH}=", f",{ReadingField.INTERVAL_S}="
 _KWH_TOTAL, _KW = f",{ReadingField.KWH_TOTAL}=", f",{ReadingField.KW}="
 
 
-def reading_lines(readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> list[str]:
+def reading_lines(readings: Sequence[MeterReading | MeterRun]) -> list[str]:
     """The points of a batch of readings: the hot path (a point per reading), so each
     line is one f-string, with no call per field."""
     series, lines = _reading_series, []
-    for reading, ts_ms in zip(readings, stamps_ms):
-        line = f"{series(reading.project_id, reading.meter_id)}{_KWH}{float(reading.kwh)!r}{_INTERVAL}{reading.interval_s}i"
-        if reading.kwh_total is not None:
-            line += f"{_KWH_TOTAL}{float(reading.kwh_total)!r}"
-        if reading.kw is not None:
-            line += f"{_KW}{float(reading.kw)!r}"
+    for reading in readings:
+        if type(reading) is MeterRun:
+            lines += _run_lines(reading)
+            continue
+        project_id, meter_id, ts_ms, interval_s, kwh, kwh_total, kw = reading
+        line = f"{series(project_id, meter_id)}{_KWH}{float(kwh)!r}{_INTERVAL}{interval_s}i"
+        if kwh_total is not None:
+            line += f"{_KWH_TOTAL}{float(kwh_total)!r}"
+        if kw is not None:
+            line += f"{_KW}{float(kw)!r}"
         lines.append(f"{line} {ts_ms}")
     return lines
+
+
+def _run_lines(run: MeterRun) -> list[str]:
+    """A run's points: with every column full (a metering platform's curve), one
+    f-string per reading over the columns; otherwise reading by reading."""
+    columns = [run.kwh] + [column for column in (run.kwh_total, run.kw) if column is not None]
+    if any(None in column for column in columns):
+        return reading_lines(run.readings())
+    head = f"{_reading_series(run.project_id, run.meter_id)}{_KWH}"
+    interval, first_ms, step = f"{_INTERVAL}{run.interval_s}i", run.first_ms, run.interval_s * 1000
+    totals, demands = run.kwh_total, run.kw
+    if totals is not None and demands is not None:
+        return [
+            f"{head}{float(kwh)!r}{interval}{_KWH_TOTAL}{float(total)!r}{_KW}{float(demand)!r} {first_ms + index * step}"
+            for index, (kwh, total, demand) in enumerate(zip(run.kwh, totals, demands))
+        ]
+    if totals is None and demands is None:
+        return [f"{head}{float(kwh)!r}{interval} {first_ms + index * step}" for index, kwh in enumerate(run.kwh)]
+    return reading_lines(run.readings())
 
 
 # A city's meters all fit; a province's 100k would hold ~30 MB of keys that are cheap

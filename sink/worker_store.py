@@ -16,11 +16,11 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..agents.core.calendar import Stoppage
-from ..agents.core.daily import DailyEnergy, MeterReading, day_start, epoch_ms
+from ..agents.core.daily import DailyEnergy, MeterReading, MeterRun, day_start, epoch_ms
 from ..agents.core.indicators import DayIndicators, DayLabel, Machine, State
 from ..agents.core.judge import Judgement, StoredDay
 from ..agents.core.suspicion import Carried
-from ..streams.contract import DailyField as F, InvestmentReport, Measurement, PowerReading, RegistryEntry
+from ..streams.contract import DailyField as F, InvestmentReport, Measurement, RegistryEntry
 from .influx import RetryingInflux, project_conditions
 from .points import daily_point, decode_fingerprints, indicator_point, investment_point, investment_revision_point, reading_lines, status_point
 from .stored import load_reference
@@ -32,7 +32,7 @@ _STAMP_REACH = timedelta(hours=12)
 
 class WorkerStore(Protocol):
     async def write(self, points: Sequence[str]) -> None: ...
-    async def write_readings(self, readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> None: ...
+    async def write_readings(self, readings: Sequence[MeterReading | MeterRun]) -> None: ...
     async def write_days(self, energies: Iterable[DailyEnergy]) -> None: ...
     async def write_judgement(self, judgement: Judgement) -> None: ...
     async def write_investment(self, reports: Sequence[InvestmentReport]) -> None: ...
@@ -51,8 +51,8 @@ class InfluxWorkerStore:
     async def write(self, points: Sequence[str]) -> None:
         await self.influx.write(points)
 
-    async def write_readings(self, readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> None:
-        await self.influx.write(reading_lines(readings, stamps_ms))
+    async def write_readings(self, readings: Sequence[MeterReading | MeterRun]) -> None:
+        await self.influx.write(reading_lines(readings))
 
     async def write_days(self, energies: Iterable[DailyEnergy]) -> None:
         await self.influx.write([daily_point(energy, self.tz) for energy in energies])

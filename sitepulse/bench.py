@@ -133,10 +133,10 @@ class Bench:
         self._children.append(child)
         return child
 
-    def replay(self, settings: Settings, file: Path, pack: bool = True) -> None:
+    def replay(self, settings: Settings, file: Path, pack: bool = True, series: bool = False) -> None:
         env = {**os.environ, **settings.child_environment()}
-        flag = "--pack" if pack else "--no-pack"
-        child = spawn("replay", [sys.executable, "-m", "sitepulse", "replay", flag, str(file)], settings.state_dir / "replay.log", env)
+        flags = ["--pack" if pack else "--no-pack"] + (["--series"] if series else [])
+        child = spawn("replay", [sys.executable, "-m", "sitepulse", "replay", *flags, str(file)], settings.state_dir / "replay.log", env)
         if child.process.wait() != 0:
             raise RuntimeError(f"replay failed: {child.log_path.read_text()[-2000:]}")
 

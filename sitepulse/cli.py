@@ -87,8 +87,13 @@ def worker(ctx: click.Context) -> None:
     show_default=True,
     help="send power readings as one batch message per project and local day (fast; the file must be in time order)",
 )
+@click.option(
+    "--series",
+    is_flag=True,
+    help="with --pack, send each meter's day as one power_series message (its readings as columns: the fastest form)",
+)
 @click.pass_context
-def replay(ctx: click.Context, file: Path, pack: bool) -> None:
+def replay(ctx: click.Context, file: Path, pack: bool, series: bool) -> None:
     """Publish a JSON-lines file of power and investment records (history backfill)."""
     from .streams.contract import PowerReading
     from .streams.publisher import DayPacker, SitePublisher
@@ -101,7 +106,7 @@ def replay(ctx: click.Context, file: Path, pack: bool) -> None:
     with SitePublisher(settings) as publisher, file.open("rb") as lines, tqdm(
         total=file.stat().st_size, unit="B", unit_scale=True, desc="回放", file=sys.stderr
     ) as progress:
-        packer = DayPacker(publisher, settings.tz) if pack else None
+        packer = DayPacker(publisher, settings.tz, as_series=series) if pack else None
         for number, line in enumerate(lines, start=1):
             progress.update(len(line))
             line = line.strip()

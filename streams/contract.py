@@ -3,7 +3,7 @@ InfluxDB measurements. Everything else imports these names."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import msgspec
@@ -32,6 +32,7 @@ MAX_MESSAGE_BYTES = 64 * 1024  # a reading is ~200 bytes; anything near this is 
 # A batch stays under Kafka's default message.max.bytes (1,048,588) with room for headers.
 MAX_BATCH_BYTES = 1_000_000
 MAX_BATCH_READINGS = 2_000  # ~300 KB: a week of three 15-minute meters
+MAX_SERIES_POINTS = 2_976  # a 31-day month of one 15-minute meter (~60 KB as columns)
 MAX_CLOCK_AHEAD_S = 600  # a timestamp this far ahead of the receiver's clock is refused
 
 
@@ -94,8 +95,87 @@ class PowerBatch(msgspec.Struct, tag_field="type", tag="power_batch", frozen=Tru
         )
 
 
-Record = PowerReading | InvestmentReport | PowerBatch
-RECORD_TOPICS: dict[type, str] = {PowerReading: POWER_TOPIC, PowerBatch: POWER_TOPIC, InvestmentReport: INVESTMENT_TOPIC}
+class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=True):
+    """One meter's consecutive intervals in one message, as columns: the load curve a
+    metering platform keeps (96 intervals a day at 15 minutes). Point ``i`` is the reading
+    ending at ``first_ts + i × interval_s``; a None in ``kwh`` is an interval with no
+    reading. ``kwh_total`` and ``kw``, when present, are columns of the same length.
+    Sent as columns, a reading is three numbers rather than an object with a timestamp
+    text, which is what lets a worker take a year's backlog at the storage's pace
+    (docs/performance.md). One signature covers the whole series
+    (``streams/signing.py``); each point is checked on its own and a bad one is
+    dead-lettered alone, as a single ``power`` record."""
+
+    project_id: str
+    meter_id: str
+    first_ts: datetime
+    interval_s: int
+    kwh: list[float | None]
+    kwh_total: list[float | None] | None = None
+    kw: list[float | None] | None = None
+    sig: str | None = None
+
+    def point(self, index: int) -> PowerReading | None:
+        """Point ``index`` as a single reading (unsigned: the series' signature covers
+        the series), None where the series has no reading."""
+        kwh = self.kwh[index]
+        if kwh is None:
+            return None
+        ts = self.first_ts + timedelta(seconds=index * self.interval_s)
+        return PowerReading(self.project_id, self.meter_id, ts, kwh, self.interval_s, _at(self.kwh_total, index), _at(self.kw, index))
+
+    def points(self) -> list[PowerReading]:
+        return [reading for index in range(len(self.kwh)) if (reading := self.point(index)) is not None]
+
+    @classmethod
+    def runs_of(cls, readings: list[PowerReading]) -> list[PowerSeries]:
+        """Readings of one project as series: one per meter and run of readings at one
+        interval on one grid, holes filled with None. A reading that falls off its
+        meter's run (another interval, off the grid, a repeated time) starts another."""
+        by_meter: dict[str, list[PowerReading]] = {}
+        for reading in sorted(readings, key=lambda r: (r.meter_id, r.ts)):
+            by_meter.setdefault(reading.meter_id, []).append(reading)
+        found = []
+        for meter_readings in by_meter.values():
+            run: list[PowerReading] = []
+            for reading in meter_readings:
+                if run and not _continues(run, reading):
+                    found.append(cls._of_run(run))
+                    run = []
+                run.append(reading)
+            found.append(cls._of_run(run))
+        return found
+
+    @classmethod
+    def _of_run(cls, run: list[PowerReading]) -> PowerSeries:
+        first, interval_s = run[0], run[0].interval_s
+        length = round((run[-1].ts - first.ts).total_seconds()) // interval_s + 1
+        columns: dict[str, list[float | None]] = {"kwh": [None] * length, "kwh_total": [None] * length, "kw": [None] * length}
+        for reading in run:
+            index = round((reading.ts - first.ts).total_seconds()) // interval_s
+            columns["kwh"][index] = reading.kwh
+            columns["kwh_total"][index] = reading.kwh_total
+            columns["kw"][index] = reading.kw
+        optional = {name: column for name, column in columns.items() if name != "kwh" and any(v is not None for v in column)}
+        return cls(first.project_id, first.meter_id, first.ts, interval_s, columns["kwh"], optional.get("kwh_total"), optional.get("kw"))
+
+
+def _at(column: list[float | None] | None, index: int) -> float | None:
+    return None if column is None else column[index]
+
+
+def _continues(run: list[PowerReading], reading: PowerReading) -> bool:
+    first, last = run[0], run[-1]
+    if reading.interval_s != first.interval_s or reading.ts <= last.ts:
+        return False
+    steps, rest = divmod(round((reading.ts - first.ts).total_seconds()), first.interval_s)
+    return rest == 0 and steps < MAX_SERIES_POINTS
+
+
+Record = PowerReading | InvestmentReport | PowerBatch | PowerSeries
+RECORD_TOPICS: dict[type, str] = {
+    PowerReading: POWER_TOPIC, PowerBatch: POWER_TOPIC, PowerSeries: POWER_TOPIC, InvestmentReport: INVESTMENT_TOPIC
+}
 
 ProjectLevel = Literal["city", "district", "town"]
 ProjectKind = Literal["new", "continuing"]
@@ -213,8 +293,9 @@ REJECTION_REASONS: dict[str, str] = {
     "negative_amount": "投资额为负数",
     "wrong_topic": "记录类型与所在主题不符",
     "too_late": "数据迟到超过宽限期, 当日指标已定稿",
-    "oversized": "消息超过 64 KiB (批量读数超过 1 MB), 不是一条读数",
+    "oversized": "消息超过 64 KiB (批量或序列读数超过 1 MB), 不是一条读数",
     "bad_batch": "批量读数为空或超过 2000 条",
+    "bad_series": "序列读数为空、超过 2976 个时段, 或各列长度不一致",
     "future_timestamp": "时间戳超前接收时间 10 分钟以上 (检查采集终端时钟)",
     "future_period": "投资期间晚于当前月份",
     "reported_before_period": "投资报送时间早于所报月份 (检查期间或报送时钟)",

@@ -27,10 +27,11 @@ from .contract import (
     RECORD_TOPICS,
     PowerBatch,
     PowerReading,
+    PowerSeries,
     Record,
 )
 from .signing import KeyStore, sign
-from .validation import Rejection, check_record, decode_record
+from .validation import Rejection, check_record, decode_record, series_rejections
 
 _encode = msgspec.json.Encoder().encode
 
@@ -75,13 +76,17 @@ class SitePublisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def publish(self, record: Record) -> Published:
+    def publish(self, record: Record, source: str = "publisher") -> Published:
         """Publish a record built in code (raises nothing for a bad one: it is dead-lettered)."""
         if isinstance(record, PowerBatch):
-            return self.publish_batch(record.project_id, record.expand())
-        outcome = check_record(record, datetime.now(timezone.utc))
+            return self.publish_batch(record.project_id, record.expand(), source)
+        now = datetime.now(timezone.utc)
+        outcome = check_record(record, now)
         if isinstance(outcome, Rejection):
-            return self._dead_letter(_encode(record), record.project_id.encode(), outcome, "publisher")
+            return self._dead_letter(_encode(record), record.project_id.encode(), outcome, source)
+        if isinstance(record, PowerSeries) and series_rejections(record, now):
+            # Its bad points go to the dead-letter topic alone and the rest on as series.
+            return self.publish_series(record.project_id, record.points(), source)
         return self._send(RECORD_TOPICS[type(record)], record.project_id, _encode(self._signed(record)))
 
     def publish_raw(self, raw: bytes, source: str = "publisher") -> Published:
@@ -89,14 +94,32 @@ class SitePublisher:
         outcome = decode_record(raw, datetime.now(timezone.utc))
         if isinstance(outcome, Rejection):
             return self._dead_letter(raw, None, outcome, source)
-        if isinstance(outcome, PowerBatch):
-            return self.publish_batch(outcome.project_id, outcome.expand(), source)
+        if isinstance(outcome, (PowerBatch, PowerSeries)):
+            return self.publish(outcome, source)
         signed = self._signed(outcome)
         return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw if signed is outcome else _encode(signed))
 
     def publish_batch(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher") -> Published:
         """Readings of one project as ``PowerBatch`` messages of at most
         MAX_BATCH_READINGS; a reading that fails its checks is dead-lettered alone."""
+        good, refused = self._checked(project_id, readings, source)
+        good = [self._signed(reading) for reading in good]
+        for first in range(0, len(good), MAX_BATCH_READINGS):
+            self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, good[first : first + MAX_BATCH_READINGS])))
+        return Published(POWER_TOPIC) if good or refused is None else refused
+
+    def publish_series(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher") -> Published:
+        """Readings of one project as ``PowerSeries`` messages, one per meter and run of
+        intervals (``PowerSeries.runs_of``), each signed as a whole; a reading that fails
+        its checks is dead-lettered alone."""
+        good, refused = self._checked(project_id, readings, source)
+        for series in PowerSeries.runs_of(good):
+            self._send(POWER_TOPIC, project_id, _encode(self._signed(series)))
+        return Published(POWER_TOPIC) if good or refused is None else refused
+
+    def _checked(self, project_id: str, readings: Sequence[PowerReading], source: str) -> tuple[list[PowerReading], Published | None]:
+        """The readings of one project that pass their checks; each other one is
+        dead-lettered alone (the last of them returned)."""
         now = datetime.now(timezone.utc)
         good, refused = [], None
         for reading in readings:
@@ -106,14 +129,13 @@ class SitePublisher:
             if isinstance(outcome, Rejection):
                 refused = self._dead_letter(_encode(reading), reading.project_id.encode(), outcome, source)
             else:
-                good.append(self._signed(reading))
-        for first in range(0, len(good), MAX_BATCH_READINGS):
-            self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, good[first : first + MAX_BATCH_READINGS])))
-        return Published(POWER_TOPIC) if good or refused is None else refused
+                good.append(reading)
+        return good, refused
 
     def _signed(self, record: Record) -> Record:
-        """An unsigned reading signed with its project's key, when this publisher holds it."""
-        if self._keys is None or not isinstance(record, PowerReading) or record.sig:
+        """An unsigned reading or series signed with its project's key, when this
+        publisher holds it."""
+        if self._keys is None or not isinstance(record, (PowerReading, PowerSeries)) or record.sig:
             return record
         key = self._keys.key_for(record.project_id)
         return sign(record, key) if key else record
@@ -153,8 +175,9 @@ class PublishFailed(Exception):
 
 class DayPacker:
     """Packs a time-ordered stream of readings (a replay, a backfill) into one
-    ``PowerBatch`` per project and local day, so that the worker pays its per-message
-    cost once per batch rather than once per reading.
+    ``PowerBatch`` per project and local day (or, ``as_series``, one ``PowerSeries`` per
+    meter and day), so that the worker pays its per-message cost once per batch rather
+    than once per reading.
 
     Order is kept where the worker's judgement depends on it: a window holds the
     readings ending in one local day (midnight belongs to the day before), and it is
@@ -166,9 +189,10 @@ class DayPacker:
     takes as a partition's position: when one project's batch fills up, every held
     batch goes out with it, so no later batch starts before one already sent."""
 
-    def __init__(self, publisher: SitePublisher, tz: ZoneInfo, max_pending: int = 200_000) -> None:
+    def __init__(self, publisher: SitePublisher, tz: ZoneInfo, max_pending: int = 200_000, as_series: bool = False) -> None:
         self.publisher = publisher
         self.tz = tz
+        self._publish = publisher.publish_series if as_series else publisher.publish_batch
         self.max_pending = max_pending
         self._window: date | None = None
         self._pending: dict[str, list[PowerReading]] = {}
@@ -188,6 +212,6 @@ class DayPacker:
     def flush(self, source: str = "publisher") -> None:
         by_first_reading = sorted(self._pending.items(), key=lambda item: min(r.ts for r in item[1]))
         for project_id, held in by_first_reading:
-            self.publisher.publish_batch(project_id, held, source)
+            self._publish(project_id, held, source)
         self._pending = {}
         self._count = 0

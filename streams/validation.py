@@ -21,10 +21,12 @@ from .contract import (
     MAX_CLOCK_AHEAD_S,
     MAX_INTERVAL_S,
     MAX_MESSAGE_BYTES,
+    MAX_SERIES_POINTS,
     REJECTION_REASONS,
     InvestmentReport,
     PowerBatch,
     PowerReading,
+    PowerSeries,
     Record,
 )
 
@@ -40,7 +42,7 @@ def _valid_id(value: str) -> bool:
     # thousand strings, each matched once.
     return _ID.fullmatch(value) is not None
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport, "power_batch": PowerBatch}
+_RECORD_TYPES = {"power": PowerReading, "investment": InvestmentReport, "power_batch": PowerBatch, "power_series": PowerSeries}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +67,14 @@ class Part(NamedTuple):
 
 def decode_message(raw: bytes, now: datetime | None = None, expected: type | None = None) -> list[Part]:
     """Every record a message carries, each accepted or refused on its own: one part for
-    a single record or a refused message, one per reading for a ``PowerBatch``.
+    a single record or a refused message, one per reading for a ``PowerBatch``. A
+    ``PowerSeries`` is one part, checked as a whole: its points are checked by
+    ``series_rejections`` (the worker screens the series once, then its points).
     ``expected``: the record type of the topic it came from."""
     outcome = decode_record(raw, now)
     if isinstance(outcome, Rejection):
         return [Part(None, outcome)]
-    kind = PowerReading if isinstance(outcome, PowerBatch) else type(outcome)
+    kind = PowerReading if isinstance(outcome, (PowerBatch, PowerSeries)) else type(outcome)
     if expected is not None and kind is not expected:
         return [Part(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))]
     if not isinstance(outcome, PowerBatch):
@@ -117,6 +121,44 @@ def _passes_reading_rules(reading: PowerReading, latest: datetime | None) -> boo
     )
 
 
+def series_rejections(series: PowerSeries, now: datetime | None, capacity_kva: float | None = None) -> dict[int, Rejection]:
+    """The points of a series (already checked as a whole) that are refused, by index,
+    each with the reason it would have as a single reading (``check_record``, then the
+    registry's capacity). The whole series is tested at once first: a series with no
+    hole, no value out of range and its last point not ahead of the clock has none."""
+    kwh, interval_s = series.kwh, series.interval_s
+    most = math.inf if not capacity_kva or capacity_kva <= 0 else capacity_kva * interval_s / 3600 * OVERLOAD_TOLERANCE
+    latest = _latest_accepted(now)
+    last_ts = series.first_ts + timedelta(seconds=(len(kwh) - 1) * interval_s)
+    if (
+        None not in kwh
+        and 0 <= min(kwh)
+        and max(kwh) <= most
+        and max(kwh) < math.inf
+        and (latest is None or last_ts <= latest)
+        and _whole_and_finite(series.kwh_total)
+        and _whole_and_finite(series.kw)
+    ):
+        return {}
+    refused = {}
+    for index in range(len(kwh)):
+        reading = series.point(index)
+        if reading is None:
+            continue
+        outcome = check_record(reading, now)
+        if not isinstance(outcome, Rejection) and capacity_kva is not None:
+            outcome = check_against_registry(reading, capacity_kva, True) or outcome
+        if isinstance(outcome, Rejection):
+            refused[index] = outcome
+    return refused
+
+
+def _whole_and_finite(column: list[float | None] | None) -> bool:
+    """No hole and no infinity in an optional column (a finite sum has no infinite term;
+    a sum that overflows only sends the series to the point-by-point test)."""
+    return column is None or (None not in column and math.isfinite(sum(column)))
+
+
 def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:
     """Decode and check one message; never raises for bad input. ``now``: the receiver's
     clock, against which timestamps from the future are refused. The readings of a
@@ -127,7 +169,7 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
         record = _typed_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return _explain(raw, exc) if len(raw) <= MAX_MESSAGE_BYTES else Rejection("oversized", f"{len(raw)} bytes")
-    if len(raw) > MAX_MESSAGE_BYTES and not isinstance(record, PowerBatch):
+    if len(raw) > MAX_MESSAGE_BYTES and not isinstance(record, (PowerBatch, PowerSeries)):
         return Rejection("oversized", f"{len(raw)} bytes")
     # A live site's one reading per message: accepted by one test, as a batch's are.
     if type(record) is PowerReading and _passes_reading_rules(record, _latest_accepted(now)) and _valid_id(record.project_id):
@@ -138,7 +180,7 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
 def check_record(record: Record, now: datetime | None = None) -> Record | Rejection:
     """Rules that the schema cannot express."""
     outcome = _check_fields(record)
-    if isinstance(outcome, (Rejection, PowerBatch)):
+    if isinstance(outcome, (Rejection, PowerBatch, PowerSeries)):
         return outcome
     if now is None:
         return _reported_in_time(outcome)
@@ -159,6 +201,8 @@ def _reported_in_time(record: Record) -> Record | Rejection:
 
 
 def _check_fields(record: Record) -> Record | Rejection:
+    if isinstance(record, PowerSeries):
+        return _check_series(record)
     if isinstance(record, PowerBatch):
         if not _ID.fullmatch(record.project_id):
             return Rejection("bad_id", f"project_id={record.project_id!r}")
@@ -191,6 +235,24 @@ def _check_fields(record: Record) -> Record | Rejection:
     if record.amount_wan < 0:
         return Rejection("negative_amount", f"amount_wan={record.amount_wan}")
     return record
+
+
+def _check_series(series: PowerSeries) -> PowerSeries | Rejection:
+    """What a series is refused for as a whole; its points are ``series_rejections``'."""
+    for name, value in (("project_id", series.project_id), ("meter_id", series.meter_id)):
+        if not _valid_id(value):
+            return Rejection("bad_id", f"{name}={value!r}")
+    if not _has_offset(series.first_ts):
+        return Rejection("timestamp_without_offset", f"first_ts={series.first_ts.isoformat()}")
+    if not 0 < series.interval_s <= MAX_INTERVAL_S:
+        return Rejection("bad_interval", f"interval_s={series.interval_s}")
+    length = len(series.kwh)
+    if not 0 < length <= MAX_SERIES_POINTS:
+        return Rejection("bad_series", f"{length} intervals")
+    for name, column in (("kwh_total", series.kwh_total), ("kw", series.kw)):
+        if column is not None and len(column) != length:
+            return Rejection("bad_series", f"{name} has {len(column)} values for {length} intervals")
+    return series
 
 
 def _has_offset(moment: datetime) -> bool:

@@ -11,10 +11,10 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sitepulse.agents.core.calendar import Stoppage
-from sitepulse.agents.core.daily import DailyEnergy, DayKey, MeterReading, day_start_ms
+from sitepulse.agents.core.daily import DailyEnergy, DayKey, MeterReading, MeterRun, day_start_ms
 from sitepulse.agents.core.indicators import DayIndicators
 from sitepulse.agents.core.judge import Judgement, StoredDay
-from sitepulse.streams.contract import InvestmentReport, PowerReading, RegistryEntry
+from sitepulse.streams.contract import InvestmentReport, RegistryEntry
 
 
 class MemoryStore:
@@ -31,11 +31,10 @@ class MemoryStore:
     async def write(self, points: Sequence[str]) -> None:
         self.points.extend(points)
 
-    async def write_readings(self, readings: Sequence[PowerReading], stamps_ms: Sequence[int]) -> None:
-        for reading, ts_ms in zip(readings, stamps_ms):
-            self.readings[(reading.project_id, reading.meter_id, ts_ms)] = MeterReading(
-                reading.project_id, reading.meter_id, ts_ms, reading.interval_s, float(reading.kwh)
-            )
+    async def write_readings(self, readings: Sequence[MeterReading | MeterRun]) -> None:
+        for reading in (held for item in readings for held in (item.readings() if isinstance(item, MeterRun) else [item])):
+            # What InfluxDB gives back to a restarted worker: the day book's part.
+            self.readings[(reading.project_id, reading.meter_id, reading.ts_ms)] = MeterReading(*reading[:5])
 
     async def write_days(self, energies: Iterable[DailyEnergy]) -> None:
         for energy in energies:

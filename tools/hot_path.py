@@ -5,7 +5,7 @@ day book, line protocol built and discarded, judging, events). What it prints is
 share of the end-to-end leg's CPU that is sitepulse's, so a change to the hot path can
 be measured in seconds, A/B on one machine, before the bench confirms it end to end.
 
-    python tools/hot_path.py [--projects 60] [--days 30] [--single --messages-per-batch 1000] [--profile out.prof]
+    python tools/hot_path.py [--projects 60] [--days 30] [--series | --single --messages-per-batch 1000] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import msgspec
 from sitepulse.agents.app import Worker
 from sitepulse.runtime.settings import Settings
 from sitepulse.sink.worker_store import InfluxWorkerStore
-from sitepulse.streams.contract import PowerBatch, PowerReading
+from sitepulse.streams.contract import PowerBatch, PowerReading, PowerSeries
 from sitepulse.streams.publisher import DayPacker
 from sitepulse.streams.simulator import build_scenario, generate_records
 
@@ -43,18 +43,25 @@ class PackedMessages:
     def publish_batch(self, project_id: str, readings: list[PowerReading], source: str = "") -> None:
         self.values.append(self.encode(PowerBatch.of(project_id, readings)))
 
+    def publish_series(self, project_id: str, readings: list[PowerReading], source: str = "") -> None:
+        self.values.extend(self.encode(series) for series in PowerSeries.runs_of(readings))
+
     def publish(self, reading: PowerReading) -> None:
         self.values.append(self.encode(reading))
 
 
 class DiscardingInflux:
-    """Line protocol is built by the store as for InfluxDB, then counted and dropped."""
+    """Line protocol is built by the store as for InfluxDB, then counted and dropped
+    (or, ``keep``, kept in order, for a test to compare two runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.lines = 0
+        self.kept: list[str] | None = [] if keep else None
 
     async def write(self, lines: list[str]) -> None:
         self.lines += len(lines)
+        if self.kept is not None:
+            self.kept.extend(lines)
 
 
 class NothingStored(InfluxWorkerStore):
@@ -76,11 +83,12 @@ class NothingStored(InfluxWorkerStore):
         return []
 
 
-def simulated_city(projects: int, days: int, tz: ZoneInfo, packed: bool = True) -> tuple[list[bytes], int, list]:
-    """The city's readings as messages: packed per project and day, or one per reading."""
+def simulated_city(projects: int, days: int, tz: ZoneInfo, packed: bool = True, series: bool = False) -> tuple[list[bytes], int, list]:
+    """The city's readings as messages: packed per project and day (as a batch, or as a
+    series per meter), or one per reading."""
     scenario = build_scenario(projects, days, 11, date(2026, 1, 5), tz)
     messages = PackedMessages()
-    packer = DayPacker(messages, tz)  # type: ignore[arg-type]
+    packer = DayPacker(messages, tz, as_series=series)  # type: ignore[arg-type]
     readings = 0
     for record in generate_records(scenario, scenario.end):
         if isinstance(record, PowerReading):
@@ -90,18 +98,22 @@ def simulated_city(projects: int, days: int, tz: ZoneInfo, packed: bool = True) 
     return messages.values, readings, [p.entry for p in scenario.projects]
 
 
-async def run(values: list[bytes], registry: list, tz: ZoneInfo, messages_per_batch: int) -> tuple[Worker, int, int]:
+async def run(
+    values: list[bytes], registry: list, tz: ZoneInfo, messages_per_batch: int, influx: DiscardingInflux | None = None
+) -> tuple[Worker, int, list]:
+    """The messages through one worker's power step; returns the worker, the points
+    built and the events it published."""
     state = Path(tempfile.mkdtemp(prefix="hot_path."))
     settings = Settings(_env_file=None, state_dir=state, timezone=str(tz))
     worker = Worker(settings, registry, None)
-    influx = DiscardingInflux()
+    influx = influx or DiscardingInflux()
     worker.store = NothingStored(influx, tz)  # type: ignore[arg-type]
     worker.tracker.store = worker.store
     worker.power.store = worker.store
-    told = [0]
+    told: list = []
 
     async def publish(events: list) -> None:
-        told[0] += len(events)
+        told.extend(events)
 
     worker.tracker.publish = worker.publish = publish  # type: ignore[method-assign]
     refused: Counter[str] = Counter()
@@ -116,7 +128,7 @@ async def run(values: list[bytes], registry: list, tz: ZoneInfo, messages_per_ba
         await worker.take_records(events[first : first + messages_per_batch], "power", PowerReading, worker.power.handle, worker.screen_power)
     if refused:
         print(f"refused: {dict(refused)}", file=sys.stderr)
-    return worker, influx.lines, told[0]
+    return worker, influx.lines, told
 
 
 def main() -> None:
@@ -125,10 +137,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--messages-per-batch", type=int, default=100, help="messages the agent takes at once")
     parser.add_argument("--single", action="store_true", help="one reading per message, as sites send them live")
+    parser.add_argument("--series", action="store_true", help="packed as one power_series per meter and day (columns)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here")
     args = parser.parse_args()
     tz = ZoneInfo("Asia/Shanghai")
-    values, readings, registry = simulated_city(args.projects, args.days, tz, packed=not args.single)
+    values, readings, registry = simulated_city(args.projects, args.days, tz, packed=not args.single, series=args.series)
     profiler = cProfile.Profile() if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()
     if profiler:
@@ -141,7 +154,7 @@ def main() -> None:
     judged = worker.tracker.judge
     print(
         f"{readings:,} readings in {len(values):,} messages: {cpu:.2f} s CPU ({cpu / readings * 1e6:.1f} s per million), "
-        f"{readings / wall:,.0f} readings/s; {lines:,} points built, {told} events",
+        f"{readings / wall:,.0f} readings/s; {lines:,} points built, {len(told)} events",
         file=sys.stderr,
     )
     del judged

@@ -72,13 +72,70 @@ def day_start_ms(day: date, tz: ZoneInfo) -> int:
 
 
 class MeterReading(NamedTuple):
-    """The part of a power reading that daily energy needs (a tuple: one per reading)."""
+    """A power reading as a worker holds it (a tuple: one per reading). Daily energy
+    needs the first five fields; the register and demand are only carried to the store
+    and to the register's watch."""
 
     project_id: str
     meter_id: str
     ts_ms: int
     interval_s: int
     kwh: float
+    kwh_total: float | None = None
+    kw: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRun:
+    """One meter's readings at consecutive intervals, as columns (a series as a worker
+    holds it): reading ``i`` ends at ``first_ms + i × interval``; a None in ``kwh`` is no
+    reading. Taken as a whole by the day book, the judge and the store, so that a day of
+    readings costs a few calls rather than a few objects per reading."""
+
+    project_id: str
+    meter_id: str
+    first_ms: int
+    interval_s: int
+    kwh: list[float | None]
+    kwh_total: list[float | None] | None = None
+    kw: list[float | None] | None = None
+
+    def ts_ms(self, index: int) -> int:
+        return self.first_ms + index * self.interval_s * 1000
+
+    def reading(self, index: int) -> MeterReading | None:
+        kwh = self.kwh[index]
+        if kwh is None:
+            return None
+        total = None if self.kwh_total is None else self.kwh_total[index]
+        demand = None if self.kw is None else self.kw[index]
+        return MeterReading(self.project_id, self.meter_id, self.ts_ms(index), self.interval_s, kwh, total, demand)
+
+    def readings(self) -> list[MeterReading]:
+        """Each reading on its own: what the run stands for (the reference for tests)."""
+        return [reading for index in range(len(self.kwh)) if (reading := self.reading(index)) is not None]
+
+    def bounds(self) -> tuple[int, int] | None:
+        """The times of its first and last readings (None: it holds none)."""
+        kwh = self.kwh
+        first = next((index for index, value in enumerate(kwh) if value is not None), None)
+        if first is None:
+            return None
+        last = next(index for index in range(len(kwh) - 1, -1, -1) if kwh[index] is not None)
+        return self.ts_ms(first), self.ts_ms(last)
+
+    def present(self) -> list[int]:
+        """The places that hold a reading."""
+        if None not in self.kwh:
+            return list(range(len(self.kwh)))
+        return [index for index, kwh in enumerate(self.kwh) if kwh is not None]
+
+    def without(self, places: Iterable[int]) -> MeterRun:
+        """The same run with no reading at ``places``."""
+        kwh = list(self.kwh)
+        for index in places:
+            kwh[index] = None
+        return MeterRun(self.project_id, self.meter_id, self.first_ms, self.interval_s, kwh, self.kwh_total, self.kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +251,21 @@ class MeterDay(array):
         self.set_reading(ts_ms, kwh, interval_s)
         return held
 
+    def put_run(self, first_ms: int, values: list[float | None], interval_s: int) -> int:
+        """``put`` of consecutive readings (None: none at that place) from ``first_ms`` on;
+        returns how many were held already. Readings that go on from the last one held,
+        the usual case, extend the array at once."""
+        step = interval_s * 1000
+        if self._off_grid is None and interval_s == self.interval_s:
+            offset = first_ms - self.origin_ms
+            slot = offset // step - 1
+            if offset > 0 and offset % step == 0 and slot >= len(self) and None not in values:
+                if slot > len(self):
+                    self.extend([math.nan] * (slot - len(self)))
+                self.extend(values)
+                return 0
+        return sum(self.put(first_ms + index * step, kwh, interval_s) for index, kwh in enumerate(values) if kwh is not None)
+
     def readings(self) -> Iterable[tuple[int, float, int]]:
         """(ts_ms, kwh, interval_s) of every reading held."""
         step = self.interval_s * 1000
@@ -275,6 +347,35 @@ class DailyEnergyBook:
     def day_of(self, reading: MeterReading) -> DayKey:
         return reading.project_id, local_day(reading.ts_ms, reading.interval_s, self.tz)
 
+    def segments(self, run: MeterRun) -> list[tuple[DayKey, int, int]]:
+        """The days a run's readings belong to (``day_of`` each), each with the places
+        ``[start, stop)`` of the run that fall in it; a day with no reading is left out."""
+        step, half, count = run.interval_s * 1000, run.interval_s * 500, len(run.kwh)
+        found, start = [], 0
+        while start < count:
+            day = local_day(run.ts_ms(start), run.interval_s, self.tz)
+            end_ms = day_start_ms(day + timedelta(days=1), self.tz)
+            # Place i belongs to the day while its interval's middle is before the day's end.
+            stop = min(count, -(-(end_ms + half - run.first_ms) // step))
+            part = run.kwh[start:stop]
+            if part.count(None) < len(part):
+                found.append(((run.project_id, day), start, stop))
+            start = stop
+        return found
+
+    def add_run(self, run: MeterRun, segments: Iterable[tuple[DayKey, int, int]]) -> int:
+        """``add_all`` of a run's readings, a day's part at once (``segments``)."""
+        duplicates, newest, days, step = 0, self._newest_day, self._days, run.interval_s * 1000
+        for key, start, stop in segments:
+            if key not in days:
+                raise KeyError(f"day {key} must be loaded before readings are added")
+            meter = self._meter_day(key, run.meter_id, run.interval_s)
+            duplicates += meter.put_run(run.first_ms + start * step, run.kwh[start:stop], run.interval_s)
+            if newest is None or key[1] > newest:
+                newest = key[1]
+        self._newest_day = newest
+        return duplicates
+
     def missing(self, keys: Iterable[DayKey]) -> set[DayKey]:
         return {key for key in keys if key not in self._days}
 
@@ -283,14 +384,14 @@ class DailyEnergyBook:
         self._days.setdefault(key, ())
         for reading in stored:
             if self.day_of(reading) == key:
-                self._meter_day(key, reading).set_reading(reading.ts_ms, reading.kwh, reading.interval_s)
+                self._meter_day(key, reading.meter_id, reading.interval_s).set_reading(reading.ts_ms, reading.kwh, reading.interval_s)
 
-    def _meter_day(self, key: DayKey, reading: MeterReading) -> MeterDay:
+    def _meter_day(self, key: DayKey, meter_id: str, interval_s: int) -> MeterDay:
         meters = self._days[key]
         for meter in meters:
-            if meter.meter_id == reading.meter_id:
+            if meter.meter_id == meter_id:
                 return meter
-        meter = MeterDay(sys.intern(reading.meter_id), day_start_ms(key[1], self.tz), reading.interval_s)
+        meter = MeterDay(sys.intern(meter_id), day_start_ms(key[1], self.tz), interval_s)
         self._days[key] = (*meters, meter)
         return meter
 
@@ -308,7 +409,7 @@ class DailyEnergyBook:
         for reading, key in zip(readings, keys):
             if key not in days:
                 raise KeyError(f"day {key} must be loaded before readings are added")
-            duplicates += self._meter_day(key, reading).put(reading.ts_ms, reading.kwh, reading.interval_s)
+            duplicates += self._meter_day(key, reading.meter_id, reading.interval_s).put(reading.ts_ms, reading.kwh, reading.interval_s)
             if newest is None or key[1] > newest:
                 newest = key[1]
         self._newest_day = newest

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from ...streams.contract import ProjectEvent, RegistryEntry
 from .calendar import Stoppage, WorkCalendar
-from .daily import DailyEnergy, DayKey, MeterReading, day_start, day_start_ms, epoch_ms
+from .daily import DailyEnergy, DayKey, MeterReading, MeterRun, day_start, day_start_ms, epoch_ms
 from .day_events import DayEvents, HeldProject
 from .indicators import RETAINED_DAYS, BaselineHistory, DayIndicators, ProjectTimeline, stalled_working_days
 from .offline import EventClock, MeterWatch
@@ -51,6 +51,12 @@ class StoredDay:
 
     energy: DailyEnergy
     judged: DayIndicators | None = None
+
+
+def _places_before(run: MeterRun, cutoff_ms: int) -> int:
+    """How many of a run's first places end before ``cutoff_ms``."""
+    step = run.interval_s * 1000
+    return max(0, min(len(run.kwh), -(-(cutoff_ms - run.first_ms) // step)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +200,23 @@ class Judge:
             timeline.capacity_kva = held.capacity_kva
             self._dirty.add(entry.project_id)
 
-    def too_late(self, readings: Sequence[MeterReading], sources: Sequence[object]) -> list[bool]:
+    def too_late(self, readings: Sequence[MeterReading | MeterRun], sources: Sequence[object]) -> list[int]:
         """Which readings are older than the grace period behind the newest reading that
         came before them in their own partition (batch order is partition order), so the
-        answer does not depend on where batch boundaries fall."""
+        answer does not depend on where batch boundaries fall: 1 or 0 for a reading, and
+        for a run how many of its first places are that old (its readings are in time
+        order, so once one is in time, the rest are)."""
         newest = {source: self.clock.newest_of(source) for source in set(sources)}
-        late = []
+        late: list[int] = []
         for reading, source in zip(readings, sources):
             before = newest[source]
+            if type(reading) is MeterRun:
+                late_places = 0 if before is None else _places_before(reading, before - self.grace_ms)
+                bounds = reading.without(range(late_places)).bounds() if late_places else reading.bounds()
+                if bounds is not None and (before is None or bounds[1] > before):
+                    newest[source] = bounds[1]
+                late.append(late_places)
+                continue
             is_late = before is not None and reading.ts_ms < before - self.grace_ms
             if not is_late and (before is None or reading.ts_ms > before):
                 newest[source] = reading.ts_ms
@@ -216,6 +231,9 @@ class Judge:
         spans: dict[tuple[object, object], list[int]] = {}  # (source, message) -> [earliest, newest]
         seen, outbox = self.watch.seen, self._outbox
         for reading, source, message in readings:
+            if type(reading) is MeterRun:
+                self._observe_run(reading, spans.setdefault((source, message), []))
+                continue
             ts_ms = reading.ts_ms
             span = spans.get((source, message))
             if span is None:
@@ -229,10 +247,25 @@ class Judge:
                 outbox.append(self.day_events.of_meter(change, ts_ms))
         # The clock keeps the newest reading and the latest message start of each
         # source: once per message is the same as once per reading.
-        for (source, _message), (earliest, newest) in spans.items():
-            self.clock.observe(newest, wall_s, source, earliest)
+        for (source, _message), span in spans.items():
+            if span:
+                self.clock.observe(span[1], wall_s, source, span[0])
         for key, energy in energies:
             self.pending[key] = energy
+
+    def _observe_run(self, run: MeterRun, span: list[int]) -> None:
+        """``observe``'s work for each reading of a run, in one step."""
+        bounds = run.bounds()
+        if bounds is None:
+            return
+        earliest, newest = bounds
+        if not span:
+            span += [earliest, newest]
+        else:
+            span[0], span[1] = min(span[0], earliest), max(span[1], newest)
+        change = self.watch.seen_run(run.project_id, run.meter_id, map(run.ts_ms, run.present()), newest, run.interval_s)
+        if change is not None:
+            self._outbox.append(self.day_events.of_meter(change, change.last_reading_ms))
 
     def meter_reset(self, project_id: str, meter_id: str, ts_ms: int, before: float, after: float) -> ProjectEvent:
         return self.day_events.meter_reset(project_id, meter_id, ts_ms, before, after)

@@ -8,6 +8,7 @@ network is noticed too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .indicators import GAP_TOLERANCE_INTERVALS
@@ -109,6 +110,21 @@ class MeterWatch:
             self._offline.discard(key)
             return OfflineChange(project_id, meter_id, False, ts_ms)
         return None
+
+    def seen_run(self, project_id: str, meter_id: str, stamps_ms: Iterable[int], newest_ms: int, interval_s: int) -> OfflineChange | None:
+        """``seen`` of each of a meter's readings in time order (``stamps_ms``, the last
+        of them ``newest_ms``) in one step: only a meter that was offline needs the first
+        reading newer than its last one, for the time it reported again."""
+        key = (project_id, meter_id)
+        previous = self._last.get(key)
+        if previous is not None and newest_ms <= previous[0]:
+            return None
+        change = None
+        if key in self._offline:
+            back_ms = next(ts_ms for ts_ms in stamps_ms if previous is None or ts_ms > previous[0])
+            change = self.seen(project_id, meter_id, back_ms, interval_s)
+        self._last[key] = (newest_ms, interval_s)
+        return change
 
     def overdue(self, clock_ms: int) -> list[OfflineChange]:
         changes = []
