@@ -356,7 +356,9 @@ class DailyEnergyBook:
             day = local_day(run.ts_ms(start), run.interval_s, self.tz)
             end_ms = day_start_ms(day + timedelta(days=1), self.tz)
             # Place i belongs to the day while its interval's middle is before the day's end.
-            stop = min(count, -(-(end_ms + half - run.first_ms) // step))
+            # (Always past ``start``: place ``start`` is in the day; max() keeps the loop
+            # finite whatever the arithmetic.)
+            stop = min(count, max(start + 1, -(-(end_ms + half - run.first_ms) // step)))
             part = run.kwh[start:stop]
             if part.count(None) < len(part):
                 found.append(((run.project_id, day), start, stop))

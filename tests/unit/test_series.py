@@ -159,11 +159,20 @@ def test_a_series_is_not_taken_on_the_investment_topic():
     assert part.rejection is not None and part.rejection.reason == "wrong_topic"
 
 
-point_values = st.one_of(st.none(), st.floats(-5, 400, allow_nan=False), st.just(math.inf), st.just(-0.0))
+spoilers = st.lists(st.tuples(st.integers(0, 39), st.sampled_from([None, -1.0, -0.0, math.inf, 1e4])), max_size=3)
+
+
+@st.composite
+def point_values(draw) -> list[float | None]:
+    """Mostly clean series (the one test's path), some with a hole or a bad value."""
+    values: list[float | None] = draw(st.lists(st.floats(0, 400, allow_nan=False), min_size=1, max_size=40))
+    for index, value in draw(spoilers):
+        values[index % len(values)] = value
+    return values
 
 
 @given(
-    st.lists(point_values, min_size=1, max_size=40),
+    point_values(),
     st.one_of(st.none(), st.lists(st.one_of(st.none(), st.floats(0, 1e6), st.just(math.inf)), min_size=40, max_size=40)),
     st.integers(-60, 2),
     st.sampled_from([None, 0.0, 630.0, 50.0]),
@@ -250,6 +259,32 @@ def test_a_run_counts_in_the_day_book_as_its_readings_would(batch):
     assert sorted(by_run.open_days()) == sorted(by_reading.open_days())
     for key in by_run.open_days():
         assert by_run.total(key) == by_reading.total(key)
+
+
+@given(
+    st.lists(st.one_of(runs, runs.map(lambda r: r.reading(0) if r.kwh[0] is not None else r)), min_size=1, max_size=6),
+    st.integers(1, 3 * 86_400_000),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_runs_late_readings_are_those_that_would_be_late_alone(batch, grace_ms):
+    """The judge's grace period over a batch of runs and single readings in one
+    partition, at any grace (on the readings' grid or not): a run's late places are the
+    readings that would be late each on its own, in the same order."""
+    from sitepulse.agents.core.calendar import WorkCalendar
+    from sitepulse.agents.core.judge import Judge
+
+    judge = Judge(TZ, WorkCalendar(), grace=timedelta(milliseconds=grace_ms), settle=timedelta(minutes=15))
+    judge.clock.observe(day_start_ms(date(2026, 3, 3), TZ), 0.0, 0, day_start_ms(date(2026, 3, 3), TZ))
+    expanded = [reading for item in batch for reading in (item.readings() if isinstance(item, MeterRun) else [item])]
+    alone = judge.too_late(expanded, [0] * len(expanded))
+    by_item = judge.too_late(batch, [0] * len(batch))
+    late_as_runs = []
+    for item, late in zip(batch, by_item):
+        if isinstance(item, MeterRun):
+            late_as_runs += [item.kwh[index] is not None and index < late for index in range(len(item.kwh)) if item.kwh[index] is not None]
+        else:
+            late_as_runs.append(bool(late))
+    assert late_as_runs == [bool(late) for late in alone]
 
 
 @given(runs)
