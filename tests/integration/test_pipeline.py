@@ -185,3 +185,60 @@ def test_a_batch_message_is_stored_reading_by_reading_and_a_bad_reading_is_dead_
     rows = poll(lambda: sitepulse.query("SELECT kwh, readings FROM power_daily WHERE project_id = 'P-7'"), 30, "the batch's day")
     assert rows[0]["readings"] == 2 and rows[0]["kwh"] == pytest.approx(2.15 + 2.45)
     assert worker.poll() is None
+
+
+def test_history_replayed_as_series_lands_in_influxdb_as_it_does_reading_by_reading(sitepulse, tmp_path):
+    """``replay --series``: each meter's day as one power_series message. Every
+    project-day's kWh equals the sums over the input, every reading is stored once, and
+    a reading re-sent from 9 days ago is dead-lettered alone as too late, as the record
+    a site would send."""
+    scenario = tmp_path / "scenario.jsonl"
+    sitepulse.run("simulate", "--projects", "6", "--days", "6", "--seed", "3", "--start", "2026-03-02", "--out", str(scenario))
+    lines = read_lines(scenario)
+    stale = json.loads(lines[100])
+    replay = tmp_path / "replay.jsonl"
+    replay.write_bytes(b"\n".join([*lines, lines[-5], lines[100]]) + b"\n")
+    expected = expected_daily_kwh(lines)
+    sitepulse.run("registry", "load", str(scenario.with_suffix(".registry.csv")), "--reason", "测试项目登记")
+    summary = sitepulse.run("replay", "--series", str(replay))
+    assert f"已发布 {len(lines) + 2} 条" in summary
+    worker = sitepulse.start_worker()
+
+    poll(export_matches(sitepulse, expected, "2026-03-02", "2026-03-07"), 90, "daily kWh of every project-day")
+    power_lines = [json.loads(line) for line in lines if b'"power"' in line]
+    raw_points = sitepulse.query("SELECT count(kwh) FROM power_reading")
+    assert raw_points[0]["count"] == len({(r["project_id"], r["meter_id"], r["ts"]) for r in power_lines})
+    (letter,) = dead_letters(sitepulse.settings, 1, timeout_s=40)
+    assert dict(letter.headers)[DLQ_HEADER_REASON] == b"too_late"
+    refused = json.loads(letter.value)
+    assert refused["type"] == "power" and (refused["project_id"], refused["meter_id"], refused["kwh"]) == (stale["project_id"], stale["meter_id"], stale["kwh"])
+    assert datetime.fromisoformat(refused["ts"]) == datetime.fromisoformat(stale["ts"])
+    assert worker.poll() is None
+
+
+def test_a_series_message_is_stored_reading_by_reading_and_a_bad_reading_is_dead_lettered_alone(sitepulse):
+    worker = sitepulse.start_worker()
+    series = {
+        "type": "power_series", "project_id": "P-8", "meter_id": "M1", "first_ts": "2026-03-02T08:15:00+08:00",
+        "interval_s": 900, "kwh": [2.15, -4.0, None, 2.45], "kwh_total": [100.0, 96.0, None, 102.6],
+    }
+    broken = dict(series, kwh=[1.0], kw=[1.0, 2.0])  # columns of different lengths: refused whole
+    producer = KafkaProducer(bootstrap_servers=sitepulse.settings.bootstrap_servers)
+    for message in (series, broken):
+        producer.send(POWER_TOPIC, key=b"P-8", value=json.dumps(message).encode())
+    producer.flush()
+    producer.close()
+
+    letters = {dict(m.headers)[DLQ_HEADER_REASON]: m for m in dead_letters(sitepulse.settings, 2, timeout_s=40)}
+    assert set(letters) == {b"negative_kwh", b"bad_series"}
+    alone = letters[b"negative_kwh"]
+    assert dict(alone.headers)[DLQ_HEADER_SOURCE].decode().endswith("#1"), "the source names the reading's place in the series"
+    refused = json.loads(alone.value)
+    assert refused["type"] == "power" and refused["kwh"] == -4.0 and refused["kwh_total"] == 96.0
+    assert datetime.fromisoformat(refused["ts"]) == datetime(2026, 3, 2, 8, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert json.loads(letters[b"bad_series"].value) == broken, "a series refused whole is dead-lettered as it came"
+    rows = poll(lambda: sitepulse.query("SELECT kwh, readings FROM power_daily WHERE project_id = 'P-8'"), 30, "the series' day")
+    assert rows[0]["readings"] == 2 and rows[0]["kwh"] == pytest.approx(2.15 + 2.45)
+    stored = sitepulse.query("SELECT kwh, kwh_total FROM power_reading WHERE project_id = 'P-8'")
+    assert [(row["kwh"], row["kwh_total"]) for row in stored] == [(2.15, 100.0), (2.45, 102.6)]
+    assert worker.poll() is None
