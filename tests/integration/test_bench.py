@@ -33,6 +33,11 @@ REQUIRED = {
     "single_message_ratio_bare",
     "e2e_influx_ratio",
     "worker_cpu_s_per_million",
+    # the same replay with each meter's day as one power_series (columns)
+    "e2e_series_readings_per_s",
+    "e2e_series_influx_ratio",
+    "e2e_series_worker_cpu_s_per_million",
+    "raw_aiokafka_series_per_s",
 }
 
 
