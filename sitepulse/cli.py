@@ -556,9 +556,9 @@ def status(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--quick", is_flag=True, help="the CI variant: small data, seconds not minutes")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"), show_default=True)
-@click.option("--only", multiple=True, type=click.Choice(["raw_influx", "single_messages", "end_to_end", "freshness", "scaling", "memory", "year"]),
+@click.option("--only", multiple=True, type=click.Choice(["raw_influx", "single_messages", "end_to_end", "end_to_end_series", "freshness", "scaling", "memory", "year"]),
               help="run these phases only (repeatable); their figures replace theirs in OUT, the rest are kept; "
-              "'year' (a simulated city's year, 26M readings, streamed from the generator while one worker takes it; ~25 min) runs only when named")
+              "'year' (a simulated city's year, 26M readings, each meter's day as one series, streamed from the generator while one worker takes it) runs only when named")
 @click.option("--memory-projects", type=int, help="projects in the memory phase [default: 100000, --quick 2000]")
 @click.option("--keep-logs", is_flag=True, help="keep every phase's logs (worker.log, the memory phase's rss.csv) and say where")
 @click.pass_context
