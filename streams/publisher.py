@@ -31,7 +31,7 @@ from .contract import (
     Record,
 )
 from .signing import KeyStore, sign
-from .validation import Rejection, check_record, decode_record, series_rejections
+from .validation import Rejection, check_record, decode_record, passes_reading_rules, series_rejections
 
 _encode = msgspec.json.Encoder().encode
 
@@ -123,7 +123,7 @@ class SitePublisher:
         now = datetime.now(timezone.utc)
         good, refused = [], None
         for reading in readings:
-            outcome = check_record(reading, now)
+            outcome = reading if passes_reading_rules(reading, now) else check_record(reading, now)
             if reading.project_id != project_id:
                 outcome = Rejection("bad_batch", f"reading of {reading.project_id} in a batch of {project_id}")
             if isinstance(outcome, Rejection):
@@ -197,9 +197,14 @@ class DayPacker:
         self._window: date | None = None
         self._pending: dict[str, list[PowerReading]] = {}
         self._count = 0
+        self._window_of: tuple[datetime | None, date | None] = (None, None)
 
     def add(self, reading: PowerReading, source: str = "publisher") -> None:
-        window = (reading.ts - timedelta(microseconds=1)).astimezone(self.tz).date()
+        # A time-ordered stream gives every meter's reading of one time in a row: the
+        # window of the last time seen serves them all.
+        if reading.ts != self._window_of[0]:
+            self._window_of = (reading.ts, (reading.ts - timedelta(microseconds=1)).astimezone(self.tz).date())
+        window = self._window_of[1]
         if window != self._window or self._count >= self.max_pending:
             self.flush(source)
             self._window = window

@@ -159,6 +159,11 @@ def _whole_and_finite(column: list[float | None] | None) -> bool:
     return column is None or (None not in column and math.isfinite(sum(column)))
 
 
+def passes_reading_rules(reading: PowerReading, now: datetime | None) -> bool:
+    """True when ``check_record`` would accept the reading, in one test (False: ask it why not)."""
+    return _passes_reading_rules(reading, _latest_accepted(now)) and _valid_id(reading.project_id)
+
+
 def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:
     """Decode and check one message; never raises for bad input. ``now``: the receiver's
     clock, against which timestamps from the future are refused. The readings of a
@@ -172,7 +177,7 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
     if len(raw) > MAX_MESSAGE_BYTES and not isinstance(record, (PowerBatch, PowerSeries)):
         return Rejection("oversized", f"{len(raw)} bytes")
     # A live site's one reading per message: accepted by one test, as a batch's are.
-    if type(record) is PowerReading and _passes_reading_rules(record, _latest_accepted(now)) and _valid_id(record.project_id):
+    if type(record) is PowerReading and passes_reading_rules(record, now):
         return record
     return check_record(record, now)
 
