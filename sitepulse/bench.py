@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -303,9 +304,15 @@ class Bench:
                 publish_registry(registry, publisher)
             worker = self.start_worker(settings)
             self.wait_for_registry(settings, len(registry), [worker])
+            # Every process of the leg shares the two cores: what each spends per reading
+            # says which bounds the rate (the replay's own, from its rusage once it ends).
+            processes = {"worker": worker.process.pid, "influxd": self.influx.child.process.pid, "broker": self._broker.child.process.pid}
             with RssSampler([worker.process.pid]) as rss:
-                started, cpu_before = time.monotonic(), cpu_seconds(worker.process.pid)
+                started, machine_before = time.monotonic(), machine_cpu()
+                cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+                publisher_before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 self.replay(settings, file, series=series)
+                publisher_after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 published = time.monotonic()
                 judged_days = len(registry) * (self.plan.days - 1)
                 done = self.wait_for(
@@ -315,10 +322,15 @@ class Bench:
                     3600,
                     [worker],
                 )
+                cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+                machine_after = machine_cpu()
+            cpu["publisher"] = sum(getattr(publisher_after, f) - getattr(publisher_before, f) for f in ("ru_utime", "ru_stime"))
             elapsed = done - started
-            cpu_per_million = (cpu_seconds(worker.process.pid) - cpu_before) / readings * 1e6
+            cpu_per_million = cpu["worker"] / readings * 1e6
             self.results.update(
                 {
+                    f"{key}cpu_s_per_million": {name: round(seconds / readings * 1e6, 2) for name, seconds in cpu.items()},
+                    f"{key}machine_busy": round((machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1), 3),
                     ("e2e_series_worker_cpu_s_per_million" if series else "worker_cpu_s_per_million"): cpu_per_million,
                     f"{key}readings": readings,
                     f"{key}readings_per_s": readings / elapsed,

@@ -358,3 +358,20 @@ def test_the_number_of_flat_months_is_a_setting():
     three = ("2026-02", "2026-03", "2026-04")
     assert verdict({"2026-02": 400.0, "2026-03": 0.0, "2026-04": 0.0}, months=three).suspicious is False
     assert verdict({"2026-02": 0.0, "2026-03": 0.0, "2026-04": 0.0}, months=three).suspicious
+
+
+@given(st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 1e6)), min_size=1, max_size=48), st.floats(0, 1e9, allow_nan=False))
+@settings(max_examples=300, deadline=None)
+def test_the_float_standard_deviation_is_the_exact_one_to_rounding(values, offset):
+    """Hourly energies in kWh (0, or from a tenth of a watt-hour up; near-constant loads
+    on a large offset included, where a one-pass formula would cancel): within rounding
+    of the exact one."""
+    import math
+    import statistics
+
+    from sitepulse.agents.core.suspicion import population_stdev
+
+    shifted = [value + offset for value in values]
+    for sample in (values, shifted):
+        exact = statistics.pstdev(sample)
+        assert math.isclose(population_stdev(sample), exact, rel_tol=1e-12, abs_tol=1e-12 * max(sample))
