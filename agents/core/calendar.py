@@ -80,7 +80,10 @@ class WorkCalendar:
         return known
 
     def stoppage(self, project_id: str, day: date) -> Stoppage | None:
-        return next((s for s in self._stoppages.get(project_id, ()) if s.covers(day)), None)
+        stoppages = self._stoppages.get(project_id)
+        if not stoppages:  # most projects: asked for every day judged or resumed
+            return None
+        return next((s for s in stoppages if s.covers(day)), None)
 
     def is_working_day(self, project_id: str, day: date) -> bool:
         """A day on which this project is expected to work."""
