@@ -18,16 +18,8 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import InvestmentReport, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
-from .core.daily import DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms
+from .core.daily import DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, to_meter_reading
 from .activity import ActivityTracker
-
-
-def to_meter_reading(reading: PowerReading) -> MeterReading:
-    # Every message decodes its own copy of the ids, and the open days, pending totals,
-    # meter watch and timelines keep them: one string per project and meter instead.
-    return MeterReading(
-        sys.intern(reading.project_id), sys.intern(reading.meter_id), epoch_ms(reading.ts), reading.interval_s, float(reading.kwh), reading.kwh_total, reading.kw
-    )
 
 
 def series_run(series: PowerSeries, refused: Iterable[int] = ()) -> MeterRun:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..streams.contract import AuditRecord, DailyField, InvestmentReport, Measurement, ReadingField, StatusField, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
 from ..agents.core.calendar import Stoppage
-from ..agents.core.daily import DailyEnergy, MeterReading, MeterRun, day_start, day_start_ms, epoch_ms
+from ..agents.core.daily import DailyEnergy, MeterReading, MeterRun, day_start, day_start_ms, epoch_ms, to_meter_reading
 from ..agents.core.indicators import DayIndicators, State
 from ..agents.core.suspicion import MeterFingerprint
 from ..agents.core.periods import Period
@@ -25,8 +25,7 @@ from .lineprotocol import encode_point, series_key, string_field
 def reading_point(reading: PowerReading) -> str:
     """One point per reading, put together here rather than through ``encode_point``
     (same text; a unit test holds the two equal)."""
-    held = MeterReading(reading.project_id, reading.meter_id, epoch_ms(reading.ts), reading.interval_s, reading.kwh, reading.kwh_total, reading.kw)
-    return reading_lines([held])[0]
+    return reading_lines([to_meter_reading(reading)])[0]
 
 
 _KWH, _INTERVAL = f" {ReadingField.KWH}=", f",{ReadingField.INTERVAL_S}="

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy
 
+from ...streams.contract import PowerReading
 from .suspicion import UNKNOWN_SHAPE, MeterFingerprint, day_shape
 
 DayKey = tuple[str, date]  # (project_id, local day)
@@ -83,6 +84,14 @@ class MeterReading(NamedTuple):
     kwh: float
     kwh_total: float | None = None
     kw: float | None = None
+
+
+def to_meter_reading(reading: PowerReading) -> MeterReading:
+    # Every message decodes its own copy of the ids, and the open days, pending totals,
+    # meter watch and timelines keep them: one string per project and meter instead.
+    return MeterReading(
+        sys.intern(reading.project_id), sys.intern(reading.meter_id), epoch_ms(reading.ts), reading.interval_s, float(reading.kwh), reading.kwh_total, reading.kw
+    )
 
 
 @dataclass(frozen=True, slots=True)

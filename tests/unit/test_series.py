@@ -184,17 +184,15 @@ def test_each_point_of_a_series_is_refused_exactly_when_it_would_be_alone(kwh, t
     (points ahead of the clock, negative, infinite, over the capacity, holes)."""
     totals = None if totals is None else totals[: len(kwh)]
     series = PowerSeries("P-1", "M1", NOW + timedelta(hours=start_hours), 900, kwh, totals)
-    expected = {}
-    for index in range(len(kwh)):
-        reading = series.point(index)
-        if reading is None:
-            continue
+
+    def refusal_alone(reading: PowerReading) -> Rejection | None:
         outcome = check_record(reading, NOW)
-        if not isinstance(outcome, Rejection) and capacity is not None:
-            outcome = check_against_registry(reading, capacity, True) or outcome
-        if isinstance(outcome, Rejection):
-            expected[index] = outcome
-    assert series_rejections(series, NOW, capacity) == expected
+        if isinstance(outcome, Rejection) or capacity is None:
+            return outcome if isinstance(outcome, Rejection) else None
+        return check_against_registry(reading, capacity, True)
+
+    alone = {index: refusal_alone(reading) for index, reading in enumerate(map(series.point, range(len(kwh)))) if reading is not None}
+    assert series_rejections(series, NOW, capacity) == {index: refusal for index, refusal in alone.items() if refusal is not None}
 
 
 def test_a_series_signature_covers_every_value_and_is_never_a_readings():
