@@ -100,6 +100,8 @@ def replay(ctx: click.Context, file: Path, pack: bool, series: bool) -> None:
     from .streams.topics import ensure_topics
     from .streams.validation import decode_record
 
+    if series and not pack:
+        raise click.UsageError("--series 只能与 --pack 一起使用: 读数按项目和日打包后才组成序列")
     settings = _settings(ctx)
     ensure_topics(settings)
     published, rejected = 0, Counter()

@@ -148,16 +148,16 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
 
     @classmethod
     def _of_run(cls, run: list[PowerReading]) -> PowerSeries:
-        first, interval_s = run[0], run[0].interval_s
-        length = round((run[-1].ts - first.ts).total_seconds()) // interval_s + 1
+        first, interval = run[0], timedelta(seconds=run[0].interval_s)
+        length = (run[-1].ts - first.ts) // interval + 1
         columns: dict[str, list[float | None]] = {"kwh": [None] * length, "kwh_total": [None] * length, "kw": [None] * length}
         for reading in run:
-            index = round((reading.ts - first.ts).total_seconds()) // interval_s
+            index = (reading.ts - first.ts) // interval
             columns["kwh"][index] = reading.kwh
             columns["kwh_total"][index] = reading.kwh_total
             columns["kw"][index] = reading.kw
         optional = {name: column for name, column in columns.items() if name != "kwh" and any(v is not None for v in column)}
-        return cls(first.project_id, first.meter_id, first.ts, interval_s, columns["kwh"], optional.get("kwh_total"), optional.get("kw"))
+        return cls(first.project_id, first.meter_id, first.ts, first.interval_s, columns["kwh"], optional.get("kwh_total"), optional.get("kw"))
 
 
 def _at(column: list[float | None] | None, index: int) -> float | None:
@@ -165,11 +165,13 @@ def _at(column: list[float | None] | None, index: int) -> float | None:
 
 
 def _continues(run: list[PowerReading], reading: PowerReading) -> bool:
+    """Whether ``reading`` goes on ``run``'s grid, exactly (a reading a fraction of a
+    second off the grid starts a run of its own rather than take a neighbour's place)."""
     first, last = run[0], run[-1]
     if reading.interval_s != first.interval_s or reading.ts <= last.ts:
         return False
-    steps, rest = divmod(round((reading.ts - first.ts).total_seconds()), first.interval_s)
-    return rest == 0 and steps < MAX_SERIES_POINTS
+    steps, rest = divmod(reading.ts - first.ts, timedelta(seconds=first.interval_s))
+    return not rest and steps < MAX_SERIES_POINTS
 
 
 Record = PowerReading | InvestmentReport | PowerBatch | PowerSeries

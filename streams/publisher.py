@@ -84,8 +84,10 @@ class SitePublisher:
         outcome = check_record(record, now)
         if isinstance(outcome, Rejection):
             return self._dead_letter(_encode(record), record.project_id.encode(), outcome, source)
-        if isinstance(record, PowerSeries) and series_rejections(record, now):
-            # Its bad points go to the dead-letter topic alone and the rest on as series.
+        if isinstance(record, PowerSeries) and not record.sig and series_rejections(record, now):
+            # Its bad points go to the dead-letter topic alone and the rest on as series. A
+            # site's signed series goes as it is (its signature covers it whole): the
+            # worker refuses its bad points alone.
             return self.publish_series(record.project_id, record.points(), source)
         return self._send(RECORD_TOPICS[type(record)], record.project_id, _encode(self._signed(record)))
 
@@ -103,18 +105,26 @@ class SitePublisher:
         """Readings of one project as ``PowerBatch`` messages of at most
         MAX_BATCH_READINGS; a reading that fails its checks is dead-lettered alone."""
         good, refused = self._checked(project_id, readings, source)
-        good = [self._signed(reading) for reading in good]
-        for first in range(0, len(good), MAX_BATCH_READINGS):
-            self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, good[first : first + MAX_BATCH_READINGS])))
+        self._send_batches(project_id, good)
         return Published(POWER_TOPIC) if good or refused is None else refused
+
+    def _send_batches(self, project_id: str, readings: list[PowerReading]) -> None:
+        signed = [self._signed(reading) for reading in readings]
+        for first in range(0, len(signed), MAX_BATCH_READINGS):
+            self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, signed[first : first + MAX_BATCH_READINGS])))
 
     def publish_series(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher") -> Published:
         """Readings of one project as ``PowerSeries`` messages, one per meter and run of
         intervals (``PowerSeries.runs_of``), each signed as a whole; a reading that fails
         its checks is dead-lettered alone."""
         good, refused = self._checked(project_id, readings, source)
-        for series in PowerSeries.runs_of(good):
-            self._send(POWER_TOPIC, project_id, _encode(self._signed(series)))
+        if any(reading.sig for reading in good) and (self._keys is None or self._keys.key_for(project_id) is None):
+            # Readings signed by their site, and no key here to sign a series: batches
+            # keep each reading's own signature.
+            self._send_batches(project_id, good)
+        else:
+            for series in PowerSeries.runs_of(good):
+                self._send(POWER_TOPIC, project_id, _encode(self._signed(series)))
         return Published(POWER_TOPIC) if good or refused is None else refused
 
     def _checked(self, project_id: str, readings: Sequence[PowerReading], source: str) -> tuple[list[PowerReading], Published | None]:

@@ -134,7 +134,7 @@ def series_rejections(series: PowerSeries, now: datetime | None, capacity_kva: f
         None not in kwh
         and 0 <= min(kwh)
         and max(kwh) <= most
-        and max(kwh) < math.inf
+        and math.isfinite(sum(kwh))  # no NaN (which min and max can pass over) and no infinity
         and (latest is None or last_ts <= latest)
         and _whole_and_finite(series.kwh_total)
         and _whole_and_finite(series.kw)
@@ -254,6 +254,10 @@ def _check_series(series: PowerSeries) -> PowerSeries | Rejection:
     length = len(series.kwh)
     if not 0 < length <= MAX_SERIES_POINTS:
         return Rejection("bad_series", f"{length} intervals")
+    try:
+        series.first_ts + timedelta(seconds=(length - 1) * series.interval_s)
+    except OverflowError:
+        return Rejection("bad_series", f"the last interval ends after the year 9999 (first_ts={series.first_ts.isoformat()})")
     for name, column in (("kwh_total", series.kwh_total), ("kw", series.kw)):
         if column is not None and len(column) != length:
             return Rejection("bad_series", f"{name} has {len(column)} values for {length} intervals")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
+from types import SimpleNamespace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from sitepulse.agents.core.daily import DailyEnergyBook, MeterRun, day_start_ms
 from sitepulse.agents.core.offline import MeterWatch
 from sitepulse.agents.pipeline import PowerHandler, series_run, to_meter_reading
 from sitepulse.sink.points import reading_lines
-from sitepulse.streams.contract import MAX_SERIES_POINTS, PowerReading, PowerSeries
+from sitepulse.streams.contract import MAX_SERIES_POINTS, PowerBatch, PowerReading, PowerSeries
 from sitepulse.streams.signing import KeyStore, sign, signed_text
 from sitepulse.streams.validation import Rejection, check_against_registry, check_record, decode_message, series_rejections
 from tests.memory_store import MemoryStore
@@ -94,25 +95,31 @@ def test_a_city_sent_as_series_is_stored_and_judged_as_it_is_sent_in_batches():
 # --- the record ------------------------------------------------------------------------
 
 
-def readings_of_a_project(draw_offsets: list[tuple[str, int, int, float]]) -> list[PowerReading]:
+def readings_of_a_project(draw_offsets: list[tuple[str, int, int, float, int]]) -> list[PowerReading]:
     base = datetime(2026, 3, 2, 0, 15, tzinfo=CST)
     return [
-        PowerReading("P-1", meter, base + timedelta(seconds=offset * 300), kwh, interval_s, kwh * 10, None if offset % 3 else 4.5)
-        for meter, offset, interval_s, kwh in draw_offsets
+        PowerReading(
+            "P-1", meter, base + timedelta(seconds=offset * 300, milliseconds=off_grid_ms), kwh, interval_s, kwh * 10, None if offset % 3 else 4.5
+        )
+        for meter, offset, interval_s, kwh, off_grid_ms in draw_offsets
     ]
 
 
 reading_draws = st.lists(
-    st.tuples(st.sampled_from(["M1", "M2"]), st.integers(0, 600), st.sampled_from([300, 900]), st.floats(0, 50, allow_nan=False)),
+    st.tuples(
+        st.sampled_from(["M1", "M2"]), st.integers(0, 600), st.sampled_from([300, 900]), st.floats(0, 50, allow_nan=False),
+        st.sampled_from([0, 0, 0, 1, 300, -400]),
+    ),
     max_size=80,
 )
 
 
 @given(reading_draws)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_runs_of_readings_give_back_every_reading(draws):
-    """Readings at any times and intervals, repeats included, packed as series and
-    unpacked again: the same readings, each once."""
+    """Readings at any times and intervals, repeats and readings a fraction of a second
+    off the grid included, packed as series and unpacked again: the same readings, at
+    the same times, each once."""
     readings = readings_of_a_project(draws)
     found = PowerSeries.runs_of(readings)
     assert all(len(series.kwh) <= MAX_SERIES_POINTS for series in found)
@@ -151,6 +158,12 @@ def test_a_series_that_is_wrong_as_a_whole_is_refused_whole(raw, reason):
     assert part.rejection.reason == reason
 
 
+def test_a_series_that_would_end_after_the_year_9999_is_refused_whole():
+    raw = b'{"type":"power_series","project_id":"P-1","meter_id":"M1","first_ts":"9999-12-31T00:00:00+00:00","interval_s":86400,"kwh":[1.0,1.0]}'
+    [part] = decode_message(raw, NOW, PowerReading)
+    assert part.rejection is not None and part.rejection.reason == "bad_series"
+
+
 def test_a_series_is_not_taken_on_the_investment_topic():
     from sitepulse.streams.contract import InvestmentReport
 
@@ -159,7 +172,7 @@ def test_a_series_is_not_taken_on_the_investment_topic():
     assert part.rejection is not None and part.rejection.reason == "wrong_topic"
 
 
-spoilers = st.lists(st.tuples(st.integers(0, 39), st.sampled_from([None, -1.0, -0.0, math.inf, 1e4])), max_size=3)
+spoilers = st.lists(st.tuples(st.integers(0, 39), st.sampled_from([None, -1.0, -0.0, math.inf, math.nan, 1e4])), max_size=3)
 
 
 @st.composite
@@ -367,3 +380,59 @@ def test_a_run_keeps_the_readings_it_was_given():
     assert [r.kwh for r in run_.readings()] == [1.0, 4.0]
     assert series.kwh == [1.0, 2.0, None, 4.0]
     assert run_.readings()[1] == to_meter_reading(series.point(3))
+
+
+class SentRecords:
+    """Stands in for kafka-python's producer: keeps what would be sent."""
+
+    def __init__(self, **options: object) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: object = None):
+        self.sent.append((topic, value))
+        return SimpleNamespace(add_errback=lambda callback: None)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def publisher_with(monkeypatch, tmp_path, keys: dict[str, bytes] | None):
+    from sitepulse.runtime.settings import Settings
+    from sitepulse.streams import publisher as publisher_module
+
+    monkeypatch.setattr(publisher_module, "KafkaProducer", SentRecords)
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    if keys is not None:
+        path = tmp_path / "keys.csv"
+        path.write_text("project_id,key_hex\n" + "".join(f"{p},{k.hex()}\n" for p, k in keys.items()))
+        settings = settings.model_copy(update={"signing_keys": path})
+    return publisher_module.SitePublisher(settings)
+
+
+def test_the_publisher_keeps_every_signature_a_site_made(monkeypatch, tmp_path):
+    """Readings signed by their site, packed with no key at hand, go as batches (each
+    keeps its signature); with the project's key the publisher signs series; a site's
+    signed series with a bad reading goes as it is, for the worker to refuse that reading."""
+    key = b"k" * 32
+    day = [sign(r, key) for r in day_of_readings(date(2026, 3, 2), 1.0, 10.0)[:4]]
+    keys = KeyStore({"WORK-1": key})
+    decode = msgspec.json.Decoder(PowerBatch | PowerSeries).decode
+
+    without_key = publisher_with(monkeypatch, tmp_path, None)
+    without_key.publish_series("WORK-1", day)
+    [(_, value)] = without_key._producer.sent
+    batch = decode(value)
+    assert isinstance(batch, PowerBatch) and all(keys.verify(r) is None for r in batch.expand())
+
+    with_key = publisher_with(monkeypatch, tmp_path, {"WORK-1": key})
+    with_key.publish_series("WORK-1", [msgspec.structs.replace(r, sig=None) for r in day])
+    [(_, value)] = with_key._producer.sent
+    series = decode(value)
+    assert isinstance(series, PowerSeries) and keys.verify(series) is None and series.points() == [msgspec.structs.replace(r, sig=None) for r in day]
+
+    signed_series = sign(PowerSeries("WORK-1", "M1", datetime(2026, 3, 2, 0, 15, tzinfo=CST), 900, [1.0, -2.0]), key)
+    without_key.publish(signed_series)
+    assert decode(without_key._producer.sent[-1][1]) == signed_series
