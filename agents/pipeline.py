@@ -98,12 +98,22 @@ class PowerHandler:
                 duplicates += self.book.add_run(part, days) if type(part) is MeterRun else self.book.add_all(part, days)
             touched_days = sorted(touched)
             energies = [self.book.total(key) for key in touched_days]
-            # Raw readings first: they are what a restarted worker rebuilds its days from.
-            await self.store.write_readings(fresh)
-            await self.store.write_days(energies)
-            self.book.evict_old_days()
-            resets = self._register_resets(fresh)
-            await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
+            # The raw readings (most of what a batch writes) go to InfluxDB while the
+            # days are stored and judged: the worker computes instead of waiting. Both
+            # have landed before this returns, and the batch's offsets are committed
+            # only after that, so a crash in between delivers the batch again whichever
+            # landed first: a restarted worker rebuilds its open days from the stored
+            # readings and the re-delivered ones.
+            readings_written = asyncio.ensure_future(self.store.write_readings(fresh))
+            try:
+                await self.store.write_days(energies)
+                self.book.evict_old_days()
+                resets = self._register_resets(fresh)
+                await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
+            except BaseException:
+                readings_written.cancel()
+                raise
+            await readings_written
         return BatchOutcome(too_late, resets, duplicates, too_late_places)
 
     def _plan(self, fresh: Sequence[MeterReading | MeterRun]) -> tuple[set[DayKey], list[tuple[Any, Any]]]:

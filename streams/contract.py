@@ -138,10 +138,18 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
         found = []
         for meter_readings in by_meter.values():
             run: list[PowerReading] = []
+            place = 0  # the last reading's place in the run
             for reading in meter_readings:
-                if run and not _continues(run, reading):
-                    found.append(cls._of_run(run))
-                    run = []
+                if run:
+                    # Most readings follow the last one by one interval: no division.
+                    if reading.interval_s == run[-1].interval_s and reading.ts - run[-1].ts == timedelta(seconds=reading.interval_s):
+                        steps: int | None = place + 1
+                    else:
+                        steps = _place_in(run, reading)
+                    if steps is None or steps >= MAX_SERIES_POINTS:
+                        found.append(cls._of_run(run))
+                        run, steps = [], 0
+                    place = steps
                 run.append(reading)
             found.append(cls._of_run(run))
         return found
@@ -164,14 +172,15 @@ def _at(column: list[float | None] | None, index: int) -> float | None:
     return None if column is None else column[index]
 
 
-def _continues(run: list[PowerReading], reading: PowerReading) -> bool:
-    """Whether ``reading`` goes on ``run``'s grid, exactly (a reading a fraction of a
-    second off the grid starts a run of its own rather than take a neighbour's place)."""
+def _place_in(run: list[PowerReading], reading: PowerReading) -> int | None:
+    """Where ``reading`` goes on ``run``'s grid, after its last reading, exactly; None
+    when it does not (a reading a fraction of a second off the grid starts a run of its
+    own rather than take a neighbour's place)."""
     first, last = run[0], run[-1]
     if reading.interval_s != first.interval_s or reading.ts <= last.ts:
-        return False
+        return None
     steps, rest = divmod(reading.ts - first.ts, timedelta(seconds=first.interval_s))
-    return not rest and steps < MAX_SERIES_POINTS
+    return None if rest else steps
 
 
 Record = PowerReading | InvestmentReport | PowerBatch | PowerSeries

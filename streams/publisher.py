@@ -7,6 +7,8 @@ being dropped, and the worker checks everything again anyway.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -101,10 +103,11 @@ class SitePublisher:
         signed = self._signed(outcome)
         return self._send(RECORD_TOPICS[type(outcome)], outcome.project_id, raw if signed is outcome else _encode(signed))
 
-    def publish_batch(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher") -> Published:
+    def publish_batch(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher", checked: bool = False) -> Published:
         """Readings of one project as ``PowerBatch`` messages of at most
-        MAX_BATCH_READINGS; a reading that fails its checks is dead-lettered alone."""
-        good, refused = self._checked(project_id, readings, source)
+        MAX_BATCH_READINGS; a reading that fails its checks is dead-lettered alone
+        (``checked``: readings of this project that ``decode_record`` accepted)."""
+        good, refused = (list(readings), None) if checked else self._checked(project_id, readings, source)
         self._send_batches(project_id, good)
         return Published(POWER_TOPIC) if good or refused is None else refused
 
@@ -113,11 +116,11 @@ class SitePublisher:
         for first in range(0, len(signed), MAX_BATCH_READINGS):
             self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, signed[first : first + MAX_BATCH_READINGS])))
 
-    def publish_series(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher") -> Published:
+    def publish_series(self, project_id: str, readings: Sequence[PowerReading], source: str = "publisher", checked: bool = False) -> Published:
         """Readings of one project as ``PowerSeries`` messages, one per meter and run of
         intervals (``PowerSeries.runs_of``), each signed as a whole; a reading that fails
-        its checks is dead-lettered alone."""
-        good, refused = self._checked(project_id, readings, source)
+        its checks is dead-lettered alone (``checked``: as for ``publish_batch``)."""
+        good, refused = (list(readings), None) if checked else self._checked(project_id, readings, source)
         if any(reading.sig for reading in good) and (self._keys is None or self._keys.key_for(project_id) is None):
             # Readings signed by their site, and no key here to sign a series: batches
             # keep each reading's own signature.
@@ -199,10 +202,13 @@ class DayPacker:
     takes as a partition's position: when one project's batch fills up, every held
     batch goes out with it, so no later batch starts before one already sent."""
 
-    def __init__(self, publisher: SitePublisher, tz: ZoneInfo, max_pending: int = 200_000, as_series: bool = False) -> None:
+    def __init__(self, publisher: SitePublisher, tz: ZoneInfo, max_pending: int = 200_000, as_series: bool = False, checked: bool = False) -> None:
+        """``checked``: every reading given to ``add`` was accepted by ``decode_record``
+        (a replay's lines), so it is not checked a second time."""
         self.publisher = publisher
         self.tz = tz
-        self._publish = publisher.publish_series if as_series else publisher.publish_batch
+        publish = publisher.publish_series if as_series else publisher.publish_batch
+        self._publish = functools.partial(publish, checked=True) if checked else publish
         self.max_pending = max_pending
         self._window: date | None = None
         self._pending: dict[str, list[PowerReading]] = {}

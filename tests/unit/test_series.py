@@ -127,6 +127,19 @@ def test_runs_of_readings_give_back_every_reading(draws):
     assert sorted(map(msgspec.json.encode, unpacked)) == sorted(map(msgspec.json.encode, readings))
 
 
+def test_a_long_run_is_cut_into_series_of_at_most_the_longest_a_series_holds():
+    """A meter's readings for more than two months, one missing: consecutive series of
+    the most points a series holds, the hole kept in its place, nothing lost."""
+    base = datetime(2026, 3, 2, 0, 15, tzinfo=CST)
+    count = 2 * MAX_SERIES_POINTS + 5
+    readings = [PowerReading("P-1", "M1", base + timedelta(minutes=15 * n), 1.0 + n % 7, 900) for n in range(count) if n != 10]
+    found = PowerSeries.runs_of(readings)
+    assert [len(series.kwh) for series in found] == [MAX_SERIES_POINTS, MAX_SERIES_POINTS, 5]
+    assert found[0].kwh[10] is None and None not in found[0].kwh[11:]
+    assert [series.first_ts for series in found] == [base + timedelta(minutes=15 * n) for n in (0, MAX_SERIES_POINTS, 2 * MAX_SERIES_POINTS)]
+    assert [r for series in found for r in series.points()] == readings
+
+
 def test_a_series_decodes_and_each_point_is_the_reading_it_stands_for():
     raw = (
         b'{"type":"power_series","project_id":"P-1","meter_id":"M1","first_ts":"2026-03-02T00:15:00+08:00",'
