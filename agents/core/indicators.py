@@ -215,7 +215,7 @@ class _Evaluation:
     calendar is kept, 23 bytes a day: as objects a full window cost ~20 KB a timeline,
     200 MB for the 10,000 timelines a worker holds at a province's scale."""
 
-    __slots__ = ("conditions", "first", "_packed", "_meter_ids")
+    __slots__ = ("conditions", "first", "_packed", "_meter_ids", "unpacked")
     # baseline, state, idle run, busy run, offline, look bits, the look's meter (index),
     # days back to the day it copies (0: none), the site's usual hourly variation
     LAYOUT = struct.Struct("<dBBB?BBBd")
@@ -240,6 +240,7 @@ class _Evaluation:
             )
         self._packed = b"".join(rows)
         self._meter_ids = tuple(meter_ids)
+        self.unpacked: Unpacked | None = None
 
     def __len__(self) -> int:
         return len(self._packed) // self.LAYOUT.size
@@ -264,11 +265,29 @@ class _Evaluation:
                 looks.append(DayLook(day, look, "" if meter == _NO_METER else self._meter_ids[meter], copied, day_input.load_cv, or_none(usual_cv)))
         return days, looks
 
-    def drop_before(self, day: date, conditions: tuple) -> None:
+    def drop_before(self, day: date, conditions: tuple, history: Mapping[date, BaselineDay]) -> None:
+        """Days before ``day`` folded into ``history`` (the new conditions')."""
         dropped = self.before(day)
         self._packed = self._packed[dropped * self.LAYOUT.size :]
         self.first += timedelta(days=dropped)
         self.conditions = conditions
+        if self.unpacked is not None:
+            days, looks, normal = self.unpacked
+            # The normal days the history keeps are the same days: only the older ones go.
+            horizon = min(history, default=day)
+            self.unpacked = Unpacked(days[dropped:], looks[dropped:], normal[bisect_left(normal, horizon, key=itemgetter(0)) :])
+
+
+class Unpacked(NamedTuple):
+    """An evaluation's days as objects, for a timeline judged again soon (a replay, a
+    city's worker judging every project every day): resuming from them costs nothing,
+    from the packed form ~2 µs a day. The judge keeps them for its most recently judged
+    timelines only (``Judge.UNPACKED_TIMELINES``)."""
+
+    days: list[DayIndicators]  # as ``evaluate`` returned them
+    looks: list[DayLook]
+    # The history's and these days' that count for the baseline, in day order
+    normal: list[tuple[date, DayIndicators | BaselineDay]]
 
 
 class ProjectTimeline:
@@ -328,38 +347,58 @@ class ProjectTimeline:
             return []
         usual_meters = self.inputs.most_meters()
         conditions = self._conditions(usual_meters)
-        inputs = dict(self.inputs.items())
-        kept, kept_looks = self._reusable(conditions, first, inputs)
-        evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
-        evaluated.update((d.day, d) for d in kept)
-        normal = [(day, d) for day, d in sorted(evaluated.items()) if d.counts_for_baseline]
+        kept, kept_looks, normal = self._reusable(conditions, first)
+        resume = first + timedelta(days=len(kept))
+        inputs = dict(self.inputs.items_from(resume))
+        normal_by_day = dict(normal)
         normal_days: list[DayIndicators | BaselineDay] = [d for _, d in normal]
         normal_shapes = [(day, d.load_cv) for day, d in normal]
         # Unpacked once: every day compares itself with the week before it.
-        shapes = {meter_id: dict(days.items()) for meter_id, days in (self.shapes or {}).items()}
+        since = resume - timedelta(days=COPY_LOOKBACK_DAYS)
+        shapes = {meter_id: dict(days.items_from(since)) for meter_id, days in (self.shapes or {}).items()}
         machine = kept[-1].machine if kept else self.anchor
         results, looks = list(kept), list(kept_looks)
-        day = first + timedelta(days=len(kept))
+        day = resume
         while day <= last:
-            indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, evaluated, normal_days, normal_shapes, shapes)
+            indicators, look = self._judge(day, inputs.get(day), usual_meters, machine, normal_by_day, normal_days, normal_shapes, shapes)
             looks.append(look)
-            evaluated[day] = indicators
             if indicators.counts_for_baseline:
+                normal_by_day[day] = indicators
+                normal.append((day, indicators))
                 normal_days.append(indicators)
                 normal_shapes.append((day, indicators.load_cv))
             machine = indicators.machine
             results.append(indicators)
             day += timedelta(days=1)
-        self._last, self._changed_from = _Evaluation(conditions, results[len(kept) :], looks[len(kept) :], self._last, len(kept)), None
+        evaluation = _Evaluation(conditions, results[len(kept) :], looks[len(kept) :], self._last, len(kept))
+        self._last, self._changed_from = evaluation, None
         found, carried = suspicions(looks, self.carried)
-        return [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
+        evaluated = [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
+        evaluation.unpacked = Unpacked(evaluated, looks, normal)
+        return evaluated
 
-    def _reusable(self, conditions: tuple, first: date, inputs: Mapping[date, DailyEnergy]) -> tuple[list[DayIndicators], list[DayLook]]:
-        """The last evaluation's days before the first changed day, if it still holds."""
+    def pack_evaluation(self) -> None:
+        """Keep the last evaluation in its packed form only (23 bytes a day, not ~600)."""
+        if self._last is not None:
+            self._last.unpacked = None
+
+    def _reusable(self, conditions: tuple, first: date) -> tuple[list[DayIndicators], list[DayLook], list[tuple[date, DayIndicators | BaselineDay]]]:
+        """The last evaluation's days before the first changed day, if it still holds,
+        and the days up to there that count for the baseline (the history's included)."""
         last = self._last
         if last is None or last.conditions != conditions or last.first != first:
-            return [], []
-        return last.unpack(self, inputs, last.before(self._changed_from or date.max))
+            kept: list[DayIndicators] = []
+            looks: list[DayLook] = []
+        else:
+            count = last.before(self._changed_from or date.max)
+            if last.unpacked is not None:
+                days, looks, normal = last.unpacked
+                resume = first + timedelta(days=count)
+                return days[:count], looks[:count], normal[: bisect_left(normal, resume, key=itemgetter(0))]
+            kept, looks = last.unpack(self, dict(self.inputs.items()), count)
+        evaluated: dict[date, DayIndicators | BaselineDay] = dict(self.history.items())
+        evaluated.update((d.day, d) for d in kept)
+        return kept, looks, [(day, d) for day, d in sorted(evaluated.items()) if d.counts_for_baseline]
 
     def _indicators(self, day: date, day_input: DailyEnergy | None, baseline: float | None, after: Machine, offline: bool, look: int) -> DayIndicators:
         """A judged day from what judging it decided: what ``_judge`` returns, and what
@@ -393,7 +432,7 @@ class ProjectTimeline:
         day_input: DailyEnergy | None,
         usual_meters: int,
         machine: Machine,
-        evaluated: dict[date, DayIndicators | BaselineDay],
+        normal_by_day: Mapping[date, DayIndicators | BaselineDay],
         normal_days: list[DayIndicators | BaselineDay],
         normal_shapes: list[tuple[date, float | None]],
         shapes: Mapping[str, Mapping[date, bytes]],
@@ -404,7 +443,7 @@ class ProjectTimeline:
             or day_input.max_gap_s > GAP_TOLERANCE_INTERVALS * day_input.interval_s
         )
         working_day = self.calendar.is_working_day(self.project_id, day)
-        baseline = baseline_kwh(day, evaluated, normal_days, self.capacity_kva)
+        baseline = baseline_kwh(day, normal_by_day, normal_days, self.capacity_kva)
         index = activity_index(day_input.kwh if day_input else 0.0, baseline, offline)
         after = step(machine, index, working_day, judged=not offline)
         look = self._look(day, day_input, offline, working_day, index, normal_shapes, shapes)
@@ -452,7 +491,7 @@ class ProjectTimeline:
         self.inputs.drop_before(keep_from)
         if self._last is not None and self._changed_from is None:
             # The days kept were judged as they would be from the new anchor and history.
-            self._last.drop_before(keep_from, self._conditions(self.inputs.most_meters()))
+            self._last.drop_before(keep_from, self._conditions(self.inputs.most_meters()), self.history)
         else:
             self._last = None
         if self.shapes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -117,6 +118,11 @@ class WrittenDays(PackedDays[int]):
 
 
 class Judge:
+    # The timelines judged most recently keep their last evaluation as objects (~40 KB
+    # each): a city's worker judges every project every day and resumes for nothing;
+    # a province's share of 100k projects is judged in turn from the packed form.
+    UNPACKED_TIMELINES = 500
+
     def __init__(
         self,
         tz: ZoneInfo,
@@ -152,6 +158,7 @@ class Judge:
         self.pending: dict[DayKey, DailyEnergy] = {}
         self.written_hashes: dict[str, WrittenDays] = {}
         self._dirty: set[str] = set()
+        self._unpacked: OrderedDict[str, None] = OrderedDict()  # oldest evaluated first
         # Silent days appear only when the clock completes a new day, or for a timeline
         # that just got its days: the scan for them is skipped otherwise (it would
         # cost a pass over every project per batch).
@@ -367,6 +374,7 @@ class Judge:
                 else:
                     self.pending.setdefault((project_id, energy.day), energy)
             self.written_hashes[project_id] = WrittenDays({day.day: hash(day) for day in timeline.evaluate()})
+            self._evaluated(project_id)
 
     # --- judging as the clock passes days -------------------------------------------------
 
@@ -443,6 +451,18 @@ class Judge:
         keep_from = timeline.inputs.last() - timedelta(days=RETAINED_DAYS)
         timeline.forget_before(keep_from, evaluated)
         written.drop_before(keep_from)
+        self._evaluated(project_id)
+
+    def _evaluated(self, project_id: str) -> None:
+        """``project_id``'s timeline was just evaluated: of the timelines evaluated
+        before it, those beyond ``UNPACKED_TIMELINES`` keep their evaluation packed."""
+        order = self._unpacked
+        order[project_id] = None
+        order.move_to_end(project_id)
+        while len(order) > self.UNPACKED_TIMELINES:
+            oldest, _ = order.popitem(last=False)
+            if (timeline := self.timelines.get(oldest)) is not None:
+                timeline.pack_evaluation()
 
     def _newest_complete_day(self, now_ms: int) -> date:
         return self.day_events.local(now_ms - self.settle_ms).date() - timedelta(days=1)

@@ -85,6 +85,16 @@ class PackedDays(Mapping[date, V], Generic[V]):
             day = date.fromordinal(ordinal)
             yield day, self.unpack(day, tuple(fields))
 
+    def items_from(self, day: date) -> list[tuple[date, V]]:
+        """The days from ``day`` on, with their values (``items`` unpacks every day)."""
+        start = self._position(day.toordinal()) * self.LAYOUT.size
+        unpack, fromordinal = self.unpack, date.fromordinal
+        found = []
+        for ordinal, *fields in self.LAYOUT.iter_unpack(self._packed[start:]):
+            on = fromordinal(ordinal)
+            found.append((on, unpack(on, tuple(fields))))
+        return found
+
     def column_max(self, field: int) -> object:
         """The largest value of one packed field (its place in the record, the day's
         ordinal being 0) over every day, without building the values (None: no days)."""

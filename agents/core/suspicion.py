@@ -164,12 +164,18 @@ def same_profile(day: bytes, earlier: bytes) -> bool:
     """Two quantised days match: every working hour (a quarter of the peak or more in
     either) within half a percent, but for one hour in twelve, over enough hours to
     tell. Cached like ``shaped``."""
-    hours = list(zip(_PROFILE.unpack(day), _PROFILE.unpack(earlier)))
-    active = [(a, b) for a, b in hours if max(a, b) >= COPY_ACTIVE_SHARE * _FULL_SCALE]
+    floor = COPY_ACTIVE_SHARE * _FULL_SCALE
+    active = [(a, b) for a, b in zip(_PROFILE.unpack(day), _PROFILE.unpack(earlier)) if a >= floor or b >= floor]
     if len(active) < COPY_MIN_ACTIVE_HOURS:
         return False
-    misses = sum(abs(a - b) > COPY_RELATIVE_TOLERANCE * max(a, b) for a, b in active)
-    return misses <= len(active) // COPY_MISSES_PER_HOURS
+    # Most pairs of days differ in most hours: stop at the first miss too many.
+    misses_left = len(active) // COPY_MISSES_PER_HOURS
+    for a, b in active:
+        if abs(a - b) > COPY_RELATIVE_TOLERANCE * (a if a > b else b):
+            misses_left -= 1
+            if misses_left < 0:
+                return False
+    return True
 
 
 class MeterShapes(PackedDays[bytes]):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
 from sitepulse.agents.core.daily import DailyEnergy, DailyEnergyBook, MeterReading, epoch_ms, gaps_and_flatness
 from sitepulse.agents.core.indicators import (
+    RETAINED_DAYS,
     DAILY_LOAD_FACTOR,
     DayLabel,
     ProjectTimeline,
@@ -319,18 +320,20 @@ def _day(day: date, drawn: tuple) -> DailyEnergy:
     return DailyEnergy("P", day, kwh, 96 * meters, meters, gap_s, 900, flat, load_cv, day_night, fingerprints)
 
 
-@settings(max_examples=60, deadline=None)
-@given(_steps)
-def test_resuming_an_evaluation_gives_what_judging_every_day_again_gives(steps):
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_one_day, max_size=30), _steps)
+def test_resuming_an_evaluation_gives_what_judging_every_day_again_gives(weeks_before, steps):
     """Days arriving, late corrections, stoppages filed, the capacity changed and old
-    days folded into the anchor: after each step, the timeline that resumes from its
-    last evaluation says exactly what one judging every retained day again says."""
-    calendars = WorkCalendar(), WorkCalendar()
-    resuming, again = (ProjectTimeline("P", NORMAL_CAPACITY_KVA, calendar) for calendar in calendars)
+    days folded into the anchor: after each step, the timelines that resume from their
+    last evaluation, held as objects or packed, say exactly what one judging every
+    retained day again says."""
+    calendars = WorkCalendar(), WorkCalendar(), WorkCalendar()
+    resuming, from_packed, again = (ProjectTimeline("P", NORMAL_CAPACITY_KVA, calendar) for calendar in calendars)
     first, newest = date(2026, 3, 2), None
-    for step in steps:
+    # Weeks of days first, some of the time: enough normal days for the median baseline.
+    for step in [("next", drawn) for drawn in weeks_before] + steps:
         kind = step[0]
-        for timeline, calendar in zip((resuming, again), calendars):
+        for timeline, calendar in zip((resuming, from_packed, again), calendars):
             if kind == "next":
                 timeline.set_day(_day(first if newest is None else newest + timedelta(days=1), step[1]))
             elif kind == "late" and newest is not None:
@@ -345,4 +348,48 @@ def test_resuming_an_evaluation_gives_what_judging_every_day_again_gives(steps):
         if kind == "next":
             newest = first if newest is None else newest + timedelta(days=1)
         again._last = None  # judges every retained day again, as before resuming existed
-        assert resuming.evaluate() == again.evaluate()
+        expected = again.evaluate()
+        assert resuming.evaluate() == expected
+        from_packed.pack_evaluation()
+        assert from_packed.evaluate() == expected
+
+
+def _judged_as_a_worker_does(days: list[tuple], pack: bool) -> list[list]:
+    """Each day set, evaluated and folded behind the window as the judge does; with
+    ``pack`` the evaluation is kept packed between days. Every evaluation, in order."""
+    timeline = ProjectTimeline("P", NORMAL_CAPACITY_KVA, WorkCalendar())
+    first, found = date(2026, 3, 2), []
+    for n, drawn in enumerate(days):
+        timeline.set_day(_day(first + timedelta(days=n), drawn))
+        if pack:
+            timeline.pack_evaluation()
+        evaluated = timeline.evaluate()
+        found.append(evaluated)
+        timeline.forget_before(timeline.inputs.last() - timedelta(days=RETAINED_DAYS), evaluated)
+    return found
+
+
+def test_a_worker_resuming_from_objects_judges_as_one_resuming_from_packed_days():
+    """Half a year as a worker judges it, a day at a time with days folded behind the
+    window: working weeks, then months offline (no day counts for the baseline), then
+    work again, whose baseline is the capacity's until 10 normal days exist again in
+    reach; and a day corrected to offline after the days that used it. The same
+    indicators every day, whether the last evaluation was kept as objects or packed."""
+    working = [(NORMAL * (1.3 if n % 3 else 1.0), 1, 0, False, 0.05, None) for n in range(30)]
+    offline = [(NORMAL, 1, 7200, False, 0.05, None)] * 150
+    days = working + offline + working
+    assert _judged_as_a_worker_does(days, pack=False) == _judged_as_a_worker_does(days, pack=True)
+
+    def corrected(pack: bool) -> ProjectTimeline:
+        timeline = ProjectTimeline("P", NORMAL_CAPACITY_KVA, WorkCalendar())
+        for n, drawn in enumerate(working):
+            timeline.set_day(_day(date(2026, 3, 2) + timedelta(days=n), drawn))
+            timeline.evaluate()
+        timeline.set_day(_day(date(2026, 3, 16), (NORMAL, 1, 7200, False, 0.05, None)))  # found offline after all
+        if pack:
+            timeline.pack_evaluation()
+        return timeline
+
+    from_objects, from_packed, again = corrected(False), corrected(True), corrected(False)
+    again._last = None  # every retained day judged again
+    assert from_objects.evaluate() == from_packed.evaluate() == again.evaluate()

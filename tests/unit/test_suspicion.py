@@ -5,6 +5,7 @@ meter swap) are left alone."""
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -286,6 +287,28 @@ def test_two_real_days_never_match_but_a_copy_within_rounding_does():
         shapes.append(shape.fingerprints[0].shape)
     assert not any(same_profile(a, b) for i, a in enumerate(shapes) for b in shapes[i + 1 :] if a != b)
     assert same_profile(shapes[3], shapes[3])
+
+
+@given(
+    st.lists(st.integers(0, 65_535), min_size=24, max_size=24),
+    st.sets(st.integers(0, 23), max_size=4),
+    st.sets(st.integers(0, 23), max_size=4),
+)
+@example([40_000] * 20 + [0] * 4, {0}, set())  # one miss among 20 working hours: a copy
+@example([40_000] * 24, {0, 1}, {2})  # two misses among 24: a copy
+@example([40_000] * 24, {0, 1, 2}, set())  # three among 24: not a copy
+@settings(max_examples=300, deadline=None)
+def test_a_day_repeats_another_exactly_when_few_enough_working_hours_differ(hours, missed, edited_within):
+    """The copy rule as stated: over the hours at a quarter of the peak or more in either
+    day (six at least), at most one in twelve differs by more than half a percent."""
+    earlier = list(hours)
+    for hour in edited_within:
+        earlier[hour] = round(hours[hour] * 0.997)
+    for hour in missed:
+        earlier[hour] = round(hours[hour] * 0.98)
+    active = [(a, b) for a, b in zip(hours, earlier) if max(a, b) >= 0.25 * 65_535]
+    differing = sum(abs(a - b) > 0.005 * max(a, b) for a, b in active)
+    assert same_profile(struct.pack(">24H", *hours), struct.pack(">24H", *earlier)) == (len(active) >= 6 and differing <= len(active) // 12)
 
 
 # --- A meter swap -------------------------------------------------------------------------
