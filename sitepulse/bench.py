@@ -601,7 +601,10 @@ class Bench:
         sample = 200 if self.plan.quick else 1_000
         first_day_bytes = judged_state_bytes(sample, 1, tz)
         full_window_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz)
+        # The most recently judged timelines keep their last evaluation as objects too.
+        unpacked_extra_bytes = judged_state_bytes(sample, FULL_WINDOW_DAYS, tz, unpacked=True) - full_window_bytes
         held = min(count, settings.timelines_held or count)
+        unpacked = min(held, Judge.UNPACKED_TIMELINES)
         # The leader's review read one judged day per project here; in steady operation
         # it reads every day of the three periods it ranks and the one before (up to 61).
         review_extra_bytes = count * (REVIEW_SPAN_DAYS - 1) * JudgedStates.LAYOUT.size
@@ -610,8 +613,11 @@ class Bench:
             state_bytes_per_project_full_window=full_window_bytes,
             full_window_days=FULL_WINDOW_DAYS,
             timelines_held=held,
+            state_bytes_unpacked_extra_per_timeline=unpacked_extra_bytes,
+            timelines_unpacked=unpacked,
             review_span_days=REVIEW_SPAN_DAYS,
-            peak_rss_full_window_estimate_mb=rss.peak_mb + (held * (full_window_bytes - first_day_bytes) + review_extra_bytes) / 1e6,
+            peak_rss_full_window_estimate_mb=rss.peak_mb
+            + (held * (full_window_bytes - first_day_bytes) + unpacked * unpacked_extra_bytes + review_extra_bytes) / 1e6,
         )
 
 
@@ -696,11 +702,13 @@ def _judge(tz: ZoneInfo) -> Judge:
     return Judge(tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5))
 
 
-def judged_state_bytes(projects: int, days: int, tz: ZoneInfo) -> float:
+def judged_state_bytes(projects: int, days: int, tz: ZoneInfo, unpacked: bool = False) -> float:
     """Python memory a worker holds per project once ``days`` days of it are judged (its
     timeline and written-day hashes): ``projects`` hourly-metered projects judged by the
-    worker's own judge, traced with tracemalloc."""
+    worker's own judge, traced with tracemalloc. Each last evaluation is kept packed, as
+    for all but the most recently judged timelines (``unpacked``: as objects, as for those)."""
     judge = _judge(tz)
+    judge.UNPACKED_TIMELINES = projects if unpacked else 0
     first = date(2026, 1, 1)
     now_ms = day_start_ms(first + timedelta(days=days + 1), tz)
     tracemalloc.start()

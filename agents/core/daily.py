@@ -18,8 +18,9 @@ import sys
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, reduce
 from itertools import chain
+from operator import add
 from typing import NamedTuple
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy
 
 from ...streams.contract import PowerReading
-from .suspicion import UNKNOWN_SHAPE, MeterFingerprint, day_shape
+from .suspicion import HOUR_MS, UNKNOWN_SHAPE, MeterFingerprint, day_shape, hourly_shape
 
 DayKey = tuple[str, date]  # (project_id, local day)
 
@@ -290,6 +291,24 @@ def _readings_of(meters: Iterable[MeterDay]) -> list[tuple[str, int, float, int]
     return [(meter.meter_id, ts_ms, kwh, interval_s) for meter in meters for ts_ms, kwh, interval_s in meter.readings()]
 
 
+def _hourly_on_grid(meters: Iterable[MeterDay], hours: int) -> dict[str, list[float]] | None:
+    """Each meter's energy by hour, as ``day_shape`` adds it up, for meters whose arrays
+    hold the whole day on their grid (``_on_grid_summary`` found no gap): slot n is the
+    n-th interval of the day, so an hour is a slice of the array. None: an interval that
+    does not divide an hour, or an array not the day's length (``day_shape`` decides)."""
+    by_meter = {}
+    for meter in meters:
+        if not len(meter):
+            continue
+        interval_s = meter.interval_s
+        if interval_s <= 0 or 3600 % interval_s or len(meter) != hours * (3600 // interval_s):
+            return None
+        per_hour = 3600 // interval_s
+        # Added in reading order from 0.0, as day_shape does: the same float, to the bit.
+        by_meter[meter.meter_id] = [reduce(add, meter[hour * per_hour : (hour + 1) * per_hour], 0.0) for hour in range(hours)]
+    return by_meter
+
+
 def _on_grid_summary(meters: Iterable[MeterDay], day_end_ms: int) -> tuple[float, int, int, int, int, bool] | None:
     """(kWh, readings, meters, shortest interval, longest gap in s, flat load) of a day
     whose meters hold only readings on their grid (the array, no off-grid dict); None
@@ -445,7 +464,11 @@ class DailyEnergyBook:
             kwh, count, meter_count, interval_s, max_gap_s, flat_load = on_grid
         # Only a day without gaps has a shape: the live path totals a day at every batch.
         if max_gap_s == 0 and count:
-            shape = day_shape(_readings_of(meters) if readings is None else readings, start_ms, end_ms)
+            hourly = None if readings is not None else _hourly_on_grid(meters, (end_ms - start_ms) // HOUR_MS)
+            if hourly is not None:
+                shape = hourly_shape(hourly, len(hourly), (end_ms - start_ms) // HOUR_MS)
+            else:
+                shape = day_shape(_readings_of(meters) if readings is None else readings, start_ms, end_ms)
         else:
             shape = UNKNOWN_SHAPE
         return DailyEnergy(

@@ -300,7 +300,7 @@ class ProjectTimeline:
     """
 
     # one per project a worker owns
-    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history", "shapes", "carried", "_last", "_changed_from")
+    __slots__ = ("project_id", "capacity_kva", "calendar", "anchor", "inputs", "history", "shapes", "carried", "_last", "_changed_from", "unchanged_days")
 
     def __init__(self, project_id: str, capacity_kva: float, calendar: WorkCalendar, anchor: Machine = Machine()) -> None:
         self.project_id = project_id
@@ -316,6 +316,9 @@ class ProjectTimeline:
         self.carried = NOTHING_CARRIED  # suspicion runs open after the anchor's day
         self._last: _Evaluation | None = None
         self._changed_from: date | None = None  # the first day set since ``_last``
+        # The first days of the last ``evaluate`` that are the very objects the one before
+        # it returned (so equal to them): what was written for them still holds.
+        self.unchanged_days = 0
 
     def set_day(self, day_input: DailyEnergy) -> None:
         self.inputs[day_input.day] = day_input
@@ -343,10 +346,12 @@ class ProjectTimeline:
         """Every retained day's indicators, in day order."""
         first, last = self.inputs.first(), self.inputs.last()
         if first is None or last is None:
-            self._last = None
+            self._last, self.unchanged_days = None, 0
             return []
         usual_meters = self.inputs.most_meters()
         conditions = self._conditions(usual_meters)
+        # Resumed from the very objects returned last time, or from packed days
+        from_objects = self._last is not None and self._last.unpacked is not None
         kept, kept_looks, normal = self._reusable(conditions, first)
         resume = first + timedelta(days=len(kept))
         inputs = dict(self.inputs.items_from(resume))
@@ -375,6 +380,9 @@ class ProjectTimeline:
         found, carried = suspicions(looks, self.carried)
         evaluated = [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
         evaluation.unpacked = Unpacked(evaluated, looks, normal)
+        # Days unpacked from their packed form are rebuilt without their suspicion: the
+        # same object back need not be the day as returned last time.
+        self.unchanged_days = next((n for n, (now, before) in enumerate(zip(evaluated, kept)) if now is not before), len(kept)) if from_objects else 0
         return evaluated
 
     def pack_evaluation(self) -> None:

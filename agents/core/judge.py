@@ -439,10 +439,14 @@ class Judge:
         written = self.written_hashes.get(project_id)
         if written is None:
             written = self.written_hashes[project_id] = WrittenDays()
-        previous = timeline.anchor
+        # What was written holds for the days the evaluation returned as they were last
+        # time: they are not compared again (unless nothing is written: a rejudgement).
+        same = timeline.unchanged_days if len(written) else 0
+        previous = evaluated[same - 1].machine if same else timeline.anchor
         project = self.registry.get(project_id)
-        written_before = dict(written.items())  # one pass, not a search per day
-        for position, day in enumerate(evaluated):
+        written_before = dict(written.items_from(evaluated[same].day)) if same < len(evaluated) else {}
+        for position in range(same, len(evaluated)):
+            day = evaluated[position]
             if written_before.get(day.day) != hash(day):
                 judgement.judged.append(JudgedDay(day, stalled_working_days(evaluated[: position + 1]), project))
                 judgement.events.extend(self.day_events.of_day(day, previous, now_ms))

@@ -126,10 +126,16 @@ def day_shape(readings: Iterable[tuple[str, int, float, int]], day_start_ms: int
             by_meter[meter][hour] += kwh
             covered[meter] += interval_s
     whole = {meter: energy for meter, energy in by_meter.items() if covered[meter] >= hours * 3600}
+    return hourly_shape(whole, len(by_meter), hours)
+
+
+def hourly_shape(whole: Mapping[str, list[float]], meters: int, hours: int) -> DayShape:
+    """The shape of a day of ``hours`` from the energy by hour of each meter that covered
+    it whole (``whole``), of the ``meters`` that had readings that day."""
     fingerprints = tuple(
         MeterFingerprint(meter, quantised) for meter, energy in sorted(whole.items()) if hours == HOURS and (quantised := _quantised(energy))
     )
-    if not whole or len(whole) < len(by_meter):
+    if not whole or len(whole) < meters:
         return DayShape(fingerprints=fingerprints)
     totals = [math.fsum(hour) for hour in zip(*whole.values())]
     mean = math.fsum(totals) / hours

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.daily import DailyEnergyBook, MeterDay, MeterReading, epoch_ms, gaps_and_flatness, local_day
+from sitepulse.agents.core.suspicion import day_shape
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -214,3 +215,37 @@ def test_a_day_total_is_what_the_walk_over_its_readings_gives(readings, full_day
     assert total.kwh == math.fsum(r[2] for r in held)
     assert total.interval_s == min((r[3] for r in held), default=0)
     assert (total.max_gap_s, total.flat_load) == gaps_and_flatness(held, start_ms, end_ms)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([900, 900, 300, 1800, 3600, 2400]),  # 40 minutes do not divide an hour
+            st.lists(st.floats(0, 500, allow_nan=False, allow_infinity=False), min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from(["Asia/Shanghai", "Europe/Berlin"]),
+    st.sampled_from([date(2026, 3, 2), date(2026, 3, 29), date(2026, 10, 25)]),  # Berlin: 24 h, 23 h, 25 h
+)
+def test_a_whole_days_shape_is_what_the_walk_over_its_readings_gives(meters, zone, day):
+    """Meters that cover a day in full on their grid (a 23- or 25-hour day too): the day
+    total's hourly variation, day/night ratio and fingerprints are those ``day_shape``
+    finds walking over every reading, to the bit."""
+    tz = ZoneInfo(zone)
+    book = DailyEnergyBook(tz, 3)
+    book.load(("P", day), [])
+    start_ms = epoch_ms(datetime.combine(day, datetime.min.time(), tz))
+    end_ms = epoch_ms(datetime.combine(day + timedelta(days=1), datetime.min.time(), tz))
+    held = []
+    for number, (interval_s, values) in enumerate(meters):
+        for slot in range((end_ms - start_ms) // (interval_s * 1000)):
+            reading_ = MeterReading("P", f"M{number}", start_ms + (slot + 1) * interval_s * 1000, interval_s, values[slot % len(values)] + slot % 5)
+            book.add(reading_, ("P", day))
+            held.append((reading_.meter_id, reading_.ts_ms, reading_.kwh, interval_s))
+    total = book.total(("P", day))
+    if total.max_gap_s:
+        return  # an interval that does not divide the day: no shape either way
+    shape = day_shape(held, start_ms, end_ms)
+    assert (total.load_cv, total.day_night, total.fingerprints) == (shape.load_cv, shape.day_night, shape.fingerprints)

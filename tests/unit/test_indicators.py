@@ -10,15 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
-from sitepulse.agents.core.daily import DailyEnergy, DailyEnergyBook, MeterReading, epoch_ms, gaps_and_flatness
+from sitepulse.agents.core.daily import DailyEnergy, DailyEnergyBook, MeterReading, day_start_ms, epoch_ms, gaps_and_flatness
 from sitepulse.agents.core.indicators import (
-    RETAINED_DAYS,
     DAILY_LOAD_FACTOR,
+    RETAINED_DAYS,
     DayLabel,
     ProjectTimeline,
     State,
     stalled_working_days,
 )
+from sitepulse.agents.core.judge import Judge
 from sitepulse.agents.core.offline import EventClock, MeterWatch
 from sitepulse.agents.core.suspicion import MeterFingerprint
 
@@ -393,3 +394,78 @@ def test_a_worker_resuming_from_objects_judges_as_one_resuming_from_packed_days(
     from_objects, from_packed, again = corrected(False), corrected(True), corrected(False)
     again._last = None  # every retained day judged again
     assert from_objects.evaluate() == from_packed.evaluate() == again.evaluate()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_one_day, max_size=30), _steps)
+def test_a_judge_writes_the_same_days_and_events_whichever_way_it_resumes(weeks_before, steps):
+    """The judge writes a day again, and tells of it, exactly when its indicators
+    changed: the same days and events whether it resumes from the objects of its last
+    evaluation, from packed days, or judges every retained day again each time (a
+    suspicion withdrawn by a late correction, a stoppage filed, days folded behind the
+    window included)."""
+    tz = ZoneInfo("Asia/Shanghai")
+    judges = [Judge(tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5)) for _ in range(3)]
+    from_objects, from_packed, again = judges
+    from_packed.UNPACKED_TIMELINES = 0
+    for judge in judges:
+        judge.timelines["P"] = ProjectTimeline("P", NORMAL_CAPACITY_KVA, judge.calendar)
+    first, newest = date(2026, 3, 2), None
+    for step in [("next", drawn) for drawn in weeks_before] + steps:
+        kind = step[0]
+        if kind == "next":
+            newest = first if newest is None else newest + timedelta(days=1)
+        if newest is None or kind == "fold":
+            continue  # the judge folds days behind its window itself
+        for judge in judges:
+            timeline = judge.timelines["P"]
+            if kind == "next":
+                timeline.set_day(_day(newest, step[1]))
+            elif kind == "late":
+                timeline.set_day(_day(max(newest - timedelta(days=step[1]), timeline.inputs.first()), step[2]))
+            elif kind == "stoppage":
+                start = newest - timedelta(days=step[1])
+                judge.add_stoppage(Stoppage("P", start, start + timedelta(days=step[2]), "停工"))
+                judge.rejudge("P")
+            elif kind == "capacity":
+                timeline.capacity_kva = step[1]
+        again.timelines["P"]._last = None  # every retained day judged again
+        now_ms = day_start_ms(newest + timedelta(days=1), tz) + 600_000
+        written = [judge.judge_projects(["P"], now_ms) for judge in judges]
+        expected = [(j.indicators, j.stalled_working_days) for j in written[2].judged], written[2].events
+        for judgement in written[:2]:
+            assert ([(j.indicators, j.stalled_working_days) for j in judgement.judged], judgement.events) == expected
+
+
+def test_a_judge_rewrites_a_day_whose_suspicion_a_late_correction_withdraws():
+    """Two working days of a constant load make both suspicious; the second corrected
+    later to a working day's shape leaves a run of one: the first day's suspicion is
+    withdrawn, and each judge, whichever way it resumes, writes that day again. Asked to
+    judge every day again (``rejudge``), each writes every retained day."""
+    tz = ZoneInfo("Asia/Shanghai")
+    judges = [Judge(tz, WorkCalendar(), grace=timedelta(hours=48), settle=timedelta(minutes=5)) for _ in range(3)]
+    judges[1].UNPACKED_TIMELINES = 0
+    first, constant_from = date(2026, 3, 2), date(2026, 3, 23)  # Mondays
+
+    def judged(judge: Judge, day: date) -> list:
+        now_ms = day_start_ms(day + timedelta(days=1), tz) + 600_000
+        return [(j.indicators.day, j.indicators.suspicious) for j in judge.judge_projects(["P"], now_ms).judged]
+
+    for judge in judges:
+        judge.timelines["P"] = ProjectTimeline("P", NORMAL_CAPACITY_KVA, judge.calendar)
+    for n in range(25):
+        day = first + timedelta(days=n)
+        constant = day in (constant_from, constant_from + timedelta(days=1))
+        for judge in judges:
+            judge.timelines["P"].set_day(DailyEnergy("P", day, NORMAL, 96, 1, 0, 900, False, 0.01 if constant else 0.4, 1.0 if constant else 3.0))
+            judged(judge, day)
+    assert all(judge.timelines["P"].evaluate()[21].suspicious for judge in judges)
+    newest = first + timedelta(days=24)
+    written = []
+    for judge in judges:
+        judge.timelines["P"].set_day(DailyEnergy("P", constant_from + timedelta(days=1), NORMAL, 96, 1, 0, 900, False, 0.4, 3.0))
+        written.append(judged(judge, newest))
+    assert written[0] == written[1] == written[2] and (constant_from, False) in written[0]
+    for judge in judges:
+        judge.rejudge("P")
+        assert len(judged(judge, newest)) == 25
