@@ -388,7 +388,9 @@ class Judge:
         self._outbox.extend(self.day_events.of_meter(change, now_ms) for change in self.watch.overdue(now_ms))
         # A day that completes for 100k projects at once (midnight in a replay) is judged
         # a group at a time: memory holds one group's stored days and points, not all.
-        projects = {project_id for project_id, day in self.pending if self._is_complete(day, now_ms)}
+        # Asked at every batch, of every pending day: a comparison of dates, not of instants.
+        through = self._complete_through
+        projects = {project_id for project_id, day in self.pending if day <= through}
         projects.update(self._waking(now_ms))
         ordered = sorted(projects)
         return Due(now_ms, [ordered[start : start + JUDGE_GROUP] for start in range(0, len(ordered), JUDGE_GROUP)])
@@ -400,10 +402,10 @@ class Judge:
 
     def judge_group(self, group: Sequence[str], now_ms: int) -> Judgement:
         """Judge a group whose timelines are all in memory (rebuilt if they were not)."""
-        members = set(group)
+        members, through = set(group), self._newest_complete_day(now_ms)
         # Rebuilding may have found stored days that were never judged: judge them now
         # too, or a later day would be judged over a gap.
-        for key in [k for k in self.pending if k[0] in members and self._is_complete(k[1], now_ms)]:
+        for key in [k for k in self.pending if k[0] in members and k[1] <= through]:
             self.timelines[key[0]].set_day(self.pending.pop(key))
             self._dirty.add(key[0])
         judgement = self._judge(self._fill_silent(group, now_ms), members & self._dirty, now_ms)
@@ -469,10 +471,9 @@ class Judge:
                 timeline.pack_evaluation()
 
     def _newest_complete_day(self, now_ms: int) -> date:
+        """The newest local day complete at ``now_ms``: a day is complete (its end and
+        the settling time passed) exactly when it is this day or an earlier one."""
         return self.day_events.local(now_ms - self.settle_ms).date() - timedelta(days=1)
-
-    def _is_complete(self, day: date, now_ms: int) -> bool:
-        return self._day_end_ms(day) + self.settle_ms <= now_ms
 
     def _day_end_ms(self, day: date) -> int:
         return day_start_ms(day + timedelta(days=1), self.tz)

@@ -9,6 +9,9 @@ import random
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from sitepulse.agents.activity import ActivityTracker
 from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
 from sitepulse.agents.core.daily import DailyEnergy, MeterReading, day_start_ms
@@ -191,3 +194,22 @@ def test_a_rebalance_starts_the_clock_and_meter_watch_again_for_the_partitions_n
 
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@given(
+    st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/Santiago", "Asia/Kathmandu", "Australia/Lord_Howe"]),
+    st.integers(1_735_689_600_000, 1_798_761_600_000),  # 2025 to 2027, to the millisecond
+    st.integers(-3, 2),
+    st.sampled_from([timedelta(0), timedelta(minutes=5), timedelta(hours=3)]),
+)
+def test_a_day_is_complete_exactly_when_its_end_and_the_settling_time_have_passed(zone, now_ms, days_back, settle):
+    """The judge tells a complete day by comparing dates (at every batch, for every
+    pending day): the same answer as comparing its local end plus the settling time
+    with the clock, across daylight saving (midnight itself skipped in Santiago)."""
+    tz = ZoneInfo(zone)
+    judge = Judge(tz, WorkCalendar(), grace=timedelta(hours=48), settle=settle)
+    day = datetime.fromtimestamp(now_ms / 1000, tz).date() + timedelta(days=days_back)
+    ends_ms = day_start_ms(day + timedelta(days=1), tz)
+    settle_ms = int(settle.total_seconds() * 1000)
+    assert (day <= judge._newest_complete_day(now_ms)) == (ends_ms + settle_ms <= now_ms)
+    assert (day <= judge._newest_complete_day(ends_ms + settle_ms)) and not (day <= judge._newest_complete_day(ends_ms + settle_ms - 1))
