@@ -281,7 +281,7 @@ class _Evaluation:
 class Unpacked(NamedTuple):
     """An evaluation's days as objects, for a timeline judged again soon (a replay, a
     city's worker judging every project every day): resuming from them costs nothing,
-    from the packed form ~2 µs a day. The judge keeps them for its most recently judged
+    from the packed form several µs a day. The judge keeps them for its most recently judged
     timelines only (``Judge.UNPACKED_TIMELINES``)."""
 
     days: list[DayIndicators]  # as ``evaluate`` returned them
@@ -386,7 +386,7 @@ class ProjectTimeline:
         return evaluated
 
     def pack_evaluation(self) -> None:
-        """Keep the last evaluation in its packed form only (23 bytes a day, not ~600)."""
+        """Keep the last evaluation in its packed form only (23 bytes a day, not ~350)."""
         if self._last is not None:
             self._last.unpacked = None
 

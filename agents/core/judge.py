@@ -118,8 +118,8 @@ class WrittenDays(PackedDays[int]):
 
 
 class Judge:
-    # The timelines judged most recently keep their last evaluation as objects (~40 KB
-    # each): a city's worker judges every project every day and resumes for nothing;
+    # The timelines judged most recently keep their last evaluation as objects (~22 KB
+    # each with a full window): a city's worker judges every project every day and resumes for nothing;
     # a province's share of 100k projects is judged in turn from the packed form.
     UNPACKED_TIMELINES = 500
 
