@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
-from typing import TextIO
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from .agents.core.daily import day_start, epoch_ms
 from .sink.influx import InfluxClient
@@ -22,14 +24,22 @@ async def daily_rows(settings: Settings, start: date, end: date) -> list[dict[st
     after_last = epoch_ms(day_start(end + timedelta(days=1), settings.tz))
     async with InfluxClient(settings) as client:
         stored = await days_between(client.query, first, after_last)
+    return rows_of_days(stored, settings.tz)
+
+
+def rows_of_days(stored: Iterable[tuple[str, dict[str, Any]]], tz: ZoneInfo) -> list[dict[str, object]]:
+    """``daily_rows`` of stored (project, point) rows. A point is stamped at the local
+    midnight that opens its day: a row read while the worker writes the point may not
+    have every field yet (InfluxDB 1.x can return part of a point being written), so the
+    day comes from the time when the ``date`` field is not there."""
     rows = []
     for project_id, point in stored:
         rows.append(
             {
-                "date": point[F.DATE],
+                "date": point.get(F.DATE) or datetime.fromtimestamp(point["time"] / 1000, tz).date().isoformat(),
                 "project_id": project_id,
                 # A day judged with no reading at all has no energy point: it drew nothing we know of.
-                "kwh": point[F.KWH] if point[F.KWH] is not None else 0.0,
+                "kwh": point[F.KWH] if point.get(F.KWH) is not None else 0.0,
                 "baseline_kwh": rounded_or_blank(point.get(F.BASELINE_KWH)),
                 # A day judged offline has no index, even if an earlier judgement wrote one.
                 "activity_index": rounded_or_blank(point.get(F.ACTIVITY_INDEX)) if point.get(F.STATE) != "offline" else "",

@@ -8,7 +8,6 @@ being dropped, and the worker checks everything again anyway.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
