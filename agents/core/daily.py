@@ -301,9 +301,9 @@ def _hourly_on_grid(meters: Iterable[MeterDay], hours: int) -> dict[str, list[fl
         if not len(meter):
             continue
         interval_s = meter.interval_s
-        if interval_s <= 0 or 3600 % interval_s or len(meter) != hours * (3600 // interval_s):
+        per_hour = 3600 // interval_s if interval_s > 0 else 0
+        if not per_hour or 3600 % interval_s or len(meter) != hours * per_hour:
             return None
-        per_hour = 3600 // interval_s
         # Added in reading order from 0.0, as day_shape does: the same float, to the bit.
         by_meter[meter.meter_id] = [reduce(add, meter[hour * per_hour : (hour + 1) * per_hour], 0.0) for hour in range(hours)]
     return by_meter
@@ -464,9 +464,10 @@ class DailyEnergyBook:
             kwh, count, meter_count, interval_s, max_gap_s, flat_load = on_grid
         # Only a day without gaps has a shape: the live path totals a day at every batch.
         if max_gap_s == 0 and count:
-            hourly = None if readings is not None else _hourly_on_grid(meters, (end_ms - start_ms) // HOUR_MS)
+            hours = (end_ms - start_ms) // HOUR_MS
+            hourly = None if readings is not None else _hourly_on_grid(meters, hours)
             if hourly is not None:
-                shape = hourly_shape(hourly, len(hourly), (end_ms - start_ms) // HOUR_MS)
+                shape = hourly_shape(hourly, len(hourly), hours)
             else:
                 shape = day_shape(_readings_of(meters) if readings is None else readings, start_ms, end_ms)
         else:
