@@ -338,9 +338,36 @@ class Worker:
         refused = await self.dead_letters.send(rejections)
         await self.publish(outcome.events)
         readings = sum(_readings_in(part.record) for _, part in accepted)
-        self.counters.record_batch(kind, readings - len(outcome.too_late) - len(outcome.too_late_places), refused)
+        stored_readings = readings - len(outcome.too_late) - len(outcome.too_late_places)
         if outcome.duplicates:
             self.counters.counts["duplicates"] += outcome.duplicates
+        if outcome.stored is None:
+            self.counters.record_batch(kind, stored_readings, refused)
+            return
+        self.counters.record_batch(kind, 0, refused)
+        self._acknowledge_when_stored(outcome.stored, [event.message for event, _ in accepted], kind, stored_readings)
+
+    def _acknowledge_when_stored(self, stored: asyncio.Future[None], messages: list[Any], kind: str, readings: int) -> None:
+        """The batch's messages are acknowledged (their offsets may be committed) only
+        once its readings are stored. Faust acknowledges a batch when the agent takes the
+        next one: a reference held on each message keeps that from being the last, and
+        the write's landing gives it back. A write that failed or was cancelled gives
+        nothing back: its messages are delivered again after the worker stops, and the
+        failure is raised where the write is next awaited."""
+        held = list({id(message): message for message in messages}.values())
+        for message in held:
+            message.incref()
+        app = self.app
+
+        def on_stored(write: asyncio.Future[None]) -> None:
+            if write.cancelled() or write.exception() is not None:
+                return
+            for message in held:
+                if message.ack(app.consumer):
+                    app.sensors.on_message_out(message.tp, message.offset, message)
+            self.counters.counts[kind] += readings
+
+        stored.add_done_callback(on_stored)
 
     # --- reference records on compacted topics: registry, plan nodes, stoppages -----------
 
@@ -426,6 +453,10 @@ class Worker:
 
         @app.on_before_shutdown.connect
         async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:
+            try:
+                await self.power.landed()  # the last batch's readings, before the client closes
+            except (Exception, asyncio.CancelledError):
+                log.warning("the last batch's readings were not stored; they are delivered again at the next start", exc_info=True)
             await self.influx.client.close()
 
     async def run_review(self) -> None:

@@ -47,6 +47,9 @@ class BatchOutcome:
     duplicates: int = 0  # readings already counted (re-sent or re-delivered), absorbed
     # (position in the batch, place in the run) of a run's readings beyond the grace period
     too_late_places: list[tuple[int, int]] = field(default_factory=list)
+    # The raw readings' write, still on its way when the handler returns: the batch is
+    # stored, and may be acknowledged, once it is done (None: stored already).
+    stored: asyncio.Future[None] | None = None
 
     @classmethod
     def nothing(cls) -> BatchOutcome:
@@ -63,6 +66,15 @@ class PowerHandler:
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
         self.lock = asyncio.Lock()
+        self.writing: asyncio.Future[None] | None = None  # the last batch's raw readings
+
+    async def landed(self) -> None:
+        """Wait until the last batch's raw readings are stored, raising what their write
+        raised. Shielded: a caller cancelled (a worker stopping) does not cancel the write."""
+        if (writing := self.writing) is not None:
+            await asyncio.shield(writing)
+            if self.writing is writing:
+                self.writing = None
 
     async def handle(
         self,
@@ -92,29 +104,32 @@ class PowerHandler:
                 fresh.append(reading)
                 observed.append((reading, source, message))
             touched, steps = self._plan(fresh)
-            await self._open_days(self.book.missing(touched))
+            missing = self.book.missing(touched)
+            if missing:
+                await self.landed()  # those days are read back from the store: all of them
+            await self._open_days(missing)
             duplicates = 0
             for part, days in steps:
                 duplicates += self.book.add_run(part, days) if type(part) is MeterRun else self.book.add_all(part, days)
             touched_days = sorted(touched)
             energies = [self.book.total(key) for key in touched_days]
             # The raw readings (most of what a batch writes) go to InfluxDB while the
-            # days are stored and judged: the worker computes instead of waiting. Both
-            # have landed before this returns, and the batch's offsets are committed
-            # only after that, so a crash in between delivers the batch again whichever
-            # landed first: a restarted worker rebuilds its open days from the stored
-            # readings and the re-delivered ones.
-            readings_written = asyncio.ensure_future(self.store.write_readings(fresh))
+            # days are stored and judged, and while the next batch is decoded: the worker
+            # computes instead of waiting. One batch's readings are in flight at most. The
+            # batch's offsets are committed only once they have landed (``stored``), so a
+            # crash before that delivers the batch again: a restarted worker rebuilds its
+            # open days from the stored readings and the re-delivered ones.
+            await self.landed()
+            self.writing = writing = asyncio.ensure_future(self.store.write_readings(fresh))
             try:
                 await self.store.write_days(energies)
                 self.book.evict_old_days()
                 resets = self._register_resets(fresh)
                 await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
             except BaseException:
-                readings_written.cancel()
+                writing.cancel()
                 raise
-            await readings_written
-        return BatchOutcome(too_late, resets, duplicates, too_late_places)
+        return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
 
     def _plan(self, fresh: Sequence[MeterReading | MeterRun]) -> tuple[set[DayKey], list[tuple[Any, Any]]]:
         """The days a batch touches, and its additions to the day book in batch order
@@ -191,6 +206,7 @@ class PowerHandler:
         """Judge what the clock completed with no record arriving (silent meters, quiet
         partitions)."""
         async with self.lock:
+            await self.landed()  # a write that failed stops the worker even if no batch follows
             await self.tracker.advance(wall_s)
 
     async def add_stoppage(self, stoppage: Stoppage, wall_s: float) -> None:
@@ -204,6 +220,7 @@ class PowerHandler:
         memory: a worker kept judging (and filling silent days of) projects it no
         longer owned, over the new owner's points."""
         async with self.lock:
+            await self.landed()  # what is read back from the store includes this worker's last batch
             self.book.forget_all()
             self.tracker.judge.assign(partitions, wall_s)
 

@@ -98,6 +98,21 @@ def simulated_city(projects: int, days: int, tz: ZoneInfo, packed: bool = True, 
     return messages.values, readings, [p.entry for p in scenario.projects]
 
 
+class Consumed:
+    """A message as the agent holds it, with the references Faust counts before it
+    commits the message's offset."""
+
+    def __init__(self, value: bytes, offset: int) -> None:
+        self.value, self.partition, self.offset, self.refcount = value, 0, offset, 1
+
+    def incref(self) -> None:
+        self.refcount += 1
+
+    def ack(self, consumer: object) -> bool:
+        self.refcount -= 1
+        return False  # never the last reference here: nothing is committed
+
+
 async def run(
     values: list[bytes], registry: list, tz: ZoneInfo, messages_per_batch: int, influx: DiscardingInflux | None = None
 ) -> tuple[Worker, int, list]:
@@ -123,9 +138,10 @@ async def run(
         return Counter(rejection.reason for _event, _part, rejection in rejections)
 
     worker.dead_letters.send = dead_letter  # type: ignore[method-assign]
-    events = [SimpleNamespace(message=SimpleNamespace(value=value, partition=0, offset=offset)) for offset, value in enumerate(values)]
+    events = [SimpleNamespace(message=Consumed(value, offset)) for offset, value in enumerate(values)]
     for first in range(0, len(events), messages_per_batch):
         await worker.take_records(events[first : first + messages_per_batch], "power", PowerReading, worker.power.handle, worker.screen_power)
+    await worker.power.landed()
     if refused:
         print(f"refused: {dict(refused)}", file=sys.stderr)
     return worker, influx.lines, told
