@@ -1,0 +1,146 @@
+"""A batch's raw readings are written while the next batch is decoded and judged. What an
+operator relies on must hold all the same: a batch counts as handled (its offsets may
+be committed) only once its readings are in the store, a day read back from the store
+holds every reading the worker took, and a write that fails stops the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from sitepulse.agents.app import Worker as FaustWorker
+from sitepulse.runtime.settings import Settings
+from tests.memory_store import MemoryStore
+from tests.unit.test_judge import START, TZ, WALL_S, Worker, site_day
+
+
+class GatedStore(MemoryStore):
+    """Each write of raw readings waits for its own gate, so a test decides when it lands."""
+
+    def __init__(self) -> None:
+        super().__init__(TZ)
+        self.gates: list[asyncio.Event] = []
+        self.refusal: Exception | None = None
+
+    async def write_readings(self, readings) -> None:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        if self.refusal is not None:
+            raise self.refusal
+        await super().write_readings(readings)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def day_of(project_id: str, day: date) -> list:
+    return site_day(project_id, day, random.Random(day.toordinal()))
+
+
+def test_a_batch_is_stored_once_its_readings_land_and_one_batch_is_on_its_way_at_most():
+    async def scenario() -> None:
+        store = GatedStore()
+        handler = Worker(store, []).handler
+        whole_day = day_of("WORK-1", START)
+        first, second = whole_day[:48], whole_day[48:]  # the same day: nothing is read back
+        outcome = await handler.handle(first, [0] * len(first), WALL_S)
+        assert outcome.stored is not None and not outcome.stored.done(), "returned before its readings landed"
+        assert store.readings == {}
+
+        next_batch = asyncio.ensure_future(handler.handle(second, [0] * len(second), WALL_S))
+        await settle()
+        assert len(store.gates) == 1 and not next_batch.done(), "the next batch's write waits for the one on its way"
+        store.gates[0].set()
+        await settle()
+        assert outcome.stored.done() and len(store.readings) == 48
+        later = await next_batch
+        assert len(store.gates) == 2 and not later.stored.done()
+        store.gates[1].set()
+        await handler.landed()
+        assert len(store.readings) == 96
+
+    asyncio.run(scenario())
+
+
+def test_a_day_read_back_after_a_rebalance_holds_the_batch_still_being_written():
+    """Partitions move while the last batch is on its way: the day is read back from the
+    store, and its total must count that batch's readings."""
+
+    async def scenario() -> None:
+        store = GatedStore()
+        handler = Worker(store, []).handler
+        morning = [r for r in day_of("WORK-1", START) if r.ts.hour < 12]
+        afternoon = [r for r in day_of("WORK-1", START) if r.ts.hour >= 12]
+        await handler.handle(morning, [0] * len(morning), WALL_S)
+        rebalance = asyncio.ensure_future(handler.take_partitions({0}, WALL_S))
+        outcome = asyncio.ensure_future(handler.handle(afternoon, [0] * len(afternoon), WALL_S))
+        await settle()
+        store.gates[0].set()  # the morning lands only after the afternoon came in
+        await settle()
+        store.gates[1].set()
+        await rebalance
+        await outcome
+        await handler.landed()
+        total = store.energies[("WORK-1", START)]
+        assert total.readings == 96
+        assert total.kwh == pytest.approx(sum(r.kwh for r in morning + afternoon))
+
+    asyncio.run(scenario())
+
+
+def test_a_write_that_fails_stops_the_worker_at_the_next_tick_of_the_clock():
+    async def scenario() -> None:
+        store = GatedStore()
+        handler = Worker(store, []).handler
+        batch = day_of("WORK-1", START)
+        store.refusal = RuntimeError("field type conflict")
+        await handler.handle(batch, [0] * len(batch), WALL_S)
+        await settle()
+        store.gates[0].set()
+        with pytest.raises(RuntimeError, match="field type conflict"):
+            await handler.advance(WALL_S)
+
+    asyncio.run(scenario())
+
+
+class Consumed(SimpleNamespace):
+    """A message as Faust holds it: its offset may be committed once no reference is left."""
+
+    def incref(self) -> None:
+        self.refcount += 1
+
+    def ack(self, consumer: object) -> bool:
+        self.refcount -= 1
+        if self.refcount == 0:
+            self.committable = True
+            return True
+        return False
+
+
+@pytest.mark.parametrize("lands", [True, False])
+def test_the_messages_of_a_batch_are_acknowledged_only_when_its_readings_landed(tmp_path, lands):
+    async def scenario() -> None:
+        worker = FaustWorker(Settings(_env_file=None, state_dir=tmp_path), [], None)
+        messages = [Consumed(refcount=1, committable=False, tp=("power", 0), offset=offset) for offset in range(3)]
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        worker._acknowledge_when_stored(stored, [messages[0], messages[1], messages[1], messages[2]], "power", 500)
+        for message in messages:  # the agent takes the next batch: Faust acknowledges this one
+            message.ack(None)
+        await settle()
+        assert not any(m.committable for m in messages) and worker.counters.counts["power"] == 0
+        if lands:
+            stored.set_result(None)
+        else:
+            stored.set_exception(RuntimeError("InfluxDB refused the write"))
+        await settle()
+        assert [m.committable for m in messages] == [lands] * 3
+        assert worker.counters.counts["power"] == (500 if lands else 0)
+
+    asyncio.run(scenario())
