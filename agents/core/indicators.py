@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -265,7 +265,7 @@ class _Evaluation:
                 looks.append(DayLook(day, look, "" if meter == _NO_METER else self._meter_ids[meter], copied, day_input.load_cv, or_none(usual_cv)))
         return days, looks
 
-    def drop_before(self, day: date, conditions: tuple, history: Mapping[date, BaselineDay]) -> None:
+    def drop_before(self, day: date, conditions: tuple, history: BaselineHistory) -> None:
         """Days before ``day`` folded into ``history`` (the new conditions')."""
         dropped = self.before(day)
         self._packed = self._packed[dropped * self.LAYOUT.size :]
@@ -274,7 +274,7 @@ class _Evaluation:
         if self.unpacked is not None:
             days, looks, normal = self.unpacked
             # The normal days the history keeps are the same days: only the older ones go.
-            horizon = min(history, default=day)
+            horizon = history.first() or day
             self.unpacked = Unpacked(days[dropped:], looks[dropped:], normal[bisect_left(normal, horizon, key=itemgetter(0)) :])
 
 
@@ -486,15 +486,16 @@ class ProjectTimeline:
         first = self.inputs.first()
         if first is None or first >= keep_from:
             return
-        evaluated = {d.day: d for d in (evaluation if evaluation is not None else self.evaluate())}
-        older = [day for day in evaluated if day < keep_from]
-        self.anchor = evaluated[max(older)].machine
-        self.carried = evaluated[max(older)].carried
+        evaluated = evaluation if evaluation is not None else self.evaluate()
+        older = evaluated[: bisect_left(evaluated, keep_from, key=attrgetter("day"))]
+        self.anchor = older[-1].machine
+        self.carried = older[-1].carried
         horizon = keep_from - timedelta(days=RETAINED_DAYS)
-        kept = BaselineHistory({day: value for day, value in self.history.items() if day >= horizon})
+        # A new history, not the old one changed: the last evaluation's conditions hold it.
+        kept = self.history.since(horizon) if isinstance(self.history, BaselineHistory) else BaselineHistory()
         for day in older:
-            if day >= horizon:
-                kept[day] = evaluated[day]
+            if day.day >= horizon:
+                kept[day.day] = day
         self.history = kept
         self.inputs.drop_before(keep_from)
         if self._last is not None and self._changed_from is None:

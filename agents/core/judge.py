@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -117,6 +117,58 @@ class WrittenDays(PackedDays[int]):
         return fields[0]
 
 
+class PendingDays:
+    """Days stored and waiting for the clock to complete them, by project and day. Asked
+    at every batch which projects have a complete day: with partitions read unevenly, a
+    replay holds tens of thousands of such days, but only a few distinct dates."""
+
+    __slots__ = ("_energies", "_projects_on")
+
+    def __init__(self) -> None:
+        self._energies: dict[DayKey, DailyEnergy] = {}
+        self._projects_on: dict[date, set[str]] = {}
+
+    def __iter__(self) -> Iterator[DayKey]:
+        return iter(self._energies)
+
+    def __len__(self) -> int:
+        return len(self._energies)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._energies
+
+    def items(self) -> Iterable[tuple[DayKey, DailyEnergy]]:
+        return self._energies.items()
+
+    def put(self, key: DayKey, energy: DailyEnergy) -> None:
+        self._energies[key] = energy
+        self._projects_on.setdefault(key[1], set()).add(key[0])
+
+    def setdefault(self, key: DayKey, energy: DailyEnergy) -> None:
+        if key not in self._energies:
+            self.put(key, energy)
+
+    def pop(self, key: DayKey) -> DailyEnergy:
+        energy = self._energies.pop(key)
+        projects = self._projects_on[key[1]]
+        projects.discard(key[0])
+        if not projects:
+            del self._projects_on[key[1]]
+        return energy
+
+    def projects_through(self, day: date) -> set[str]:
+        """The projects with a pending day on or before ``day``."""
+        found: set[str] = set()
+        for on, projects in self._projects_on.items():
+            if on <= day:
+                found |= projects
+        return found
+
+    def keys_through(self, members: set[str], day: date) -> list[DayKey]:
+        """The pending days of ``members`` on or before ``day``."""
+        return [(project_id, on) for on, projects in self._projects_on.items() if on <= day for project_id in projects & members]
+
+
 class Judge:
     # The timelines judged most recently keep their last evaluation as objects (~22 KB
     # each with a full window): a city's worker judges every project every day and resumes for nothing;
@@ -155,7 +207,7 @@ class Judge:
 
     def _reset_state(self) -> None:
         self.timelines: dict[str, ProjectTimeline] = {}
-        self.pending: dict[DayKey, DailyEnergy] = {}
+        self.pending = PendingDays()
         self.written_hashes: dict[str, WrittenDays] = {}
         self._dirty: set[str] = set()
         self._unpacked: OrderedDict[str, None] = OrderedDict()  # oldest evaluated first
@@ -258,7 +310,7 @@ class Judge:
             if span:
                 self.clock.observe(span[1], wall_s, source, span[0])
         for key, energy in energies:
-            self.pending[key] = energy
+            self.pending.put(key, energy)
 
     def _observe_run(self, run: MeterRun, span: list[int]) -> None:
         """``observe``'s work for each reading of a run, in one step."""
@@ -388,9 +440,9 @@ class Judge:
         self._outbox.extend(self.day_events.of_meter(change, now_ms) for change in self.watch.overdue(now_ms))
         # A day that completes for 100k projects at once (midnight in a replay) is judged
         # a group at a time: memory holds one group's stored days and points, not all.
-        # Asked at every batch, of every pending day: a comparison of dates, not of instants.
+        # Asked at every batch, of every pending date: a comparison of dates, not of instants.
         through = self._complete_through
-        projects = {project_id for project_id, day in self.pending if day <= through}
+        projects = self.pending.projects_through(through)
         projects.update(self._waking(now_ms))
         ordered = sorted(projects)
         return Due(now_ms, [ordered[start : start + JUDGE_GROUP] for start in range(0, len(ordered), JUDGE_GROUP)])
@@ -405,7 +457,7 @@ class Judge:
         members, through = set(group), self._newest_complete_day(now_ms)
         # Rebuilding may have found stored days that were never judged: judge them now
         # too, or a later day would be judged over a gap.
-        for key in [k for k in self.pending if k[0] in members and k[1] <= through]:
+        for key in self.pending.keys_through(members, through):
             self.timelines[key[0]].set_day(self.pending.pop(key))
             self._dirty.add(key[0])
         judgement = self._judge(self._fill_silent(group, now_ms), members & self._dirty, now_ms)

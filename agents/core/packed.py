@@ -11,7 +11,7 @@ import math
 import struct
 from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
 V = TypeVar("V")
 
@@ -110,6 +110,12 @@ class PackedDays(Mapping[date, V], Generic[V]):
     def last(self) -> date | None:
         ordinal = self._ordinal_at(len(self) - 1) if len(self) else None
         return None if ordinal is None else date.fromordinal(ordinal)
+
+    def since(self, day: date) -> Self:
+        """A copy holding the days from ``day`` on."""
+        copy = type(self).__new__(type(self))
+        copy._packed = self._packed[self._position(day.toordinal()) * self.LAYOUT.size :]
+        return copy
 
     def drop_before(self, day: date) -> None:
         """Forget every day before ``day``; the days kept are copied to a string of their
