@@ -38,6 +38,7 @@ from ..streams.contract import (
     STOPPAGES_TOPIC,
     AuditRecord,
     InvestmentReport,
+    PowerBatch,
     PowerReading,
     PowerSeries,
     ProjectEvent,
@@ -48,7 +49,7 @@ from ..streams.contract import (
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
 from ..streams.topics import partition_of as kafka_partition_of
-from ..streams.validation import Part, Rejection, check_against_registry, decode_message, series_rejections
+from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_message, series_rejections
 from .activity import ActivityTracker
 from .core.judge import Judge
 from .core.calendar import Stoppage, WorkCalendar
@@ -56,7 +57,7 @@ from ..sink.influx import InfluxClient, RetryingInflux
 from ..sink.worker_store import InfluxWorkerStore
 from .ledger import LedgerHandler
 from .core.daily import MeterRun
-from .pipeline import InvestmentHandler, PowerHandler, as_power_reading, series_run
+from .pipeline import InvestmentHandler, PowerHandler, as_power_reading, batch_runs, series_run
 from ..sink.points import audit_point, node_point, project_point, stoppage_point
 from .review import PeriodReview
 
@@ -276,6 +277,27 @@ class Worker:
         run = series_run(series, refused)
         return (Part(run) if run.bounds() is not None else None), rejected
 
+    def batch_parts(self, batch: PowerBatch, received: datetime) -> tuple[list[Part], list[Part]]:
+        """A batch's readings as the power step takes them: those that pass every rule,
+        each meter's as runs (``batch_runs``), and those refused, each on its own. Where
+        each reading must be screened on its own (signatures checked, each reading has
+        its own; a project the registry does not hold) or the batch spans more than the
+        grace period, every reading is a part of its own, screened as a single reading
+        is: the second list, with their rejections."""
+        registry = self.tracker.judge.registry
+        held = registry.get(batch.project_id)
+        if not (self.signing_keys is not None and self.settings.signatures_required) and (held is not None or not registry):
+            refused = batch_rejections(batch, received, held.capacity_kva if held else None)
+            runs = batch_runs(batch, refused, self.tracker.judge.grace_ms)
+            if runs is not None:
+                taken = [
+                    Part(run, None, None, (batch, places)) if run is not None else Part(batch.reading(places[0]), None, places[0])
+                    for run, places in runs
+                ]
+                return taken, [Part(batch.reading(index), rejection, index) for index, rejection in sorted(refused.items())]
+        refused = batch_rejections(batch, received)
+        return [], [Part(reading, refused.get(index), index) for index, reading in enumerate(batch.expand())]
+
     def _validated_records_agent(
         self, topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None
     ) -> None:
@@ -294,7 +316,18 @@ class Worker:
         rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
         taken = 0  # readings accepted (a series' run holds many)
         for event in events:
-            for part in decode_message(event.message.value or b"", received, record_type):
+            for part in decode_message(event.message.value or b"", received, record_type, whole_batches=True):
+                if type(part.record) is PowerBatch:  # only on the power topic (decode_message)
+                    runs, parts = self.batch_parts(part.record, received)
+                    accepted += [(event, run) for run in runs]
+                    taken += sum(_readings_in(run.record) for run in runs)
+                    for part in parts:
+                        if (refusal := part.rejection or screen(part.record)) is not None:
+                            rejections.append((event, part, refusal))
+                        else:
+                            accepted.append((event, part))
+                            taken += 1
+                    continue
                 refusal = part.rejection
                 if refusal is None and screen is not None:
                     refusal = screen(part.record)
@@ -330,10 +363,15 @@ class Worker:
             [event.message.offset for event, _ in accepted],
         )
         rejections += [(*accepted[position], Rejection("too_late", TOO_LATE_DETAIL)) for position in outcome.too_late]
-        for position, index in outcome.too_late_places:
-            # A series' reading, dead-lettered alone as the record a site would send.
+        for position, place in outcome.too_late_places:
+            # A run's reading, dead-lettered alone: as the site sent it in its batch, or,
+            # out of a series, as the record a site would send.
             event, part = accepted[position]
-            reading = as_power_reading(part.record.reading(index))
+            if part.origin is not None:
+                batch, indexes = part.origin
+                reading, index = batch.reading(indexes[place]), indexes[place]
+            else:
+                reading, index = as_power_reading(part.record.reading(place)), place
             rejections.append((event, Part(reading, None, index), Rejection("too_late", TOO_LATE_DETAIL)))
         refused = await self.dead_letters.send(rejections)
         await self.publish(outcome.events)

@@ -9,13 +9,13 @@ import asyncio
 import operator
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import InvestmentReport, PowerReading, PowerSeries, ProjectEvent
+from ..streams.contract import MAX_SERIES_POINTS, InvestmentReport, MeterInterval, PowerBatch, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, to_meter_reading
@@ -28,6 +28,74 @@ def series_run(series: PowerSeries, refused: Iterable[int] = ()) -> MeterRun:
         sys.intern(series.project_id), sys.intern(series.meter_id), epoch_ms(series.first_ts), series.interval_s, series.kwh, series.kwh_total, series.kw
     )
     return run.without(refused) if refused else run
+
+
+def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> list[tuple[MeterRun | None, list[int | None]]] | None:
+    """A batch's readings but those ``refused``, each meter's in time order, as runs on
+    the grid of their interval: each run with the batch index of each place (None: a
+    hole), a reading that no run takes alone (run None, its index). A reading repeated
+    for the same time starts a new run after the first, so the later one is added last,
+    as in batch order. None when the batch's readings span more than ``max_span_ms``:
+    then its order, not only its times, decides which readings are too late, and it is
+    taken reading by reading."""
+    by_meter: dict[str, list[tuple[int, int]]] = {}
+    readings = batch.readings
+    for index, reading in enumerate(readings):
+        if index not in refused:
+            by_meter.setdefault(reading.meter_id, []).append((epoch_ms(reading.ts), index))
+    for taken in by_meter.values():
+        taken.sort()  # by time, then batch order
+    if by_meter and max(taken[-1][0] for taken in by_meter.values()) - min(taken[0][0] for taken in by_meter.values()) > max_span_ms:
+        return None
+    project_id, found = sys.intern(batch.project_id), []
+    for meter_id, taken in by_meter.items():
+        meter_id = sys.intern(meter_id)
+        start = 0
+        while start < len(taken):
+            stop, places = _run_from(readings, taken, start)
+            if stop - start == 1:
+                found.append((None, [taken[start][1]]))
+            else:
+                found.append((_meter_run(project_id, meter_id, readings, taken[start][0], places), places))
+            start = stop
+    return found
+
+
+def _run_from(readings: Sequence[MeterInterval], taken: list[tuple[int, int]], start: int) -> tuple[int, list[int | None]]:
+    """How far from ``start`` the readings stay on one grid (same interval, each later
+    than the last by whole intervals, no longer than a series may be), and each place's
+    batch index."""
+    first_ms, first_index = taken[start]
+    interval_s = readings[first_index].interval_s
+    step = interval_s * 1000
+    places: list[int | None] = [first_index]
+    stop = start + 1
+    while stop < len(taken):
+        ts_ms, index = taken[stop]
+        place, rest = divmod(ts_ms - first_ms, step)
+        if rest or place < len(places) or place >= MAX_SERIES_POINTS or readings[index].interval_s != interval_s:
+            break
+        places += [None] * (place - len(places))
+        places.append(index)
+        stop += 1
+    return stop, places
+
+
+def _meter_run(project_id: str, meter_id: str, readings: Sequence[MeterInterval], first_ms: int, places: list[int | None]) -> MeterRun:
+    held = [None if index is None else readings[index] for index in places]
+    interval_s = next(reading.interval_s for reading in held if reading is not None)
+    kwh = [None if reading is None else float(reading.kwh) for reading in held]
+    totals = [None if reading is None else reading.kwh_total for reading in held]
+    demands = [None if reading is None else reading.kw for reading in held]
+    return MeterRun(
+        project_id,
+        meter_id,
+        first_ms,
+        interval_s,
+        kwh,
+        totals if any(value is not None for value in totals) else None,
+        demands if any(value is not None for value in demands) else None,
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -88,6 +88,11 @@ class PowerBatch(msgspec.Struct, tag_field="type", tag="power_batch", frozen=Tru
             PowerReading(project_id, r.meter_id, r.ts, r.kwh, r.interval_s, r.kwh_total, r.kw, r.sig) for r in self.readings
         ]
 
+    def reading(self, index: int) -> PowerReading:
+        """Reading ``index`` as the site sent it (signed, when it was)."""
+        r = self.readings[index]
+        return PowerReading(self.project_id, r.meter_id, r.ts, r.kwh, r.interval_s, r.kwh_total, r.kw, r.sig)
+
     @classmethod
     def of(cls, project_id: str, readings: list[PowerReading]) -> PowerBatch:
         return cls(

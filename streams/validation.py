@@ -24,6 +24,7 @@ from .contract import (
     MAX_SERIES_POINTS,
     REJECTION_REASONS,
     InvestmentReport,
+    MeterInterval,
     PowerBatch,
     PowerReading,
     PowerSeries,
@@ -58,45 +59,56 @@ class Rejection:
 class Part(NamedTuple):
     """One record carried by a message. ``index``: its place in a batch, None when the
     message is the record. A rejected part keeps its record (if it decoded) so that it
-    can be dead-lettered on its own. A tuple: one is made per reading of a batch."""
+    can be dead-lettered on its own. A tuple: one is made per reading of a batch.
+    ``origin``: for one meter's run of readings taken out of a batch, the batch and each
+    place's index in it (None: a hole), so that a reading of the run refused later goes
+    to the dead-letter topic as the site sent it."""
 
-    record: PowerReading | InvestmentReport | None
+    record: object | None
     rejection: Rejection | None = None
     index: int | None = None
+    origin: tuple[PowerBatch, list[int | None]] | None = None
 
 
-def decode_message(raw: bytes, now: datetime | None = None, expected: type | None = None) -> list[Part]:
+def decode_message(raw: bytes, now: datetime | None = None, expected: type | None = None, whole_batches: bool = False) -> list[Part]:
     """Every record a message carries, each accepted or refused on its own: one part for
     a single record or a refused message, one per reading for a ``PowerBatch``. A
     ``PowerSeries`` is one part, checked as a whole: its points are checked by
     ``series_rejections`` (the worker screens the series once, then its points).
-    ``expected``: the record type of the topic it came from."""
+    ``expected``: the record type of the topic it came from. ``whole_batches``: a batch
+    that passes as a whole is one part too, its readings checked by ``batch_rejections``."""
     outcome = decode_record(raw, now)
     if isinstance(outcome, Rejection):
         return [Part(None, outcome)]
     kind = PowerReading if isinstance(outcome, (PowerBatch, PowerSeries)) else type(outcome)
     if expected is not None and kind is not expected:
         return [Part(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))]
-    if not isinstance(outcome, PowerBatch):
+    if not isinstance(outcome, PowerBatch) or whole_batches:
         return [Part(outcome)]
-    return _batch_parts(outcome, now)
+    refused = batch_rejections(outcome, now)
+    return [Part(reading, refused.get(index), index) for index, reading in enumerate(outcome.expand())]
 
 
-def _batch_parts(batch: PowerBatch, now: datetime | None) -> list[Part]:
-    """A part per reading of a batch. The hot path of a replay or a metering platform's
-    push: a reading that passes every rule is accepted by one test
-    (``_passes_reading_rules``), the rest go through ``check_record``, which names the
-    rule broken (the test is those rules, so what it lets through ``check_record`` would
-    accept)."""
+def batch_rejections(batch: PowerBatch, now: datetime | None, capacity_kva: float | None = None) -> dict[int, Rejection]:
+    """The readings of a batch (already checked as a whole) that are refused, by index,
+    each with the reason it would have as a single reading (``check_record``, then the
+    registry's capacity, when given). The hot path of a replay or a metering platform's
+    push: a reading that passes every rule is passed by one test
+    (``_passes_reading_rules``, which is those rules, so what it passes ``check_record``
+    would accept); only the rest are asked why not."""
     latest = _latest_accepted(now)
-    parts = []
-    for index, reading in enumerate(batch.expand()):
-        if _passes_reading_rules(reading, latest):
-            parts.append(Part(reading, None, index))
-        else:
-            checked = check_record(reading, now)
-            parts.append(Part(reading, checked if isinstance(checked, Rejection) else None, index))
-    return parts
+    unlimited = capacity_kva is None or capacity_kva <= 0
+    refused = {}
+    for index, reading in enumerate(batch.readings):
+        if _passes_reading_rules(reading, latest) and (unlimited or reading.kwh <= capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE):
+            continue
+        single = batch.reading(index)
+        outcome = check_record(single, now)
+        if not isinstance(outcome, Rejection) and capacity_kva is not None:
+            outcome = check_against_registry(single, capacity_kva, True) or outcome
+        if isinstance(outcome, Rejection):
+            refused[index] = outcome
+    return refused
 
 
 _CLOCK_AHEAD = timedelta(seconds=MAX_CLOCK_AHEAD_S)
@@ -106,7 +118,7 @@ def _latest_accepted(now: datetime | None) -> datetime | None:
     return None if now is None else now + _CLOCK_AHEAD
 
 
-def _passes_reading_rules(reading: PowerReading, latest: datetime | None) -> bool:
+def _passes_reading_rules(reading: PowerReading | MeterInterval, latest: datetime | None) -> bool:
     """Every rule ``check_record`` holds a reading to but its project id (a batch checks
     that once), in one test: true means it would accept the reading."""
     ts, total, kw = reading.ts, reading.kwh_total, reading.kw

@@ -114,10 +114,16 @@ class Consumed:
 
 
 async def run(
-    values: list[bytes], registry: list, tz: ZoneInfo, messages_per_batch: int, influx: DiscardingInflux | None = None
+    values: list[bytes],
+    registry: list,
+    tz: ZoneInfo,
+    messages_per_batch: int,
+    influx: DiscardingInflux | None = None,
+    dead_letters: list | None = None,
 ) -> tuple[Worker, int, list]:
     """The messages through one worker's power step; returns the worker, the points
-    built and the events it published."""
+    built and the events it published. ``dead_letters`` collects what would go to the
+    dead-letter topic: (message offset, index in the message, reason, record)."""
     state = Path(tempfile.mkdtemp(prefix="hot_path."))
     settings = Settings(_env_file=None, state_dir=state, timezone=str(tz))
     worker = Worker(settings, registry, None)
@@ -135,6 +141,11 @@ async def run(
 
     async def dead_letter(rejections: list) -> Counter[str]:
         refused.update(rejection.reason for _event, _part, rejection in rejections)
+        if dead_letters is not None:
+            dead_letters.extend(
+                (event.message.offset, part.index if part else None, rejection.reason, part.record if part else None)
+                for event, part, rejection in rejections
+            )
         return Counter(rejection.reason for _event, _part, rejection in rejections)
 
     worker.dead_letters.send = dead_letter  # type: ignore[method-assign]

@@ -1,0 +1,142 @@
+"""A day-packed batch taken as each meter's runs of readings (``batch_runs``) rather than
+reading by reading: the same points stored, the same events, the same dead letters (a
+too-late reading as the site signed it, at its place in the batch), the same
+duplicates. Reading by reading is the reference: it is what the worker does with a batch
+that spans more than the grace period, and what it did with every batch before."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitepulse.agents.pipeline import batch_runs
+from sitepulse.streams.contract import MeterInterval, PowerBatch, RegistryEntry
+from tests.unit.test_series import stored_state
+from tools.hot_path import DiscardingInflux, run
+
+TZ = ZoneInfo("Asia/Shanghai")
+CST = timezone(timedelta(hours=8))
+START = datetime(2026, 3, 2, 0, 0, tzinfo=CST)
+HOUR_MS = 3_600_000
+PROJECT = RegistryEntry(
+    "P-1", "试验项目", "海曙区", "中心城区", "市发改委", "city", "new", "张三", "13800000000", "李四", 1000.0, date(2026, 1, 5), 100.0
+)
+
+
+def interval(meter: str, minutes: int, kwh: float = 2.0, interval_s: int = 900, off_ms: int = 0, total: float | None = None) -> MeterInterval:
+    return MeterInterval(meter, START + timedelta(minutes=minutes, milliseconds=off_ms), kwh, interval_s, total)
+
+
+def indexes(found) -> list[tuple[bool, list[int | None]]]:
+    return [(run is not None, places) for run, places in found]
+
+
+def test_each_meter_becomes_one_run_on_its_grid_with_holes_where_no_reading_is():
+    batch = PowerBatch("P-1", [interval("M1", 15), interval("M2", 15, 1.0), interval("M1", 30, 3.0), interval("M1", 60, 4.0), interval("M2", 30, 5.0)])
+    found = batch_runs(batch, set(), 48 * HOUR_MS)
+    assert indexes(found) == [(True, [0, 2, None, 3]), (True, [1, 4])]
+    first = found[0][0]
+    assert (first.meter_id, first.interval_s, first.kwh, first.kwh_total, first.kw) == ("M1", 900, [2.0, 3.0, None, 4.0], None, None)
+    assert first.first_ms == int((START + timedelta(minutes=15)).timestamp() * 1000)
+
+
+def test_refused_readings_are_left_out_and_a_reading_alone_is_given_back_by_its_index():
+    batch = PowerBatch("P-1", [interval("M1", 15), interval("M1", 30), interval("M1", 45), interval("M2", 15)])
+    assert indexes(batch_runs(batch, {1}, 48 * HOUR_MS)) == [(True, [0, None, 2]), (False, [3])]
+
+
+def test_a_repeated_time_an_other_interval_or_a_reading_off_the_grid_starts_a_new_run_in_time_order():
+    batch = PowerBatch(
+        "P-1",
+        [
+            interval("M1", 30, 9.0),  # 0
+            interval("M1", 15),  # 1: earlier, sent later: the run starts here
+            interval("M1", 30, 7.0),  # 2: the same time again: added after index 0
+            interval("M1", 45),  # 3
+            interval("M1", 50, interval_s=300),  # 4: another interval
+            interval("M1", 55, interval_s=300, off_ms=250),  # 5: off its grid
+        ],
+    )
+    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(True, [1, 0]), (True, [2, 3]), (False, [4]), (False, [5])]
+
+
+def test_a_batch_wider_than_the_grace_period_is_left_to_be_taken_reading_by_reading():
+    batch = PowerBatch("P-1", [interval("M1", 15), interval("M2", 48 * 60 + 16)])
+    assert batch_runs(batch, set(), 48 * HOUR_MS) is None
+    assert batch_runs(batch, set(), 49 * HOUR_MS) is not None
+    assert batch_runs(PowerBatch("P-1", [interval("M1", 15)]), {0}, 48 * HOUR_MS) == []
+
+
+# --- the whole power step: runs against reading by reading ---------------------------------
+
+reading_draw = st.tuples(
+    st.sampled_from(["M1", "M2", "M3"]),
+    st.integers(0, 40),  # 15-minute steps into the batch's day
+    st.sampled_from([900, 900, 900, 300]),
+    st.one_of(st.floats(0, 40, allow_nan=False), st.just(-1.0)),  # over 30 kWh in 15 min: over capacity
+    st.sampled_from([0, 0, 0, 0, 250]),  # off the grid
+    st.booleans(),  # with the register
+)
+batch_draw = st.tuples(st.integers(0, 6), st.lists(reading_draw, min_size=1, max_size=60))
+
+
+def batch_message(day: int, draws: list) -> bytes:
+    """One batch of a day; each meter's readings in time order (a repeated time in the
+    order drawn), the meters interleaved as drawn."""
+    by_meter: dict[str, list] = {}
+    for draw in draws:
+        by_meter.setdefault(draw[0], []).append(draw)
+    ordered = {meter: iter(sorted(drawn, key=lambda d: (d[1], d[4]))) for meter, drawn in by_meter.items()}
+    readings = []
+    for meter, *_ in draws:
+        _meter, step, interval_s, kwh, off_ms, with_total = next(ordered[meter])
+        ts = START + timedelta(days=day, minutes=15 * step, milliseconds=off_ms)
+        readings.append(MeterInterval(meter, ts, kwh, interval_s, 1000.0 + day * 100 + step if with_total else None))
+    return msgspec.json.encode(PowerBatch("P-1", readings))
+
+
+def through_the_power_step(values: list[bytes], messages_per_batch: int) -> tuple:
+    influx, dead_letters = DiscardingInflux(keep=True), []
+    worker, _lines, events = asyncio.run(run(values, [PROJECT], TZ, messages_per_batch, influx, dead_letters))
+    return (
+        stored_state(influx.kept or []),
+        sorted(msgspec.json.encode(event) for event in events),
+        sorted((offset, index, reason, msgspec.json.encode(record)) for offset, index, reason, record in dead_letters),
+        dict(worker.counters.counts),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(batch_draw, min_size=1, max_size=6), st.sampled_from([1, 3]))
+def test_a_batch_taken_as_runs_is_stored_judged_and_dead_lettered_as_reading_by_reading(batches, messages_per_batch):
+    values = [batch_message(day, draws) for day, draws in batches]
+    as_runs = through_the_power_step(values, messages_per_batch)
+    with mock.patch("sitepulse.agents.app.batch_runs", return_value=None):
+        one_by_one = through_the_power_step(values, messages_per_batch)
+    assert as_runs == one_by_one
+
+
+def test_the_step_comparison_sees_readings_too_late_refused_and_repeated():
+    """The comparison above is only worth what it covers: one such city shows each."""
+    values = [
+        batch_message(5, [("M1", 1, 900, 2.0, 0, True), ("M1", 2, 900, 2.0, 0, True), ("M2", 1, 900, 35.0, 0, False)]),
+        batch_message(0, [("M1", 1, 900, 2.0, 0, True), ("M1", 2, 900, 3.0, 0, True)]),  # five days behind: too late
+        batch_message(5, [("M1", 2, 900, 2.0, 0, True), ("M1", 3, 900, -1.0, 0, True)]),
+    ]
+    stored, _events, dead_letters, counts = through_the_power_step(values, 1)
+    assert [(offset, index, reason) for offset, index, reason, _record in dead_letters] == [
+        (0, 2, "impossible_kwh"),
+        (1, 0, "too_late"),
+        (1, 1, "too_late"),
+        (2, 1, "negative_kwh"),
+    ]
+    late = msgspec.json.decode(dead_letters[2][3])
+    assert (late["meter_id"], late["kwh"], late["ts"]) == ("M1", 3.0, (START + timedelta(minutes=30)).isoformat())
+    assert counts["duplicates"] == 1 and counts["power"] == 3  # the re-sent reading is taken, and absorbed
+    assert sum(1 for series, _ts in stored if series.startswith("power_reading")) == 2
