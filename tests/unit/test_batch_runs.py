@@ -7,16 +7,19 @@ that spans more than the grace period, and what it did with every batch before."
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import date, datetime, timedelta, timezone
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitepulse.agents.pipeline import batch_runs
-from sitepulse.streams.contract import MeterInterval, PowerBatch, RegistryEntry
+from sitepulse.streams.contract import MAX_INTERVAL_S, MeterInterval, PowerBatch, RegistryEntry
+from sitepulse.streams.validation import Rejection, batch_rejections, check_against_registry, check_record
 from tests.unit.test_series import stored_state
 from tools.hot_path import DiscardingInflux, run
 
@@ -140,3 +143,57 @@ def test_the_step_comparison_sees_readings_too_late_refused_and_repeated():
     assert (late["meter_id"], late["kwh"], late["ts"]) == ("M1", 3.0, (START + timedelta(minutes=30)).isoformat())
     assert counts["duplicates"] == 1 and counts["power"] == 3  # the re-sent reading is taken, and absorbed
     assert sum(1 for series, _ts in stored if series.startswith("power_reading")) == 2
+
+
+# --- the batch's readings checked at once ------------------------------------------------------
+
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=CST)
+finite = st.floats(0, 60)  # over 30 kWh in 15 minutes: over a 100 kVA capacity
+good_draw = st.tuples(
+    st.sampled_from(["M1", "M2"]),
+    st.integers(-3 * 24 * 4, 0),  # 15-minute steps back from the receiver's clock
+    finite,
+    st.sampled_from([900, 900, 900, 300]),
+    st.one_of(st.none(), finite),
+    st.one_of(st.none(), finite),
+)
+FAULTS = {
+    "no offset": lambda r: msgspec.structs.replace(r, ts=r.ts.replace(tzinfo=None)),
+    "ahead of the clock": lambda r: msgspec.structs.replace(r, ts=NOW + timedelta(hours=1)),
+    "kwh NaN": lambda r: msgspec.structs.replace(r, kwh=math.nan),
+    "kwh infinite": lambda r: msgspec.structs.replace(r, kwh=math.inf),
+    "kwh negative": lambda r: msgspec.structs.replace(r, kwh=-0.5),
+    "kwh huge": lambda r: msgspec.structs.replace(r, kwh=1e308),
+    "no interval": lambda r: msgspec.structs.replace(r, interval_s=0),
+    "interval too long": lambda r: msgspec.structs.replace(r, interval_s=MAX_INTERVAL_S + 1),
+    "bad meter id": lambda r: msgspec.structs.replace(r, meter_id="M\\3"),
+    "empty meter id": lambda r: msgspec.structs.replace(r, meter_id=""),
+    "register NaN": lambda r: msgspec.structs.replace(r, kwh_total=math.nan),
+    "demand infinite": lambda r: msgspec.structs.replace(r, kw=-math.inf),
+}
+
+
+@pytest.mark.parametrize("fault", [None, *sorted(FAULTS)])
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(good_draw, min_size=1, max_size=12),
+    st.integers(0, 11),
+    st.lists(st.tuples(st.integers(0, 11), st.sampled_from(sorted(FAULTS))), max_size=1),
+    st.sampled_from([None, 0.0, 100.0]),
+)
+def test_a_batch_refuses_each_reading_for_what_it_would_be_refused_alone(fault, draws, at, more_faults, capacity_kva):
+    readings = [
+        MeterInterval(meter, NOW + timedelta(minutes=15 * step), kwh, interval_s, total, demand)
+        for meter, step, kwh, interval_s, total, demand in draws
+    ]
+    for index, kind in [(at, fault), *more_faults] if fault else more_faults:
+        readings[index % len(readings)] = FAULTS[kind](readings[index % len(readings)])
+    batch = PowerBatch("P-1", readings)
+    alone = {}
+    for index in range(len(readings)):
+        outcome = check_record(batch.reading(index), NOW)
+        if not isinstance(outcome, Rejection) and capacity_kva is not None:
+            outcome = check_against_registry(batch.reading(index), capacity_kva, True) or outcome
+        if isinstance(outcome, Rejection):
+            alone[index] = outcome
+    assert batch_rejections(batch, NOW, capacity_kva) == alone
