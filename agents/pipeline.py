@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,19 +39,21 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
     as in batch order. None when the batch's readings span more than ``max_span_ms``:
     then its order, not only its times, decides which readings are too late, and it is
     taken reading by reading."""
-    by_meter: dict[str, list[tuple[int, int]]] = {}
     readings = batch.readings
-    for index, reading in enumerate(readings):
+    meters: dict[str, list[int]] = {}
+    for index, meter_id in enumerate([reading.meter_id for reading in readings]):
         if index not in refused:
-            ts = reading.ts  # (epoch_ms inline: once per reading)
-            by_meter.setdefault(reading.meter_id, []).append((round(ts.timestamp() * 1000) if ts.microsecond % 1000 == 0 else epoch_ms(ts), index))
-    for taken in by_meter.values():
-        taken.sort()  # by time, then batch order
-    if by_meter and max(taken[-1][0] for taken in by_meter.values()) - min(taken[0][0] for taken in by_meter.values()) > max_span_ms:
+            meters.setdefault(meter_id, []).append(index)
+    timed = {meter_id: _in_time_order(indexes, readings) for meter_id, indexes in meters.items()}
+    if timed and max(last for _, _, last in timed.values()) - min(first for _, first, _ in timed.values()) > max_span_ms:
         return None
     project_id, found = sys.intern(batch.project_id), []
-    for meter_id, taken in by_meter.items():
+    for meter_id, (taken, first_ms, _last_ms) in timed.items():
         meter_id = sys.intern(meter_id)
+        if taken is None:  # most often: the meter's readings are one interval apart all through
+            places = meters[meter_id]
+            found.append((_meter_run(project_id, meter_id, readings, first_ms, places), places))
+            continue
         start = 0
         while start < len(taken):
             stop, places = _run_from(readings, taken, start)
@@ -62,6 +65,30 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
     return found
 
 
+def _in_time_order(indexes: list[int], readings: Sequence[MeterInterval]) -> tuple[list[tuple[int, int]] | None, int, int]:
+    """One meter's readings (checked: their times have offsets), and the times of its
+    first and last: (None, …) when they are one interval apart all through, in batch
+    order (one run, no hole); else their (time, batch index) in time order, then batch
+    order. A time's difference from the first is cheap; its ``epoch_ms`` is not."""
+    first = readings[indexes[0]].ts
+    interval_s, count = readings[indexes[0]].interval_s, len(indexes)
+    if (
+        1 < count <= MAX_SERIES_POINTS
+        and [readings[index].ts - first for index in indexes] == _grid(interval_s, count)
+        and all(readings[index].interval_s == interval_s for index in indexes)
+    ):
+        first_ms = epoch_ms(first)
+        return None, first_ms, first_ms + (count - 1) * interval_s * 1000
+    taken = sorted((epoch_ms(readings[index].ts), index) for index in indexes)
+    return taken, taken[0][0], taken[-1][0]
+
+
+@lru_cache(maxsize=256)
+def _grid(interval_s: int, count: int) -> list[timedelta]:
+    """The offsets of ``count`` readings one interval apart (shared: never changed)."""
+    return [timedelta(seconds=interval_s * place) for place in range(count)]
+
+
 def _run_from(readings: Sequence[MeterInterval], taken: list[tuple[int, int]], start: int) -> tuple[int, list[int | None]]:
     """How far from ``start`` the readings stay on one grid (same interval, each later
     than the last by whole intervals, no longer than a series may be), and each place's
@@ -69,13 +96,6 @@ def _run_from(readings: Sequence[MeterInterval], taken: list[tuple[int, int]], s
     first_ms, first_index = taken[start]
     interval_s = readings[first_index].interval_s
     step = interval_s * 1000
-    count = len(taken)
-    if start == 0 and count <= MAX_SERIES_POINTS and taken[-1][0] - first_ms == (count - 1) * step:
-        # Most often a meter's readings are one interval apart all through: one run.
-        if [ts_ms for ts_ms, _ in taken] == list(range(first_ms, first_ms + count * step, step)) and all(
-            readings[index].interval_s == interval_s for _, index in taken
-        ):
-            return count, [index for _, index in taken]
     places: list[int | None] = [first_index]
     stop = start + 1
     while stop < len(taken):
@@ -90,19 +110,24 @@ def _run_from(readings: Sequence[MeterInterval], taken: list[tuple[int, int]], s
 
 
 def _meter_run(project_id: str, meter_id: str, readings: Sequence[MeterInterval], first_ms: int, places: list[int | None]) -> MeterRun:
-    held = [None if index is None else readings[index] for index in places]
-    interval_s = next(reading.interval_s for reading in held if reading is not None)
-    kwh = [None if reading is None else float(reading.kwh) for reading in held]
-    totals = [None if reading is None else reading.kwh_total for reading in held]
-    demands = [None if reading is None else reading.kw for reading in held]
+    if None in places:
+        held = [None if index is None else readings[index] for index in places]
+        kwh = [None if reading is None else reading.kwh for reading in held]
+        totals = [None if reading is None else reading.kwh_total for reading in held]
+        demands = [None if reading is None else reading.kw for reading in held]
+    else:
+        held = [readings[index] for index in places]
+        kwh = [reading.kwh for reading in held]
+        totals = [reading.kwh_total for reading in held]
+        demands = [reading.kw for reading in held]
     return MeterRun(
         project_id,
         meter_id,
         first_ms,
-        interval_s,
+        readings[places[0]].interval_s,
         kwh,
-        totals if any(value is not None for value in totals) else None,
-        demands if any(value is not None for value in demands) else None,
+        totals if totals.count(None) < len(totals) else None,
+        demands if demands.count(None) < len(demands) else None,
     )
 
 

@@ -137,8 +137,8 @@ def _all_pass(readings: list[MeterInterval], latest: datetime | None, capacity_k
     # Held to the shortest interval's bound, which passes no reading the reading's own would not.
     if capacity_kva is not None and max(kwh) > capacity_kva * min(intervals) / 3600 * OVERLOAD_TOLERANCE:
         return False
-    totals = [reading.kwh_total for reading in readings if reading.kwh_total is not None]
-    demands = [reading.kw for reading in readings if reading.kw is not None]
+    totals = filter(None, [reading.kwh_total for reading in readings])  # (None and 0.0 left out: both pass)
+    demands = filter(None, [reading.kw for reading in readings])
     return math.isfinite(sum(totals)) and math.isfinite(sum(demands)) and all(map(_valid_id, {reading.meter_id for reading in readings}))
 
 
