@@ -168,6 +168,7 @@ class PowerHandler:
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
         self.lock = asyncio.Lock()
         self.writing: asyncio.Future[None] | None = None  # the last batch's raw readings
+        self.writing_days: set[DayKey] = set()  # ... and the days they fall in
 
     async def landed(self) -> None:
         """Wait until the last batch's raw readings are stored, raising what their write
@@ -206,8 +207,10 @@ class PowerHandler:
                 observed.append((reading, source, message))
             touched, steps = self._plan(fresh)
             missing = self.book.missing(touched)
-            if missing:
-                await self.landed()  # those days are read back from the store: all of them
+            if not missing.isdisjoint(self.writing_days):
+                # Those days are read back from the store: with the readings on their way.
+                # (Usually a replay's next day, which the last batch did not touch.)
+                await self.landed()
             await self._open_days(missing)
             duplicates = 0
             for part, days in steps:
@@ -222,6 +225,7 @@ class PowerHandler:
             # open days from the stored readings and the re-delivered ones.
             await self.landed()
             self.writing = writing = asyncio.ensure_future(self.store.write_readings(fresh))
+            self.writing_days = touched
             try:
                 await self.store.write_days(energies)
                 self.book.evict_old_days()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import date
+from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +25,11 @@ class GatedStore(MemoryStore):
         super().__init__(TZ)
         self.gates: list[asyncio.Event] = []
         self.refusal: Exception | None = None
+        self.days_read_back: list[dict] = []
+
+    async def stored_readings(self, days):
+        self.days_read_back.append(dict(days))
+        return await super().stored_readings(days)
 
     async def write_readings(self, readings) -> None:
         gate = asyncio.Event()
@@ -88,6 +93,57 @@ def test_a_day_read_back_after_a_rebalance_holds_the_batch_still_being_written()
         await rebalance
         await outcome
         await handler.landed()
+        total = store.energies[("WORK-1", START)]
+        assert total.readings == 96
+        assert total.kwh == pytest.approx(sum(r.kwh for r in morning + afternoon))
+
+    asyncio.run(scenario())
+
+
+def test_a_new_day_is_opened_while_the_last_batch_of_other_days_is_on_its_way():
+    """A replay's next day is read back from the store (nothing there) without waiting
+    for the last day's readings: they cannot be in it."""
+
+    async def scenario() -> None:
+        store = GatedStore()
+        handler = Worker(store, []).handler
+        monday, tuesday = day_of("WORK-1", START), day_of("WORK-1", START + timedelta(days=1))
+        await handler.handle(monday, [0] * len(monday), WALL_S)
+        next_batch = asyncio.ensure_future(handler.handle(tuesday, [0] * len(tuesday), WALL_S))
+        await settle()
+        assert store.days_read_back[-1] == {START + timedelta(days=1): {"WORK-1"}} and len(store.gates) == 1
+        assert not next_batch.done(), "its own write still waits for the one on its way"
+        store.gates[0].set()
+        await settle()
+        store.gates[1].set()
+        await next_batch
+        await handler.landed()
+        assert store.energies[("WORK-1", START + timedelta(days=1))].readings == 96
+
+    asyncio.run(scenario())
+
+
+def test_a_day_let_go_while_its_readings_are_on_their_way_is_read_back_with_them():
+    """The day book lets a day go (another partition's clock is days ahead) in the batch
+    whose write is still on its way: the day's next readings read it back only once that
+    write has landed, so its total counts them all."""
+
+    async def scenario() -> None:
+        store = GatedStore()
+        handler = Worker(store, []).handler
+        morning = [r for r in day_of("WORK-1", START) if r.ts.hour < 12]
+        afternoon = [r for r in day_of("WORK-1", START) if r.ts.hour >= 12]
+        days_later = day_of("WORK-2", START + timedelta(days=5))[:1]
+        await handler.handle(morning + days_later, [0] * len(morning) + [1], WALL_S)
+        outcome = asyncio.ensure_future(handler.handle(afternoon, [0] * len(afternoon), WALL_S))
+        await settle()
+        assert not outcome.done() and len(store.days_read_back) == 1, "the let-go day waits to be read back"
+        store.gates[0].set()
+        await settle()
+        store.gates[1].set()
+        await outcome
+        await handler.landed()
+        assert store.days_read_back[1] == {START: {"WORK-1"}}
         total = store.energies[("WORK-1", START)]
         assert total.readings == 96
         assert total.kwh == pytest.approx(sum(r.kwh for r in morning + afternoon))
