@@ -497,9 +497,12 @@ class ProjectTimeline:
             if day.day >= horizon:
                 kept[day.day] = day
         self.history = kept
+        usual_meters = self.inputs.most_meters()
         self.inputs.drop_before(keep_from)
-        if self._last is not None and self._changed_from is None:
-            # The days kept were judged as they would be from the new anchor and history.
+        if self._last is not None and self._changed_from is None and self.inputs.most_meters() == usual_meters:
+            # The days kept were judged as they would be from the new anchor and history
+            # (not when the folded days held the most meters: a day with fewer than the
+            # usual count is offline, and the usual count has just fallen).
             self._last.drop_before(keep_from, self._conditions(self.inputs.most_meters()), self.history)
         else:
             self._last = None

@@ -6,7 +6,7 @@ import struct
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage, WorkCalendar
@@ -321,8 +321,14 @@ def _day(day: date, drawn: tuple) -> DailyEnergy:
     return DailyEnergy("P", day, kwh, 96 * meters, meters, gap_s, 900, flat, load_cv, day_night, fingerprints)
 
 
+_SILENT_DAY, _TWO_METERS = (0.0, 1, 0, False, None, None), (0.0, 2, 0, False, None, None)
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_one_day, max_size=30), _steps)
+# Found by this test: the one day with two meters folded away, the usual count falls to
+# one, and the days kept after it are no longer offline.
+@example([_SILENT_DAY] * 15 + [_TWO_METERS] + [_SILENT_DAY] * 5, [("next", _SILENT_DAY)] * 4 + [("fold", 8)])
 def test_resuming_an_evaluation_gives_what_judging_every_day_again_gives(weeks_before, steps):
     """Days arriving, late corrections, stoppages filed, the capacity changed and old
     days folded into the anchor: after each step, the timelines that resume from their
