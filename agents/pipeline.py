@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import MAX_SERIES_POINTS, InvestmentReport, MeterInterval, PowerBatch, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
-from .core.daily import DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, to_meter_reading
+from .core.daily import DailyEnergy, DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, to_meter_reading
 from .activity import ActivityTracker
 
 
@@ -167,12 +167,12 @@ class PowerHandler:
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
         self.lock = asyncio.Lock()
-        self.writing: asyncio.Future[None] | None = None  # the last batch's raw readings
+        self.writing: asyncio.Future[None] | None = None  # the last batch's readings and day totals
         self.writing_days: set[DayKey] = set()  # ... and the days they fall in
 
     async def landed(self) -> None:
-        """Wait until the last batch's raw readings are stored, raising what their write
-        raised. Shielded: a caller cancelled (a worker stopping) does not cancel the write."""
+        """Wait until the last batch's readings and day totals are stored, raising what
+        their write raised. Shielded: a caller cancelled (a worker stopping) does not cancel the write."""
         if (writing := self.writing) is not None:
             await asyncio.shield(writing)
             if self.writing is writing:
@@ -217,17 +217,19 @@ class PowerHandler:
                 duplicates += self.book.add_run(part, days) if type(part) is MeterRun else self.book.add_all(part, days)
             touched_days = sorted(touched)
             energies = [self.book.total(key) for key in touched_days]
-            # The raw readings (most of what a batch writes) go to InfluxDB while the
-            # days are stored and judged, and while the next batch is decoded: the worker
-            # computes instead of waiting. One batch's readings are in flight at most. The
-            # batch's offsets are committed only once they have landed (``stored``), so a
-            # crash before that delivers the batch again: a restarted worker rebuilds its
-            # open days from the stored readings and the re-delivered ones.
+            # The raw readings and the days' totals go to InfluxDB while the days are
+            # judged, and while the next batch is decoded: the worker computes instead of
+            # waiting. One batch's writes are in flight at most. A day read back from the
+            # store waits for them (above, and on a rebalance); a timeline rebuilt from
+            # its stored days need not: the totals on their way are the judge's pending
+            # days, which it holds. The batch's offsets are committed only once they
+            # have landed (``stored``), so a crash before that delivers the batch again:
+            # a restarted worker rebuilds its open days from the stored readings and the
+            # re-delivered ones.
             await self.landed()
-            self.writing = writing = asyncio.ensure_future(self.store.write_readings(fresh))
+            self.writing = writing = asyncio.ensure_future(self._store(fresh, energies))
             self.writing_days = touched
             try:
-                await self.store.write_days(energies)
                 self.book.evict_old_days()
                 resets = self._register_resets(fresh)
                 await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
@@ -235,6 +237,9 @@ class PowerHandler:
                 writing.cancel()
                 raise
         return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
+
+    async def _store(self, fresh: Sequence[MeterReading | MeterRun], energies: Sequence[DailyEnergy]) -> None:
+        await asyncio.gather(self.store.write_readings(fresh), self.store.write_days(energies))
 
     def _plan(self, fresh: Sequence[MeterReading | MeterRun]) -> tuple[set[DayKey], list[tuple[Any, Any]]]:
         """The days a batch touches, and its additions to the day book in batch order

@@ -15,7 +15,8 @@ import pytest
 from sitepulse.agents.app import Worker as FaustWorker
 from sitepulse.runtime.settings import Settings
 from tests.memory_store import MemoryStore
-from tests.unit.test_judge import START, TZ, WALL_S, Worker, site_day
+from sitepulse.agents.core.calendar import Stoppage
+from tests.unit.test_judge import START, STALLS_FROM, TZ, WALL_S, Worker, judged_days, month_of_readings, site_day
 
 
 class GatedStore(MemoryStore):
@@ -200,3 +201,44 @@ def test_the_messages_of_a_batch_are_acknowledged_only_when_its_readings_landed(
         assert worker.counters.counts["power"] == (500 if lands else 0)
 
     asyncio.run(scenario())
+
+
+class LaggingStore(MemoryStore):
+    """InfluxDB under load: readings and day totals land a while after they are sent."""
+
+    def __init__(self) -> None:
+        super().__init__(TZ)
+
+    async def write_readings(self, readings) -> None:
+        await settle()
+        await super().write_readings(readings)
+
+    async def write_days(self, energies) -> None:
+        energies = list(energies)
+        await settle()
+        await super().write_days(energies)
+
+
+def test_timelines_rebuilt_from_the_store_while_writes_are_on_their_way_judge_as_those_kept():
+    """Two of three timelines rest between judgements and are rebuilt from their stored
+    days while the last batch's readings and day totals are still on their way (a
+    stoppage filed right after a batch rebuilds one too): each judges as if every
+    timeline had been kept in memory. (The totals on their way are of days the judge
+    holds as pending: a rebuild need not wait for them.)"""
+
+    async def feed(worker: Worker) -> None:
+        for batch in month_of_readings():
+            outcome = await worker.handler.handle(batch, [0] * len(batch), WALL_S)
+            worker.published.extend(outcome.events)
+            if batch[0].ts.date() == STALLS_FROM + timedelta(days=8):
+                await worker.handler.add_stoppage(Stoppage("WORK-2", STALLS_FROM, STALLS_FROM + timedelta(days=20), "设计变更"), WALL_S)
+        await worker.handler.landed()
+
+    kept_store, kept_events = MemoryStore(TZ), []
+    asyncio.run(feed(Worker(kept_store, kept_events)))
+    lagging_store, lagging_events = LaggingStore(), []
+    resting = Worker(lagging_store, lagging_events, timelines_held=1)
+    asyncio.run(feed(resting))
+    assert resting.judge.timelines_rebuilt > 30
+    assert judged_days(lagging_store) == judged_days(kept_store)
+    assert [e.event_id for e in lagging_events] == [e.event_id for e in kept_events]
