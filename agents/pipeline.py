@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..streams.contract import MAX_SERIES_POINTS, InvestmentReport, MeterInterval, PowerBatch, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
-from .core.daily import DailyEnergy, DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, to_meter_reading
+from .core.daily import DailyEnergy, DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, local_day, to_meter_reading
 from .activity import ActivityTracker
 
 
@@ -169,6 +169,8 @@ class PowerHandler:
         self.lock = asyncio.Lock()
         self.writing: asyncio.Future[None] | None = None  # the last batch's readings and day totals
         self.writing_days: set[DayKey] = set()  # ... and the days they fall in
+        # Per project, the newest day whose readings the store may hold (None: ask it).
+        self.newest_days: dict[str, date] | None = None
 
     async def landed(self) -> None:
         """Wait until the last batch's readings and day totals are stored, raising what
@@ -207,11 +209,14 @@ class PowerHandler:
                 observed.append((reading, source, message))
             touched, steps = self._plan(fresh)
             missing = self.book.missing(touched)
-            if not missing.isdisjoint(self.writing_days):
-                # Those days are read back from the store: with the readings on their way.
-                # (Usually a replay's next day, which the last batch did not touch.)
-                await self.landed()
-            await self._open_days(missing)
+            if missing:
+                stored = await self._may_be_stored(missing)
+                if not stored.isdisjoint(self.writing_days):
+                    # Those days are read back from the store: with the readings on their way.
+                    # (A replay's next day is neither stored nor in the last batch.)
+                    await self.landed()
+                await self._open_days(missing, stored)
+            self._note_stored(touched)
             duplicates = 0
             for part, days in steps:
                 duplicates += self.book.add_run(part, days) if type(part) is MeterRun else self.book.add_all(part, days)
@@ -301,16 +306,42 @@ class PowerHandler:
             if kwh is not None and total is not None:
                 self._register(run.project_id, run.meter_id, run.ts_ms(index), total, found)
 
-    async def _open_days(self, keys: Iterable[DayKey]) -> None:
-        """Load what is already stored for days not in memory."""
+    async def _may_be_stored(self, missing: set[DayKey]) -> set[DayKey]:
+        """The days of ``missing`` whose readings the store may hold: none after a
+        project's newest stored day. Those are asked for once after a start or a
+        rebalance (each meter's last stored reading), then follow this worker's writes:
+        it alone writes its projects' readings until partitions move."""
+        if self.newest_days is None:
+            await self.landed()
+            newest: dict[str, date] = {}
+            for project_id, _meter_id, ts_ms, _interval_s in await self.store.last_meter_readings():
+                # The day of the moment it ends: no earlier reading of the meter is in a
+                # later day, whatever its interval.
+                day = local_day(ts_ms, 0, self.book.tz)
+                if day > newest.get(project_id, date.min):
+                    newest[sys.intern(project_id)] = day
+            self.newest_days = newest
+        newest = self.newest_days
+        return {key for key in missing if key[1] <= newest.get(key[0], date.min)}
+
+    def _note_stored(self, touched: Iterable[DayKey]) -> None:
+        if (newest := self.newest_days) is not None:
+            for project_id, day in touched:
+                if day > newest.get(project_id, date.min):
+                    newest[project_id] = day
+
+    async def _open_days(self, keys: Iterable[DayKey], stored: Iterable[DayKey]) -> None:
+        """Open days not in memory with what is already stored for those of them in
+        ``stored`` (the others have nothing stored)."""
         projects_by_day: dict[date, set[str]] = defaultdict(set)
-        for project_id, day in keys:
+        for project_id, day in stored:
             projects_by_day[day].add(project_id)
-        stored: dict[DayKey, list[MeterReading]] = defaultdict(list)
-        for reading in await self.store.stored_readings(projects_by_day):
-            stored[self.book.day_of(reading)].append(reading)
+        found: dict[DayKey, list[MeterReading]] = defaultdict(list)
+        if projects_by_day:
+            for reading in await self.store.stored_readings(projects_by_day):
+                found[self.book.day_of(reading)].append(reading)
         for key in keys:
-            self.book.load(key, stored.get(key, ()))
+            self.book.load(key, found.get(key, ()))
 
     async def advance(self, wall_s: float) -> None:
         """Judge what the clock completed with no record arriving (silent meters, quiet
@@ -332,6 +363,7 @@ class PowerHandler:
         async with self.lock:
             await self.landed()  # what is read back from the store includes this worker's last batch
             self.book.forget_all()
+            self.newest_days = None  # another worker may have written the projects now owned
             self.tracker.judge.assign(partitions, wall_s)
 
 

@@ -102,8 +102,8 @@ def test_a_day_read_back_after_a_rebalance_holds_the_batch_still_being_written()
 
 
 def test_a_new_day_is_opened_while_the_last_batch_of_other_days_is_on_its_way():
-    """A replay's next day is read back from the store (nothing there) without waiting
-    for the last day's readings: they cannot be in it."""
+    """A replay's next day is after every day the store holds of the project: it is
+    opened empty, without reading the store or waiting for the last day's readings."""
 
     async def scenario() -> None:
         store = GatedStore()
@@ -112,7 +112,7 @@ def test_a_new_day_is_opened_while_the_last_batch_of_other_days_is_on_its_way():
         await handler.handle(monday, [0] * len(monday), WALL_S)
         next_batch = asyncio.ensure_future(handler.handle(tuesday, [0] * len(tuesday), WALL_S))
         await settle()
-        assert store.days_read_back[-1] == {START + timedelta(days=1): {"WORK-1"}} and len(store.gates) == 1
+        assert store.days_read_back == [] and len(store.gates) == 1
         assert not next_batch.done(), "its own write still waits for the one on its way"
         store.gates[0].set()
         await settle()
@@ -138,16 +138,39 @@ def test_a_day_let_go_while_its_readings_are_on_their_way_is_read_back_with_them
         await handler.handle(morning + days_later, [0] * len(morning) + [1], WALL_S)
         outcome = asyncio.ensure_future(handler.handle(afternoon, [0] * len(afternoon), WALL_S))
         await settle()
-        assert not outcome.done() and len(store.days_read_back) == 1, "the let-go day waits to be read back"
+        assert not outcome.done() and store.days_read_back == [], "the let-go day waits to be read back"
         store.gates[0].set()
         await settle()
         store.gates[1].set()
         await outcome
         await handler.landed()
-        assert store.days_read_back[1] == {START: {"WORK-1"}}
+        assert store.days_read_back == [{START: {"WORK-1"}}]
         total = store.energies[("WORK-1", START)]
         assert total.readings == 96
         assert total.kwh == pytest.approx(sum(r.kwh for r in morning + afternoon))
+
+    asyncio.run(scenario())
+
+
+def test_after_partitions_move_back_a_day_another_worker_wrote_is_read_back():
+    """A worker opens a day it has never written empty only while it alone has written its
+    projects: after the partitions went to another worker and came back, it asks the
+    store again, and a day the other worker began counts its readings too."""
+
+    async def scenario() -> None:
+        store = MemoryStore(TZ)
+        first, second = Worker(store, []).handler, Worker(store, []).handler
+        monday = day_of("WORK-1", START)
+        tuesday = day_of("WORK-1", START + timedelta(days=1))
+        await first.handle(monday, [0] * len(monday), WALL_S)
+        await first.landed()
+        await second.take_partitions({0}, WALL_S)
+        await second.handle(tuesday[:40], [0] * 40, WALL_S)
+        await second.landed()
+        await first.take_partitions({0}, WALL_S)
+        await first.handle(tuesday[40:], [0] * (len(tuesday) - 40), WALL_S)
+        await first.landed()
+        assert store.energies[("WORK-1", START + timedelta(days=1))].readings == 96
 
     asyncio.run(scenario())
 
