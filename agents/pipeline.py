@@ -157,6 +157,11 @@ class BatchOutcome:
         return cls([], [])
 
 
+# Batches whose writes may be on their way at once: influxd takes one while the worker
+# sends the next (one at a time, the worker waited for influxd half the time).
+WRITES_ON_THEIR_WAY = 2
+
+
 class PowerHandler:
     """The power path of a worker: its open days and its judge change under one lock,
     taken here only — by a batch, the clock's timer, a stoppage or a rebalance."""
@@ -167,18 +172,24 @@ class PowerHandler:
         self.tracker = tracker
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
         self.lock = asyncio.Lock()
-        self.writing: asyncio.Future[None] | None = None  # the last batch's readings and day totals
-        self.writing_days: set[DayKey] = set()  # ... and the days they fall in
+        # The last batches' writes of readings and day totals still on their way, oldest
+        # first, each with the days it writes.
+        self.writes: list[tuple[asyncio.Future[None], set[DayKey]]] = []
         # Per project, the newest day whose readings the store may hold (None: ask it).
         self.newest_days: dict[str, date] | None = None
 
-    async def landed(self) -> None:
-        """Wait until the last batch's readings and day totals are stored, raising what
-        their write raised. Shielded: a caller cancelled (a worker stopping) does not cancel the write."""
-        if (writing := self.writing) is not None:
+    async def landed(self, leaving: int = 0) -> None:
+        """Wait until the batches' readings and day totals on their way are stored (all
+        but the newest ``leaving``), raising what a write raised. Shielded: a caller
+        cancelled (a worker stopping) does not cancel a write."""
+        while len(self.writes) > leaving:
+            writing = self.writes[0][0]
             await asyncio.shield(writing)
-            if self.writing is writing:
-                self.writing = None
+            if self.writes and self.writes[0][0] is writing:
+                del self.writes[0]
+
+    def _days_on_their_way(self) -> set[DayKey]:
+        return set().union(*(days for _, days in self.writes))
 
     async def handle(
         self,
@@ -211,7 +222,7 @@ class PowerHandler:
             missing = self.book.missing(touched)
             if missing:
                 stored = await self._may_be_stored(missing)
-                if not stored.isdisjoint(self.writing_days):
+                if not stored.isdisjoint(self._days_on_their_way()):
                     # Those days are read back from the store: with the readings on their way.
                     # (A replay's next day is neither stored nor in the last batch.)
                     await self.landed()
@@ -223,17 +234,19 @@ class PowerHandler:
             touched_days = sorted(touched)
             energies = [self.book.total(key) for key in touched_days]
             # The raw readings and the days' totals go to InfluxDB while the days are
-            # judged, and while the next batch is decoded: the worker computes instead of
-            # waiting. One batch's writes are in flight at most. A day read back from the
-            # store waits for them (above, and on a rebalance); a timeline rebuilt from
-            # its stored days need not: the totals on their way are the judge's pending
-            # days, which it holds. The batch's offsets are committed only once they
-            # have landed (``stored``), so a crash before that delivers the batch again:
-            # a restarted worker rebuilds its open days from the stored readings and the
-            # re-delivered ones.
-            await self.landed()
-            self.writing = writing = asyncio.ensure_future(self._store(fresh, energies))
-            self.writing_days = touched
+            # judged, and while the next batches are decoded: the worker computes instead
+            # of waiting for influxd, and influxd takes one write while the next is sent.
+            # At most WRITES_ON_THEIR_WAY batches' writes are in flight, and none with a
+            # day of another (which would land in either order: the older total could
+            # win). A day read back from the store waits for them (above, and on a
+            # rebalance); a timeline rebuilt from its stored days need not: the totals on
+            # their way are the judge's pending days, which it holds. The batch's offsets
+            # are committed only once its writes have landed (``stored``), so a crash
+            # before that delivers the batch again: a restarted worker rebuilds its open
+            # days from the stored readings and the re-delivered ones.
+            await self.landed(0 if not touched.isdisjoint(self._days_on_their_way()) else WRITES_ON_THEIR_WAY - 1)
+            writing = asyncio.ensure_future(self._store(fresh, energies))
+            self.writes.append((writing, touched))
             try:
                 self.book.evict_old_days()
                 resets = self._register_resets(fresh)

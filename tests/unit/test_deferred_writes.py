@@ -101,25 +101,33 @@ def test_a_day_read_back_after_a_rebalance_holds_the_batch_still_being_written()
     asyncio.run(scenario())
 
 
-def test_a_new_day_is_opened_while_the_last_batch_of_other_days_is_on_its_way():
+def test_the_next_days_are_opened_and_written_while_two_batches_of_other_days_are_on_their_way_at_most():
     """A replay's next day is after every day the store holds of the project: it is
-    opened empty, without reading the store or waiting for the last day's readings."""
+    opened empty, without reading the store, and its batch is written while the last
+    one's write is still on its way (they share no day). A third waits for the first."""
 
     async def scenario() -> None:
         store = GatedStore()
         handler = Worker(store, []).handler
-        monday, tuesday = day_of("WORK-1", START), day_of("WORK-1", START + timedelta(days=1))
-        await handler.handle(monday, [0] * len(monday), WALL_S)
-        next_batch = asyncio.ensure_future(handler.handle(tuesday, [0] * len(tuesday), WALL_S))
+        monday, tuesday, wednesday = (day_of("WORK-1", START + timedelta(days=n)) for n in range(3))
+        first = await handler.handle(monday, [0] * len(monday), WALL_S)
+        second = await handler.handle(tuesday, [0] * len(tuesday), WALL_S)
         await settle()
-        assert store.days_read_back == [] and len(store.gates) == 1
-        assert not next_batch.done(), "its own write still waits for the one on its way"
+        assert store.days_read_back == [] and len(store.gates) == 2
+        assert not first.stored.done() and not second.stored.done()
+        third = asyncio.ensure_future(handler.handle(wednesday, [0] * len(wednesday), WALL_S))
+        await settle()
+        assert len(store.gates) == 2 and not third.done(), "two batches' writes on their way at most"
+        store.gates[1].set()  # the second lands first: the third still waits for the first
+        await settle()
+        assert second.stored.done() and len(store.gates) == 2 and not third.done()
         store.gates[0].set()
         await settle()
-        store.gates[1].set()
-        await next_batch
+        assert len(store.gates) == 3
+        store.gates[2].set()
+        await third
         await handler.landed()
-        assert store.energies[("WORK-1", START + timedelta(days=1))].readings == 96
+        assert [store.energies[("WORK-1", START + timedelta(days=n))].readings for n in range(3)] == [96, 96, 96]
 
     asyncio.run(scenario())
 
