@@ -25,12 +25,19 @@ log = logging.getLogger("sitepulse.worker")
 Publish = Callable[[list[ProjectEvent]], Awaitable[None]]
 
 
+async def _nothing_on_its_way(project_ids: Iterable[str]) -> None:
+    return None
+
+
 class ActivityTracker:
     def __init__(self, judge: Judge, store: WorkerStore, publish: Publish) -> None:
         self.judge = judge
         self.store = store
         self.publish = publish
         self.judging_backlog = False  # more than a group of projects' days being judged
+        # Awaited before these projects' stored days are read back: writes of theirs
+        # still on their way land first.
+        self.before_reading: Callable[[Iterable[str]], Awaitable[None]] = _nothing_on_its_way
 
     async def observe(
         self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[tuple[DayKey, DailyEnergy]], wall_s: float
@@ -76,6 +83,7 @@ class ActivityTracker:
 
     async def _rebuild(self, rebuild: Rebuild | None) -> None:
         if rebuild is not None:
+            await self.before_reading(rebuild.project_ids)
             for chunk in rebuild.chunks():
                 self.judge.rebuild(chunk, await self.store.stored_days(chunk, rebuild.since_ms))
 

@@ -290,12 +290,13 @@ class Worker:
             refused = batch_rejections(batch, received, held.capacity_kva if held else None)
             runs = batch_runs(batch, refused, self.tracker.judge.grace_ms)
             if runs is not None:
-                taken = [
+                checked = [
                     Part(run, None, None, (batch, places)) if run is not None else Part(batch.reading(places[0]), None, places[0])
                     for run, places in runs
                 ]
-                return taken, [Part(batch.reading(index), rejection, index) for index, rejection in sorted(refused.items())]
-        refused = batch_rejections(batch, received)
+                return checked, [Part(batch.reading(index), rejection, index) for index, rejection in sorted(refused.items())]
+        else:
+            refused = batch_rejections(batch, received)
         return [], [Part(reading, refused.get(index), index) for index, reading in enumerate(batch.expand())]
 
     def _validated_records_agent(
@@ -318,14 +319,14 @@ class Worker:
         for event in events:
             for part in decode_message(event.message.value or b"", received, record_type, whole_batches=True):
                 if type(part.record) is PowerBatch:  # only on the power topic (decode_message)
-                    runs, parts = self.batch_parts(part.record, received)
+                    runs, readings = self.batch_parts(part.record, received)
                     accepted += [(event, run) for run in runs]
                     taken += sum(_readings_in(run.record) for run in runs)
-                    for part in parts:
-                        if (refusal := part.rejection or screen(part.record)) is not None:
-                            rejections.append((event, part, refusal))
+                    for reading in readings:
+                        if (refusal := reading.rejection or screen(reading.record)) is not None:
+                            rejections.append((event, reading, refusal))
                         else:
-                            accepted.append((event, part))
+                            accepted.append((event, reading))
                             taken += 1
                     continue
                 refusal = part.rejection
@@ -387,7 +388,7 @@ class Worker:
 
     def _acknowledge_when_stored(self, stored: asyncio.Future[None], messages: list[Any], kind: str, readings: int) -> None:
         """The batch's messages are acknowledged (their offsets may be committed) only
-        once its readings are stored. Faust acknowledges a batch when the agent takes the
+        once its readings and day totals are stored. Faust acknowledges a batch when the agent takes the
         next one: a reference held on each message keeps that from being the last, and
         the write's landing gives it back. A write that failed or was cancelled gives
         nothing back: its messages are delivered again after the worker stops, and the
@@ -492,9 +493,9 @@ class Worker:
         @app.on_before_shutdown.connect
         async def close_influx(app: faust.App, *args: Any, **kwargs: Any) -> None:
             try:
-                await self.power.landed()  # the last batch's readings, before the client closes
+                await self.power.landed()  # the last batches' writes, before the client closes
             except (Exception, asyncio.CancelledError):
-                log.warning("the last batch's readings were not stored; they are delivered again at the next start", exc_info=True)
+                log.warning("the last batches' readings were not stored; they are delivered again at the next start", exc_info=True)
             await self.influx.client.close()
 
     async def run_review(self) -> None:

@@ -36,9 +36,11 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
     the grid of their interval: each run with the batch index of each place (None: a
     hole), a reading that no run takes alone (run None, its index). A reading repeated
     for the same time starts a new run after the first, so the later one is added last,
-    as in batch order. None when the batch's readings span more than ``max_span_ms``:
-    then its order, not only its times, decides which readings are too late, and it is
-    taken reading by reading."""
+    as in batch order. A meter whose readings the batch does not give in time order is
+    given reading by reading, in batch order: which of them says its register went back
+    depends on that order. None when the batch's readings span more than
+    ``max_span_ms``: then its order, not only its times, decides which readings are too
+    late, and it is taken reading by reading."""
     readings = batch.readings
     meters: dict[str, list[int]] = {}
     for index, meter_id in enumerate([reading.meter_id for reading in readings]):
@@ -53,6 +55,9 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
         if taken is None:  # most often: the meter's readings are one interval apart all through
             places = meters[meter_id]
             found.append((_meter_run(project_id, meter_id, readings, first_ms, places), places))
+            continue
+        if [index for _, index in taken] != meters[meter_id]:  # not sent in time order
+            found += [(None, [index]) for index in meters[meter_id]]
             continue
         start = 0
         while start < len(taken):
@@ -148,8 +153,9 @@ class BatchOutcome:
     duplicates: int = 0  # readings already counted (re-sent or re-delivered), absorbed
     # (position in the batch, place in the run) of a run's readings beyond the grace period
     too_late_places: list[tuple[int, int]] = field(default_factory=list)
-    # The raw readings' write, still on its way when the handler returns: the batch is
-    # stored, and may be acknowledged, once it is done (None: stored already).
+    # The write of its readings and day totals, still on its way when the handler
+    # returns: the batch is stored, and may be acknowledged, once it is done (None:
+    # stored already).
     stored: asyncio.Future[None] | None = None
 
     @classmethod
@@ -173,10 +179,14 @@ class PowerHandler:
         self.registers: dict[tuple[str, str], tuple[int, float]] = {}  # meter -> (ts_ms, kwh_total)
         self.lock = asyncio.Lock()
         # The last batches' writes of readings and day totals still on their way, oldest
-        # first, each with the days it writes.
-        self.writes: list[tuple[asyncio.Future[None], set[DayKey]]] = []
+        # first, each with the days and the projects it writes.
+        self.writes: list[tuple[asyncio.Future[None], set[DayKey], set[str]]] = []
         # Per project, the newest day whose readings the store may hold (None: ask it).
         self.newest_days: dict[str, date] | None = None
+        # A timeline rebuilt from its stored days must find each day's total: a late
+        # reading's day is judged again while its new total is still on its way.
+        tracker.before_reading = self.landed_for
+        self.judging = False  # a batch is being judged, its own write the newest on its way
 
     async def landed(self, leaving: int = 0) -> None:
         """Wait until the batches' readings and day totals on their way are stored (all
@@ -188,8 +198,15 @@ class PowerHandler:
             if self.writes and self.writes[0][0] is writing:
                 del self.writes[0]
 
+    async def landed_for(self, project_ids: Iterable[str]) -> None:
+        """``landed`` if any write on its way is of one of these projects; while a batch
+        is judged, but its own: its totals are the judge's pending days, which it holds."""
+        wanted, own = set(project_ids), int(self.judging)
+        if any(not wanted.isdisjoint(projects) for _, _, projects in self.writes[: len(self.writes) - own]):
+            await self.landed(own)
+
     def _days_on_their_way(self) -> set[DayKey]:
-        return set().union(*(days for _, days in self.writes))
+        return set().union(*(days for _, days, _projects in self.writes))
 
     async def handle(
         self,
@@ -237,23 +254,29 @@ class PowerHandler:
             # judged, and while the next batches are decoded: the worker computes instead
             # of waiting for influxd, and influxd takes one write while the next is sent.
             # At most WRITES_ON_THEIR_WAY batches' writes are in flight, and none with a
-            # day of another (which would land in either order: the older total could
-            # win). A day read back from the store waits for them (above, and on a
-            # rebalance); a timeline rebuilt from its stored days need not: the totals on
-            # their way are the judge's pending days, which it holds. The batch's offsets
-            # are committed only once its writes have landed (``stored``), so a crash
-            # before that delivers the batch again: a restarted worker rebuilds its open
-            # days from the stored readings and the re-delivered ones.
-            await self.landed(0 if not touched.isdisjoint(self._days_on_their_way()) else WRITES_ON_THEIR_WAY - 1)
+            # project of another (the same point in both would land in either order: the
+            # older value could win). Whatever reads days back from the store waits for
+            # them: a day not in the day book (above), a timeline rebuilt, a rebalance.
+            # The batch's offsets are committed only once its writes have landed
+            # (``stored``), so a crash before that delivers the batch again: a restarted
+            # worker rebuilds its open days from the stored readings and the re-delivered
+            # ones.
+            projects = {project_id for project_id, _day in touched}
+            shared = any(not projects.isdisjoint(other) for _, _, other in self.writes)
+            await self.landed(0 if shared else WRITES_ON_THEIR_WAY - 1)
             writing = asyncio.ensure_future(self._store(fresh, energies))
-            self.writes.append((writing, touched))
+            self.writes.append((writing, touched, projects))
             try:
                 self.book.evict_old_days()
                 resets = self._register_resets(fresh)
+                self.judging = True
                 await self.tracker.observe(observed, zip(touched_days, energies), wall_s)
             except BaseException:
+                self.writes.remove((writing, touched, projects))
                 writing.cancel()
                 raise
+            finally:
+                self.judging = False
         return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
 
     async def _store(self, fresh: Sequence[MeterReading | MeterRun], energies: Sequence[DailyEnergy]) -> None:
@@ -374,7 +397,7 @@ class PowerHandler:
         memory: a worker kept judging (and filling silent days of) projects it no
         longer owned, over the new owner's points."""
         async with self.lock:
-            await self.landed()  # what is read back from the store includes this worker's last batch
+            await self.landed()  # what is read back from the store includes this worker's last batches
             self.book.forget_all()
             self.newest_days = None  # another worker may have written the projects now owned
             self.tracker.judge.assign(partitions, wall_s)

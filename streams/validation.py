@@ -59,7 +59,7 @@ class Rejection:
 class Part(NamedTuple):
     """One record carried by a message. ``index``: its place in a batch, None when the
     message is the record. A rejected part keeps its record (if it decoded) so that it
-    can be dead-lettered on its own. A tuple: one is made per reading of a batch.
+    can be dead-lettered on its own. A tuple: one may be made per reading of a batch.
     ``origin``: for one meter's run of readings taken out of a batch, the batch and each
     place's index in it (None: a hole), so that a reading of the run refused later goes
     to the dead-letter topic as the site sent it."""

@@ -54,19 +54,24 @@ def test_refused_readings_are_left_out_and_a_reading_alone_is_given_back_by_its_
     assert indexes(batch_runs(batch, {1}, 48 * HOUR_MS)) == [(True, [0, None, 2]), (False, [3])]
 
 
-def test_a_repeated_time_an_other_interval_or_a_reading_off_the_grid_starts_a_new_run_in_time_order():
+def test_a_repeated_time_an_other_interval_or_a_reading_off_the_grid_starts_a_new_run():
     batch = PowerBatch(
         "P-1",
         [
-            interval("M1", 30, 9.0),  # 0
-            interval("M1", 15),  # 1: earlier, sent later: the run starts here
-            interval("M1", 30, 7.0),  # 2: the same time again: added after index 0
+            interval("M1", 15),  # 0
+            interval("M1", 30, 9.0),  # 1
+            interval("M1", 30, 7.0),  # 2: the same time again: added after index 1
             interval("M1", 45),  # 3
             interval("M1", 50, interval_s=300),  # 4: another interval
             interval("M1", 55, interval_s=300, off_ms=250),  # 5: off its grid
         ],
     )
-    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(True, [1, 0]), (True, [2, 3]), (False, [4]), (False, [5])]
+    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(True, [0, 1]), (True, [2, 3]), (False, [4]), (False, [5])]
+
+
+def test_a_meter_whose_readings_are_not_sent_in_time_order_is_given_reading_by_reading():
+    batch = PowerBatch("P-1", [interval("M1", 30), interval("M2", 15), interval("M1", 15), interval("M2", 30), interval("M1", 45)])
+    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(False, [0]), (False, [2]), (False, [4]), (True, [1, 3])]
 
 
 def test_a_batch_wider_than_the_grace_period_is_left_to_be_taken_reading_by_reading():
@@ -86,16 +91,16 @@ reading_draw = st.tuples(
     st.sampled_from([0, 0, 0, 0, 250]),  # off the grid
     st.booleans(),  # with the register
 )
-batch_draw = st.tuples(st.integers(0, 6), st.lists(reading_draw, min_size=1, max_size=60))
+batch_draw = st.tuples(st.integers(0, 6), st.lists(reading_draw, min_size=1, max_size=60), st.booleans())
 
 
-def batch_message(day: int, draws: list) -> bytes:
+def batch_message(day: int, draws: list, in_time_order: bool = True) -> bytes:
     """One batch of a day; each meter's readings in time order (a repeated time in the
-    order drawn), the meters interleaved as drawn."""
+    order drawn) or as drawn, the meters interleaved as drawn."""
     by_meter: dict[str, list] = {}
     for draw in draws:
         by_meter.setdefault(draw[0], []).append(draw)
-    ordered = {meter: iter(sorted(drawn, key=lambda d: (d[1], d[4]))) for meter, drawn in by_meter.items()}
+    ordered = {meter: iter(sorted(drawn, key=lambda d: (d[1], d[4])) if in_time_order else drawn) for meter, drawn in by_meter.items()}
     readings = []
     for meter, *_ in draws:
         _meter, step, interval_s, kwh, off_ms, with_total = next(ordered[meter])
@@ -118,7 +123,7 @@ def through_the_power_step(values: list[bytes], messages_per_batch: int) -> tupl
 @settings(max_examples=40, deadline=None)
 @given(st.lists(batch_draw, min_size=1, max_size=6), st.sampled_from([1, 3]))
 def test_a_batch_taken_as_runs_is_stored_judged_and_dead_lettered_as_reading_by_reading(batches, messages_per_batch):
-    values = [batch_message(day, draws) for day, draws in batches]
+    values = [batch_message(day, draws, in_time_order) for day, draws, in_time_order in batches]
     as_runs = through_the_power_step(values, messages_per_batch)
     with mock.patch("sitepulse.agents.app.batch_runs", return_value=None):
         one_by_one = through_the_power_step(values, messages_per_batch)
