@@ -104,13 +104,18 @@ def batch_rejections(batch: PowerBatch, now: datetime | None, capacity_kva: floa
     for index, reading in enumerate(batch.readings):
         if _passes_reading_rules(reading, latest) and (unlimited or reading.kwh <= capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE):
             continue
-        single = batch.reading(index)
-        outcome = check_record(single, now)
-        if not isinstance(outcome, Rejection) and capacity_kva is not None:
-            outcome = check_against_registry(single, capacity_kva, True) or outcome
-        if isinstance(outcome, Rejection):
-            refused[index] = outcome
+        if (rejection := _single_rejection(batch.reading(index), now, capacity_kva)) is not None:
+            refused[index] = rejection
     return refused
+
+
+def _single_rejection(reading: PowerReading, now: datetime | None, capacity_kva: float | None) -> Rejection | None:
+    """What a reading alone is refused for: ``check_record``'s rules, then the registry's
+    capacity (when given)."""
+    outcome = check_record(reading, now)
+    if not isinstance(outcome, Rejection) and capacity_kva is not None:
+        outcome = check_against_registry(reading, capacity_kva, True) or outcome
+    return outcome if isinstance(outcome, Rejection) else None
 
 
 _CLOCK_AHEAD = timedelta(seconds=MAX_CLOCK_AHEAD_S)
@@ -179,13 +184,8 @@ def series_rejections(series: PowerSeries, now: datetime | None, capacity_kva: f
     refused = {}
     for index in range(len(kwh)):
         reading = series.point(index)
-        if reading is None:
-            continue
-        outcome = check_record(reading, now)
-        if not isinstance(outcome, Rejection) and capacity_kva is not None:
-            outcome = check_against_registry(reading, capacity_kva, True) or outcome
-        if isinstance(outcome, Rejection):
-            refused[index] = outcome
+        if reading is not None and (rejection := _single_rejection(reading, now, capacity_kva)) is not None:
+            refused[index] = rejection
     return refused
 
 
