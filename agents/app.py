@@ -49,7 +49,7 @@ from ..streams.contract import (
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
 from ..streams.topics import partition_of as kafka_partition_of
-from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_message, series_rejections
+from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_message, reading_parts, series_rejections
 from .activity import ActivityTracker
 from .core.judge import Judge
 from .core.calendar import Stoppage, WorkCalendar
@@ -297,7 +297,7 @@ class Worker:
                 return checked, [Part(batch.reading(index), rejection, index) for index, rejection in sorted(refused.items())]
         else:
             refused = batch_rejections(batch, received)
-        return [], [Part(reading, refused.get(index), index) for index, reading in enumerate(batch.expand())]
+        return [], reading_parts(batch, refused)
 
     def _validated_records_agent(
         self, topic_name: str, kind: str, record_type: type, handle: Callable, screen: Callable[[Any], Rejection | None] | None = None

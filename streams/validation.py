@@ -85,8 +85,12 @@ def decode_message(raw: bytes, now: datetime | None = None, expected: type | Non
         return [Part(None, Rejection("wrong_topic", f"a {type(outcome).__name__} on the {expected.__name__} topic"))]
     if not isinstance(outcome, PowerBatch) or whole_batches:
         return [Part(outcome)]
-    refused = batch_rejections(outcome, now)
-    return [Part(reading, refused.get(index), index) for index, reading in enumerate(outcome.expand())]
+    return reading_parts(outcome, batch_rejections(outcome, now))
+
+
+def reading_parts(batch: PowerBatch, refused: dict[int, Rejection]) -> list[Part]:
+    """A part per reading of a batch, with its rejection among ``refused`` (by index)."""
+    return [Part(reading, refused.get(index), index) for index, reading in enumerate(batch.expand())]
 
 
 def batch_rejections(batch: PowerBatch, now: datetime | None, capacity_kva: float | None = None) -> dict[int, Rejection]:
