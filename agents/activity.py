@@ -6,10 +6,16 @@ timelines to rebuild), then for each judgement publishes the events and writes t
 points — events first: a crash in between judges the day again after the restart and
 publishes it again (same event id), instead of storing a judgement whose event was
 never sent. No changelog topic is needed: the stored days are the judge's state.
+
+Judgements go out on their way while the worker goes on (``judgements_on_their_way``),
+one after the other, in the order they were made: a batch takes those it made into
+the write its offsets wait for, so a crash before they land delivers the batch again
+and judges it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -38,6 +44,11 @@ class ActivityTracker:
         # Awaited before these projects' stored days are read back: writes of theirs
         # still on their way land first.
         self.before_reading: Callable[[Iterable[str]], Awaitable[None]] = _nothing_on_its_way
+        # Judgements published and written in the background, each after the one before
+        # (the same day judged twice lands in order), with their projects; a batch takes
+        # them into its own write (``take_judgements``), other callers wait (``settle``).
+        self.judgements_on_their_way: list[tuple[asyncio.Future[None], set[str]]] = []
+        self._last_judgement: asyncio.Future[None] | None = None
 
     async def observe(
         self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[tuple[DayKey, DailyEnergy]], wall_s: float
@@ -88,6 +99,28 @@ class ActivityTracker:
                 self.judge.rebuild(chunk, await self.store.stored_days(chunk, rebuild.since_ms))
 
     async def _emit(self, judgement: Judgement) -> None:
+        if not (judgement.events or judgement.silent_days or judgement.judged):
+            return
+        projects = {energy.project_id for energy in judgement.silent_days} | {judged.indicators.project_id for judged in judgement.judged}
+        projects.update(event.project_id for event in judgement.events)
+        sending = asyncio.ensure_future(self._publish_and_write(judgement, self._last_judgement))
+        self._last_judgement = sending
+        self.judgements_on_their_way.append((sending, projects))
+
+    async def _publish_and_write(self, judgement: Judgement, previous: asyncio.Future[None] | None) -> None:
+        if previous is not None:
+            await previous  # (one that failed fails the rest: none lands out of order)
         if judgement.events:
             await self.publish(judgement.events)
         await self.store.write_judgement(judgement)
+
+    def take_judgements(self) -> tuple[list[asyncio.Future[None]], set[str]]:
+        """The judgements on their way that no write holds yet, and their projects."""
+        taken, self.judgements_on_their_way = self.judgements_on_their_way, []
+        return [sending for sending, _ in taken], set().union(*(projects for _, projects in taken))
+
+    async def settle(self) -> None:
+        """Wait for the judgements on their way, raising what one raised."""
+        sending, _projects = self.take_judgements()
+        if sending:
+            await asyncio.shield(asyncio.gather(*sending))

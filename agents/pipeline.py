@@ -168,6 +168,10 @@ class BatchOutcome:
 WRITES_ON_THEIR_WAY = 2
 
 
+async def _all_of(*writes: asyncio.Future[None]) -> None:
+    await asyncio.gather(*writes)
+
+
 class PowerHandler:
     """The power path of a worker: its open days and its judge change under one lock,
     taken here only — by a batch, the clock's timer, a stoppage or a rebalance."""
@@ -277,6 +281,13 @@ class PowerHandler:
                 raise
             finally:
                 self.judging = False
+            # The judgements this batch made land with its write: its offsets wait for them,
+            # and the next batch of one of their projects waits for them too.
+            judgements, judged_projects = self.tracker.take_judgements()
+            if judgements:
+                entry = (writing, touched, projects)
+                writing = asyncio.ensure_future(_all_of(writing, *judgements))
+                self.writes[self.writes.index(entry)] = (writing, touched, projects | judged_projects)
         return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
 
     async def _store(self, fresh: Sequence[MeterReading | MeterRun], energies: Sequence[DailyEnergy]) -> None:
@@ -385,10 +396,12 @@ class PowerHandler:
         async with self.lock:
             await self.landed()  # a write that failed stops the worker even if no batch follows
             await self.tracker.advance(wall_s)
+            await self.tracker.settle()
 
     async def add_stoppage(self, stoppage: Stoppage, wall_s: float) -> None:
         async with self.lock:
             await self.tracker.add_stoppage(stoppage, wall_s)
+            await self.tracker.settle()
 
     async def take_partitions(self, partitions: set[int], wall_s: float) -> None:
         """Partitions moved: another worker may have added readings meanwhile, so open

@@ -17,7 +17,9 @@ from sitepulse.agents.app import Worker as FaustWorker
 from sitepulse.runtime.settings import Settings
 from tests.memory_store import MemoryStore
 from sitepulse.agents.core.calendar import Stoppage
-from tests.unit.test_judge import START, STALLS_FROM, TZ, WALL_S, Worker, judged_days, month_of_readings, site_day
+from sitepulse.agents.core.daily import DailyEnergy
+from sitepulse.agents.core.judge import Judgement
+from tests.unit.test_judge import SILENT_FROM, START, STALLS_FROM, TZ, WALL_S, Worker, judged_days, month_of_readings, site_day
 
 
 class GatedStore(MemoryStore):
@@ -236,7 +238,8 @@ def test_the_messages_of_a_batch_are_acknowledged_only_when_its_readings_landed(
 
 
 class LaggingStore(MemoryStore):
-    """InfluxDB under load: readings and day totals land a while after they are sent."""
+    """InfluxDB under load: readings, day totals and judgements land a while after they
+    are sent."""
 
     def __init__(self) -> None:
         super().__init__(TZ)
@@ -249,6 +252,144 @@ class LaggingStore(MemoryStore):
         energies = list(energies)
         await settle()
         await super().write_days(energies)
+
+    async def write_judgement(self, judgement) -> None:
+        await settle()
+        await settle()
+        await super().write_judgement(judgement)
+
+
+class GatedJudgements(MemoryStore):
+    """Each judgement's write waits for its own gate (``opened``: they land at once); what
+    was published by then is noted."""
+
+    def __init__(self, published: list, opened: bool = False) -> None:
+        super().__init__(TZ)
+        self.published = published
+        self.gates: list[asyncio.Event] = []
+        self.published_before: list[int] = []  # events published when each write began
+        self.refusal: Exception | None = None
+        self.opened = opened
+
+    async def write_judgement(self, judgement) -> None:
+        gate = asyncio.Event()
+        if self.opened:
+            gate.set()
+        self.gates.append(gate)
+        self.published_before.append(len(self.published))
+        await gate.wait()
+        if self.refusal is not None:
+            raise self.refusal
+        await super().write_judgement(judgement)
+
+
+def test_a_batch_counts_as_stored_only_once_the_judgements_it_made_have_landed():
+    """Judgements are published and written while the worker goes on, but a batch's
+    offsets wait for the judgements it made: a crash before they land judges it again.
+    Each judgement's events go out before its points are written."""
+
+    async def scenario() -> None:
+        published: list = []
+        store = GatedJudgements(published)
+        worker = Worker(store, published)
+        monday, tuesday, wednesday = month_of_readings()[:3]
+        await worker.handler.handle(monday, [0] * len(monday), WALL_S)
+        await worker.handler.landed()  # monday is not complete until the next day's readings
+        outcome = await worker.handler.handle(tuesday, [0] * len(tuesday), WALL_S)
+        await settle()
+        assert len(store.gates) == 1, "tuesday's readings complete monday: one judgement on its way"
+        assert published and store.published_before == [len(published)], "its events go out before its points"
+        assert not outcome.stored.done() and store.indicators == {}
+        following = asyncio.ensure_future(worker.handler.handle(wednesday, [0] * len(wednesday), WALL_S))
+        await settle()
+        assert not following.done(), "the next batch of those projects waits for their judgement"
+        store.gates[0].set()
+        await settle()
+        assert outcome.stored.done() and {day for _, day in store.indicators} == {START}
+        await following
+        store.gates[1].set()
+        await worker.handler.landed()
+        assert {day for _, day in store.indicators} == {START, START + timedelta(days=1)}
+
+    asyncio.run(scenario())
+
+
+def test_late_readings_of_a_day_judged_silent_are_written_after_that_judgement():
+    """A silent meter's day is judged with no energy, and its readings come late (within
+    the grace period) while that judgement is still on its way: the day's new total is
+    written only after it, so the store ends with the readings, not the empty day."""
+
+    async def scenario() -> None:
+        published: list = []
+        store = GatedJudgements(published, opened=True)
+        worker = Worker(store, published)
+        batches = month_of_readings()
+        for batch in batches[: SILENT_FROM.toordinal() - START.toordinal() + 1]:
+            await worker.handler.handle(batch, [0] * len(batch), WALL_S)
+        await worker.handler.landed()
+        store.opened = False
+        completes_silent_day = batches[SILENT_FROM.toordinal() - START.toordinal() + 1]
+        await worker.handler.handle(completes_silent_day, [0] * len(completes_silent_day), WALL_S)
+        late = day_of("WORK-3", SILENT_FROM)
+        following = asyncio.ensure_future(worker.handler.handle(late, [0] * len(late), WALL_S))
+        await settle()
+        assert not following.done(), "WORK-3's day is in the judgement on its way"
+        store.opened = True
+        for gate in store.gates:
+            gate.set()
+        await following
+        await worker.handler.landed()
+        assert store.energies[("WORK-3", SILENT_FROM)].readings == 96
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("first_lands", [True, False])
+def test_judgements_are_written_one_after_the_other_and_none_after_one_refused(first_lands):
+    """The same day judged twice lands in the order it was judged: a judgement's write
+    begins only once the one before it landed; after one refused, none is written and
+    the refusal is raised where the worker waits for them."""
+
+    async def scenario() -> None:
+        published: list = []
+        store = GatedJudgements(published)
+        tracker = Worker(store, published).tracker
+        silent = [DailyEnergy(project_id, START, 0.0, 0, 0, 86_400, 0, False) for project_id in ("WORK-1", "WORK-2")]
+        await tracker._emit(Judgement(silent_days=silent[:1]))
+        await tracker._emit(Judgement(silent_days=silent[1:]))
+        await settle()
+        assert len(store.gates) == 1, "the second waits for the first"
+        if not first_lands:
+            store.refusal = RuntimeError("field type conflict")
+        store.gates[0].set()
+        await settle()
+        if first_lands:
+            assert len(store.gates) == 2 and set(store.energies) == {("WORK-1", START)}
+            store.gates[1].set()
+            await tracker.settle()
+            assert set(store.energies) == {("WORK-1", START), ("WORK-2", START)}
+        else:
+            assert len(store.gates) == 1 and store.energies == {}
+            with pytest.raises(RuntimeError, match="field type conflict"):
+                await tracker.settle()
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_judgement_stops_the_worker_at_the_next_tick_of_the_clock():
+    async def scenario() -> None:
+        published: list = []
+        store = GatedJudgements(published)
+        worker = Worker(store, published)
+        for batch in month_of_readings()[:2]:
+            await worker.handler.handle(batch, [0] * len(batch), WALL_S)
+        await settle()
+        store.refusal = RuntimeError("field type conflict")
+        store.gates[0].set()
+        with pytest.raises(RuntimeError, match="field type conflict"):
+            await worker.handler.advance(WALL_S)
+
+    asyncio.run(scenario())
 
 
 def test_timelines_rebuilt_from_the_store_while_writes_are_on_their_way_judge_as_those_kept():
