@@ -51,13 +51,13 @@ from ..streams.signing import KeyStore
 from ..streams.topics import partition_of as kafka_partition_of
 from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_message, reading_parts, series_rejections
 from .activity import ActivityTracker
-from .core.judge import Judge
+from .core.judge import SINGLE_READING_MESSAGES, Judge
 from .core.calendar import Stoppage, WorkCalendar
 from ..sink.influx import InfluxClient, RetryingInflux
 from ..sink.worker_store import InfluxWorkerStore
 from .ledger import LedgerHandler
 from .core.daily import MeterRun
-from .pipeline import InvestmentHandler, PowerHandler, as_power_reading, batch_runs, series_run
+from .pipeline import InvestmentHandler, PowerHandler, as_power_reading, batch_runs, series_run, single_reading_runs
 from ..sink.points import audit_point, node_point, project_point, stoppage_point
 from .review import PeriodReview
 
@@ -288,7 +288,7 @@ class Worker:
         held = registry.get(batch.project_id)
         if not (self.signing_keys is not None and self.settings.signatures_required) and (held is not None or not registry):
             refused = batch_rejections(batch, received, held.capacity_kva if held else None)
-            runs = batch_runs(batch, refused, self.tracker.judge.grace_ms)
+            runs = batch_runs(batch.project_id, batch.readings, refused, self.tracker.judge.grace_ms)
             if runs is not None:
                 checked = [
                     Part(run, None, None, (batch, places)) if run is not None else Part(batch.reading(places[0]), None, places[0])
@@ -357,17 +357,21 @@ class Worker:
         accepted: list[tuple[faust.EventT, Part]],
         rejections: list[tuple[faust.EventT, Part | None, Rejection]],
     ) -> None:
+        taken = self._single_readings_as_runs(accepted) if kind == "power" else [(event, part, None) for event, part in accepted]
         outcome = await handle(
-            [part.record for _, part in accepted],
-            [event.message.partition for event, _ in accepted],
+            [part.record for _, part, _ in taken],
+            [event.message.partition for event, _, _ in taken],
             time.time(),
-            [event.message.offset for event, _ in accepted],
+            [event.message.offset if singles is None else SINGLE_READING_MESSAGES for event, _, singles in taken],
         )
-        rejections += [(*accepted[position], Rejection("too_late", TOO_LATE_DETAIL)) for position in outcome.too_late]
+        rejections += [(*taken[position][:2], Rejection("too_late", TOO_LATE_DETAIL)) for position in outcome.too_late]
         for position, place in outcome.too_late_places:
-            # A run's reading, dead-lettered alone: as the site sent it in its batch, or,
-            # out of a series, as the record a site would send.
-            event, part = accepted[position]
+            # A run's reading, dead-lettered alone: as the site sent it in its batch or its
+            # own message, or, out of a series, as the record a site would send.
+            event, part, singles = taken[position]
+            if singles is not None:
+                rejections.append((*singles[place], Rejection("too_late", TOO_LATE_DETAIL)))
+                continue
             if part.origin is not None:
                 batch, indexes = part.origin
                 reading, index = batch.reading(indexes[place]), indexes[place]
@@ -385,6 +389,35 @@ class Worker:
             return
         self.counters.record_batch(kind, 0, refused)
         self._acknowledge_when_stored(outcome.stored, [event.message for event, _ in accepted], kind, stored_readings)
+
+    def _single_readings_as_runs(
+        self, accepted: list[tuple[faust.EventT, Part]]
+    ) -> list[tuple[faust.EventT, Part, list[tuple[faust.EventT, Part] | None] | None]]:
+        """The parts as the power step takes them: each stretch of readings that came one
+        per message as each meter's runs (``single_reading_runs``), each run with the
+        message and part of each of its places; every other part as it is. A stretch
+        stays between the parts before and after it: a later reading of the same time
+        still replaces an earlier one."""
+        taken: list = []
+        stretch: list[tuple[faust.EventT, Part]] = []
+        for entry in [*accepted, None]:
+            if entry is not None and type(entry[1].record) is PowerReading and entry[1].index is None:
+                stretch.append(entry)  # (a batch's reading taken alone is not a message of its own)
+                continue
+            runs = single_reading_runs([(event.message.partition, part.record) for event, part in stretch], self.tracker.judge.grace_ms) if len(stretch) > 1 else None
+            if runs is None:
+                taken += [(event, part, None) for event, part in stretch]
+            else:
+                for run, positions in runs:
+                    if run is None:
+                        taken.append((*stretch[positions[0]], None))
+                        continue
+                    singles = [None if position is None else stretch[position] for position in positions]
+                    taken.append((singles[-1][0], Part(run), singles))
+            stretch = []
+            if entry is not None:
+                taken.append((*entry, None))
+        return taken
 
     def _acknowledge_when_stored(self, stored: asyncio.Future[None], messages: list[Any], kind: str, readings: int) -> None:
         """The batch's messages are acknowledged (their offsets may be committed) only

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..streams.contract import MAX_SERIES_POINTS, InvestmentReport, MeterInterval, PowerBatch, PowerReading, PowerSeries, ProjectEvent
+from ..streams.contract import MAX_SERIES_POINTS, InvestmentReport, MeterInterval, PowerReading, PowerSeries, ProjectEvent
 from ..sink.worker_store import WorkerStore
 from .core.calendar import Stoppage
 from .core.daily import DailyEnergy, DailyEnergyBook, DayKey, MeterReading, MeterRun, epoch_ms, local_day, to_meter_reading
@@ -31,8 +31,10 @@ def series_run(series: PowerSeries, refused: Iterable[int] = ()) -> MeterRun:
     return run.without(refused) if refused else run
 
 
-def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> list[tuple[MeterRun | None, list[int | None]]] | None:
-    """A batch's readings but those ``refused``, each meter's in time order, as runs on
+def batch_runs(
+    project_id: str, readings: Sequence[MeterInterval | PowerReading], refused: Container[int], max_span_ms: int
+) -> list[tuple[MeterRun | None, list[int | None]]] | None:
+    """A batch's readings (of one project) but those ``refused``, each meter's in time order, as runs on
     the grid of their interval: each run with the batch index of each place (None: a
     hole), a reading that no run takes alone (run None, its index). A reading repeated
     for the same time starts a new run after the first, so the later one is added last,
@@ -41,7 +43,6 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
     depends on that order. None when the batch's readings span more than
     ``max_span_ms``: then its order, not only its times, decides which readings are too
     late, and it is taken reading by reading."""
-    readings = batch.readings
     meters: dict[str, list[int]] = {}
     for index, meter_id in enumerate([reading.meter_id for reading in readings]):
         if index not in refused:
@@ -49,7 +50,7 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
     timed = {meter_id: _in_time_order(indexes, readings) for meter_id, indexes in meters.items()}
     if timed and max(last for _, _, last in timed.values()) - min(first for _, first, _ in timed.values()) > max_span_ms:
         return None
-    project_id, found = sys.intern(batch.project_id), []
+    project_id, found = sys.intern(project_id), []
     for meter_id, (taken, first_ms, _last_ms) in timed.items():
         meter_id = sys.intern(meter_id)
         if taken is None:  # most often: the meter's readings are one interval apart all through
@@ -67,6 +68,35 @@ def batch_runs(batch: PowerBatch, refused: Container[int], max_span_ms: int) -> 
             else:
                 found.append((_meter_run(project_id, meter_id, readings, taken[start][0], places), places))
             start = stop
+    return found
+
+
+def single_reading_runs(readings: Sequence[tuple[object, PowerReading]], max_span_ms: int) -> list[tuple[MeterRun | None, list[int | None]]] | None:
+    """Readings that came one per message, each with its source partition, as each
+    meter's runs (``batch_runs`` of each project's): each run with the position of each
+    place's reading among ``readings`` (None: a hole), a reading that no run takes alone
+    (run None, its position). A backlog of single readings (a site's buffer sent after
+    an outage, a platform that pushes one reading per message) then takes the series
+    path. None when a partition's readings span more than ``max_span_ms``: their order,
+    not only their times, decides which are too late."""
+    spans: dict[object, list[datetime]] = {}
+    by_project: dict[tuple[object, str], list[int]] = {}
+    for position, (source, reading) in enumerate(readings):
+        span = spans.get(source)
+        if span is None:
+            spans[source] = [reading.ts, reading.ts]
+        elif reading.ts < span[0]:
+            span[0] = reading.ts
+        elif reading.ts > span[1]:
+            span[1] = reading.ts
+        by_project.setdefault((source, reading.project_id), []).append(position)
+    if any(newest - earliest > timedelta(milliseconds=max_span_ms) for earliest, newest in spans.values()):
+        return None
+    found: list[tuple[MeterRun | None, list[int | None]]] = []
+    for (_source, project_id), positions in by_project.items():
+        runs = batch_runs(project_id, [readings[position][1] for position in positions], (), max_span_ms)
+        assert runs is not None  # (their span is checked above)
+        found += [(run, [None if place is None else positions[place] for place in places]) for run, places in runs]
     return found
 
 

@@ -10,7 +10,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
 import msgspec
@@ -106,7 +106,7 @@ def batch_rejections(batch: PowerBatch, now: datetime | None, capacity_kva: floa
         return {}
     refused = {}
     for index, reading in enumerate(batch.readings):
-        if _passes_reading_rules(reading, latest) and (unlimited or reading.kwh <= capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE):
+        if _passes_reading_rules(reading, now) and (unlimited or reading.kwh <= capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE):
             continue
         if (rejection := _single_rejection(batch.reading(index), now, capacity_kva)) is not None:
             refused[index] = rejection
@@ -127,6 +127,16 @@ _CLOCK_AHEAD = timedelta(seconds=MAX_CLOCK_AHEAD_S)
 
 def _latest_accepted(now: datetime | None) -> datetime | None:
     return None if now is None else now + _CLOCK_AHEAD
+
+
+@functools.lru_cache(maxsize=16)
+def _latest_accepted_in(now: datetime, zone: tzinfo) -> datetime:
+    """``_latest_accepted`` in a reading's own zone. Decoded times share their zone's
+    object, and two times of the same zone object compare field by field: ~0.03 µs
+    where times of two zones cost ~0.58 µs (each one's offset asked), once per reading.
+    Only a fixed offset is compared so (a zone with summer time can repeat an hour)."""
+    latest = now + _CLOCK_AHEAD
+    return latest.astimezone(zone) if type(zone) is timezone else latest
 
 
 def _all_pass(readings: list[MeterInterval], latest: datetime | None, capacity_kva: float | None) -> bool:
@@ -151,13 +161,13 @@ def _all_pass(readings: list[MeterInterval], latest: datetime | None, capacity_k
     return math.isfinite(sum(totals)) and math.isfinite(sum(demands)) and all(map(_valid_id, {reading.meter_id for reading in readings}))
 
 
-def _passes_reading_rules(reading: PowerReading | MeterInterval, latest: datetime | None) -> bool:
+def _passes_reading_rules(reading: PowerReading | MeterInterval, now: datetime | None) -> bool:
     """Every rule ``check_record`` holds a reading to but its project id (a batch checks
     that once), in one test: true means it would accept the reading."""
     ts, total, kw = reading.ts, reading.kwh_total, reading.kw
     return (
         ts.tzinfo is not None
-        and (latest is None or ts <= latest)
+        and (now is None or ts <= _latest_accepted_in(now, ts.tzinfo))
         and 0 <= reading.kwh < math.inf
         and 0 < reading.interval_s <= MAX_INTERVAL_S
         and (total is None or math.isfinite(total))
@@ -201,7 +211,7 @@ def _whole_and_finite(column: list[float | None] | None) -> bool:
 
 def passes_reading_rules(reading: PowerReading, now: datetime | None) -> bool:
     """True when ``check_record`` would accept the reading, in one test (False: ask it why not)."""
-    return _passes_reading_rules(reading, _latest_accepted(now)) and _valid_id(reading.project_id)
+    return _passes_reading_rules(reading, now) and _valid_id(reading.project_id)
 
 
 def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection:

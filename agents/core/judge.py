@@ -46,6 +46,16 @@ UNJUDGED_LOOKBACK = timedelta(days=7)
 REBUILD_REACH = timedelta(days=2 * RETAINED_DAYS + 3)
 
 
+
+class _SingleReadingMessages:
+    def __repr__(self) -> str:
+        return "SINGLE_READING_MESSAGES"
+
+
+# The message of a run put together from readings sent one per message (``Judge.observe``).
+SINGLE_READING_MESSAGES = _SingleReadingMessages()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredDay:
     """A project's day as storage holds it: its energy and, once judged, its indicators."""
@@ -286,7 +296,9 @@ class Judge:
         self, readings: Sequence[tuple[MeterReading, object, object]], energies: Iterable[tuple[DayKey, DailyEnergy]], wall_s: float
     ) -> None:
         """A batch of (reading, source partition, message it came in) and the day totals
-        it changed, each with its day's key."""
+        it changed, each with its day's key. A run whose message is
+        ``SINGLE_READING_MESSAGES`` was sent one reading per message: each of its
+        readings starts a message of its own."""
         spans: dict[tuple[object, object], list[int]] = {}  # (source, message) -> [earliest, newest]
         seen, outbox = self.watch.seen, self._outbox
         for reading, source, message in readings:
@@ -306,9 +318,9 @@ class Judge:
                 outbox.append(self.day_events.of_meter(change, ts_ms))
         # The clock keeps the newest reading and the latest message start of each
         # source: once per message is the same as once per reading.
-        for (source, _message), span in spans.items():
+        for (source, message), span in spans.items():
             if span:
-                self.clock.observe(span[1], wall_s, source, span[0])
+                self.clock.observe(span[1], wall_s, source, span[1] if message is SINGLE_READING_MESSAGES else span[0])
         for key, energy in energies:
             self.pending.put(key, energy)
 

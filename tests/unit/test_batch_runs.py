@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sitepulse.agents.pipeline import batch_runs
-from sitepulse.streams.contract import MAX_INTERVAL_S, MeterInterval, PowerBatch, RegistryEntry
+from sitepulse.agents.app import Worker
+from sitepulse.agents.pipeline import batch_runs, single_reading_runs
+from sitepulse.streams.contract import MAX_INTERVAL_S, MeterInterval, PowerBatch, PowerReading, RegistryEntry
 from sitepulse.streams.validation import Rejection, batch_rejections, check_against_registry, check_record
 from tests.unit.test_series import stored_state
 from tools.hot_path import DiscardingInflux, run
@@ -42,7 +43,7 @@ def indexes(found) -> list[tuple[bool, list[int | None]]]:
 
 def test_each_meter_becomes_one_run_on_its_grid_with_holes_where_no_reading_is():
     batch = PowerBatch("P-1", [interval("M1", 15), interval("M2", 15, 1.0), interval("M1", 30, 3.0), interval("M1", 60, 4.0), interval("M2", 30, 5.0)])
-    found = batch_runs(batch, set(), 48 * HOUR_MS)
+    found = batch_runs(batch.project_id, batch.readings, set(), 48 * HOUR_MS)
     assert indexes(found) == [(True, [0, 2, None, 3]), (True, [1, 4])]
     first = found[0][0]
     assert (first.meter_id, first.interval_s, first.kwh, first.kwh_total, first.kw) == ("M1", 900, [2.0, 3.0, None, 4.0], None, None)
@@ -51,7 +52,7 @@ def test_each_meter_becomes_one_run_on_its_grid_with_holes_where_no_reading_is()
 
 def test_refused_readings_are_left_out_and_a_reading_alone_is_given_back_by_its_index():
     batch = PowerBatch("P-1", [interval("M1", 15), interval("M1", 30), interval("M1", 45), interval("M2", 15)])
-    assert indexes(batch_runs(batch, {1}, 48 * HOUR_MS)) == [(True, [0, None, 2]), (False, [3])]
+    assert indexes(batch_runs(batch.project_id, batch.readings, {1}, 48 * HOUR_MS)) == [(True, [0, None, 2]), (False, [3])]
 
 
 def test_a_repeated_time_an_other_interval_or_a_reading_off_the_grid_starts_a_new_run():
@@ -66,19 +67,19 @@ def test_a_repeated_time_an_other_interval_or_a_reading_off_the_grid_starts_a_ne
             interval("M1", 55, interval_s=300, off_ms=250),  # 5: off its grid
         ],
     )
-    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(True, [0, 1]), (True, [2, 3]), (False, [4]), (False, [5])]
+    assert indexes(batch_runs(batch.project_id, batch.readings, set(), 48 * HOUR_MS)) == [(True, [0, 1]), (True, [2, 3]), (False, [4]), (False, [5])]
 
 
 def test_a_meter_whose_readings_are_not_sent_in_time_order_is_given_reading_by_reading():
     batch = PowerBatch("P-1", [interval("M1", 30), interval("M2", 15), interval("M1", 15), interval("M2", 30), interval("M1", 45)])
-    assert indexes(batch_runs(batch, set(), 48 * HOUR_MS)) == [(False, [0]), (False, [2]), (False, [4]), (True, [1, 3])]
+    assert indexes(batch_runs(batch.project_id, batch.readings, set(), 48 * HOUR_MS)) == [(False, [0]), (False, [2]), (False, [4]), (True, [1, 3])]
 
 
 def test_a_batch_wider_than_the_grace_period_is_left_to_be_taken_reading_by_reading():
     batch = PowerBatch("P-1", [interval("M1", 15), interval("M2", 48 * 60 + 16)])
-    assert batch_runs(batch, set(), 48 * HOUR_MS) is None
-    assert batch_runs(batch, set(), 49 * HOUR_MS) is not None
-    assert batch_runs(PowerBatch("P-1", [interval("M1", 15)]), {0}, 48 * HOUR_MS) == []
+    assert batch_runs(batch.project_id, batch.readings, set(), 48 * HOUR_MS) is None
+    assert batch_runs(batch.project_id, batch.readings, set(), 49 * HOUR_MS) is not None
+    assert batch_runs("P-1", [interval("M1", 15)], {0}, 48 * HOUR_MS) == []
 
 
 # --- the whole power step: runs against reading by reading ---------------------------------
@@ -202,3 +203,77 @@ def test_a_batch_refuses_each_reading_for_what_it_would_be_refused_alone(fault, 
         if isinstance(outcome, Rejection):
             alone[index] = outcome
     assert batch_rejections(batch, NOW, capacity_kva) == alone
+
+
+# --- readings sent one per message, taken as runs ------------------------------------------
+
+# Its day, then as a batch's reading: mostly two days next to each other (within the
+# grace period, where messages become runs), now and then one days behind.
+single_draw = st.tuples(st.sampled_from([3, 3, 3, 4, 4, 0]), reading_draw)
+
+
+def single_messages(draws: list, bad_every: int) -> list[bytes]:
+    """One reading per message, in the order drawn (a backlog is mostly in time order;
+    hypothesis also draws it shuffled, days behind and repeated). After every
+    ``bad_every``-th one come a message that does not decode and a batch that sends the
+    same reading again with more energy: the later one counts."""
+    values = []
+    for number, (day, (meter, step, interval_s, kwh, off_ms, with_total)) in enumerate(draws):
+        ts = START + timedelta(days=day, minutes=15 * step, milliseconds=off_ms)
+        values.append(msgspec.json.encode(PowerReading("P-1", meter, ts, kwh, interval_s, 1000.0 + day * 100 + step if with_total else None)))
+        if bad_every and number % bad_every == bad_every - 1:
+            values.append(b'{"type": "power", "project_id": "P-1"}')
+            values.append(msgspec.json.encode(PowerBatch("P-1", [MeterInterval(meter, ts, abs(kwh) + 1.0, interval_s)])))
+    return values
+
+
+def in_time_order(draws: list) -> list:
+    return sorted(draws, key=lambda d: (d[0], d[1][1], d[1][4]))
+
+
+def reading_at(day: int, step: int, meter: str = "M1") -> tuple:
+    return (day, (meter, step, 900, 2.0 + step % 7, 0, True))
+
+
+# A backlog that crosses midnight: its newest reading, not its earliest, tells the clock
+# the day is over (each reading is a message of its own).
+CROSSES_MIDNIGHT = [reading_at(5, step) for step in range(80, 105)]
+# A meter's readings five days behind the last messages: a run too late as a whole, each
+# reading dead-lettered as its own message.
+A_RUN_TOO_LATE = [reading_at(5, step) for step in range(4)] + [reading_at(0, step) for step in range(1, 5)]
+
+
+@settings(max_examples=60, deadline=None)
+@example(CROSSES_MIDNIGHT, True, 0, 200)
+@example(A_RUN_TOO_LATE, False, 0, 4)
+@example([reading_at(5, step, meter) for step in range(6) for meter in ("M1", "M2")], True, 3, 200)  # corrected by a batch
+@given(
+    st.lists(single_draw, min_size=1, max_size=80),
+    st.booleans(),
+    st.sampled_from([0, 0, 7]),
+    st.sampled_from([1, 5, 40, 200]),
+)
+def test_single_readings_taken_as_runs_are_stored_judged_and_dead_lettered_as_one_by_one(draws, ordered, bad_every, messages_per_batch):
+    values = single_messages(in_time_order(draws) if ordered else draws, bad_every)
+    as_runs = through_the_power_step(values, messages_per_batch)
+    with mock.patch.object(Worker, "_single_readings_as_runs", lambda self, accepted: [(*entry, None) for entry in accepted]):
+        one_by_one = through_the_power_step(values, messages_per_batch)
+    assert as_runs == one_by_one
+
+
+def test_single_readings_of_a_backlog_become_runs_and_a_late_one_goes_out_as_sent():
+    """The comparison above is only worth what it covers: a backlog of a few meters'
+    readings, one per message, becomes one run per meter; in the next messages, one five
+    days behind the rest (taken one by one: the messages span more than the grace
+    period) is dead-lettered as its own message, and a repeated one is absorbed."""
+    ordered = [(5, (meter, step, 900, 2.0 + step, 0, True)) for step in range(8) for meter in ("M1", "M2")]
+    late = (0, ("M1", 3, 900, 9.0, 0, True))
+    values = single_messages([*ordered, late, ordered[-1]], 0)
+    runs = []
+    with mock.patch("sitepulse.agents.app.single_reading_runs", side_effect=lambda *a: runs.append(single_reading_runs(*a)) or runs[-1]):
+        stored, _events, dead_letters, counts = through_the_power_step(values, 16)
+    assert [sorted(len(places) for run, places in runs[0])] == [[8, 8]] and runs[1:] == [None]
+    assert [(offset, index, reason) for offset, index, reason, _record in dead_letters] == [(16, None, "too_late")]
+    assert msgspec.json.decode(dead_letters[0][3])["kwh"] == 9.0
+    assert counts["duplicates"] == 1 and counts["power"] == 17
+    assert sum(1 for series, _ts in stored if series.startswith("power_reading")) == 16
