@@ -1,7 +1,8 @@
 """A Faust agent that only takes events from the power topic and counts them: the
 ceiling sitepulse's one-reading-per-message path sits under, measured by ``bench``
-beside it. Same Faust settings as the worker (batches, group timeouts, raw serializers);
-every half second it writes what it has taken to ``$SITEPULSE_STATE_DIR/bare.json``.
+beside it. Same Faust settings as the worker (batches, group timeouts, raw serializers)
+and the same garbage-collector thresholds; every half second it writes what it has
+taken to ``$SITEPULSE_STATE_DIR/bare.json``.
 
 Run by the benchmark as ``python -m sitepulse.bare_faust``.
 """
@@ -13,7 +14,7 @@ import time
 
 import faust
 
-from .agents.app import EMBEDDED_KAFKA_TIMEOUTS, faust_credentials
+from .agents.app import EMBEDDED_KAFKA_TIMEOUTS, faust_credentials, tune_garbage_collector
 from .runtime.settings import Settings
 from .streams.contract import POWER_TOPIC
 
@@ -54,6 +55,7 @@ def build_bare_app(settings: Settings) -> faust.App:
 def main() -> None:
     settings = Settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    tune_garbage_collector()  # as the worker's: the baseline is Faust itself, on the same terms
     faust.Worker(build_bare_app(settings), loglevel="warning", quiet=True).execute_from_commandline()
 
 

@@ -59,7 +59,7 @@ def worker(ctx: click.Context) -> None:
     """Run the Faust worker in the foreground (Ctrl-C stops it)."""
     import faust
 
-    from .agents.app import build_app
+    from .agents.app import build_app, tune_garbage_collector
     from .sink.influx import InfluxClient
     from .streams.registry import read_registry_topic
     from .streams.contract import POWER_TOPIC
@@ -76,6 +76,7 @@ def worker(ctx: click.Context) -> None:
     # Not kept in a local: the registry agent replaces these entries as it reads the
     # topic, and a second copy of 100k registry rows would stay alive for nothing.
     app = build_app(settings, read_registry_topic(settings), partition_count(settings, POWER_TOPIC))
+    tune_garbage_collector()
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
