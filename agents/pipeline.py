@@ -208,10 +208,6 @@ class BatchOutcome:
 WRITES_ON_THEIR_WAY = 2
 
 
-async def _all_of(*writes: asyncio.Future[None]) -> None:
-    await asyncio.gather(*writes)
-
-
 class PowerHandler:
     """The power path of a worker: its open days and its judge change under one lock,
     taken here only — by a batch, the clock's timer, a stoppage or a rebalance."""
@@ -326,7 +322,7 @@ class PowerHandler:
             judgements, judged_projects = self.tracker.take_judgements()
             if judgements:
                 entry = (writing, touched, projects)
-                writing = asyncio.ensure_future(_all_of(writing, *judgements))
+                writing = asyncio.gather(writing, *judgements)
                 self.writes[self.writes.index(entry)] = (writing, touched, projects | judged_projects)
         return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
 
