@@ -14,6 +14,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# Apache Kafka answers a waiting fetch as soon as a record arrives; the embedded Tansu
+# broker answers one that found nothing only at its end. With Faust's fixed 1500 ms a
+# reading published just after such a fetch waited over a second before the worker saw
+# it: freshness p99 at 2,000 readings/s was 1.7 s, and 0.6 s at 100 ms.
+EMBEDDED_FETCH_WAIT_MS = 100
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SITEPULSE_", env_file=".env", extra="ignore")
 
@@ -47,6 +54,12 @@ class Settings(BaseSettings):
         1000, ge=1, description="Kafka messages taken per worker batch (a batch message carries up to 2000 readings)"
     )
     batch_within_s: float = Field(0.5, gt=0, description="longest wait to fill a batch")
+    fetch_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="longest the broker may hold a worker's fetch that finds nothing new"
+        " [default: 100 on the embedded profile, whose broker answers such a fetch only when it runs out; Faust's 1500 in production]",
+    )
     day_cache_days: int = Field(
         3, ge=1, description="open days per project kept in worker memory, behind the newest"
     )
@@ -120,6 +133,11 @@ class Settings(BaseSettings):
     @property
     def signatures_required(self) -> bool:
         return self.require_signatures if self.require_signatures is not None else self.profile == "production"
+
+    @property
+    def consumer_fetch_wait_ms(self) -> int | None:
+        """None: Faust's own."""
+        return self.fetch_wait_ms if self.fetch_wait_ms is not None else (EMBEDDED_FETCH_WAIT_MS if self.profile == "embedded" else None)
 
     @property
     def tz(self) -> ZoneInfo:

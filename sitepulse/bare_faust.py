@@ -14,24 +14,13 @@ import time
 
 import faust
 
-from .agents.app import EMBEDDED_KAFKA_TIMEOUTS, faust_credentials, tune_garbage_collector
+from .agents.app import new_faust_app, tune_garbage_collector
 from .runtime.settings import Settings
 from .streams.contract import POWER_TOPIC
 
 
 def build_bare_app(settings: Settings) -> faust.App:
-    app = faust.App(
-        f"{settings.app_id}-bare",
-        broker=settings.broker,
-        autodiscover=False,
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=settings.partitions,
-        datadir=str(settings.state_dir / "faust-bare"),
-        web_enabled=False,
-        broker_credentials=faust_credentials(settings),
-        **(EMBEDDED_KAFKA_TIMEOUTS if settings.profile == "embedded" else {}),
-    )
+    app = new_faust_app(settings, f"{settings.app_id}-bare", settings.state_dir / "faust-bare")
     topic = app.topic(POWER_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     taken = {"events": 0, "first_s": None, "last_s": None}
     status = settings.state_dir / "bare.json"
