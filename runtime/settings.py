@@ -15,10 +15,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 # Apache Kafka answers a waiting fetch as soon as a record arrives; the embedded Tansu
-# broker answers one that found nothing only at its end. With Faust's fixed 1500 ms a
-# reading published just after such a fetch waited over a second before the worker saw
-# it: freshness p99 at 2,000 readings/s was 1.7 s, and 0.6 s at 100 ms.
-EMBEDDED_FETCH_WAIT_MS = 100
+# broker answers one that found nothing only when its wait runs out. With Faust's fixed
+# 1500 ms, a reading published just after such a fetch waited over a second before the
+# worker saw it: freshness p99 at 2,000 readings/s was 1.7 s; 0.6 s at 250 ms. Shorter
+# waits cost the broker CPU on a backlog (per million readings: 1.2 s at 1500 ms, 1.5 s
+# at 250 ms, 2.0 s at 100 ms) for no gain in freshness (docs/performance.md).
+EMBEDDED_FETCH_WAIT_MS = 250
 
 
 class Settings(BaseSettings):
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="longest the broker may hold a worker's fetch that finds nothing new"
-        " [default: 100 on the embedded profile, whose broker answers such a fetch only when it runs out; Faust's 1500 in production]",
+        " [default: 250 on the embedded profile, whose broker answers such a fetch only when it runs out; Faust's 1500 in production]",
     )
     day_cache_days: int = Field(
         3, ge=1, description="open days per project kept in worker memory, behind the newest"
