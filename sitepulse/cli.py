@@ -112,20 +112,23 @@ def replay(ctx: click.Context, file: Path, pack: bool, series: bool) -> None:
         # The packer takes readings that decode_record accepted: they are not checked again.
         packer = DayPacker(publisher, settings.tz, as_series=series, checked=True) if pack else None
         unshown, name = 0, file.name
+        now = datetime.now(timezone.utc)
         for number, line in enumerate(lines, start=1):
             unshown += len(line)
             if unshown >= 1 << 20:  # the bar moves by the MB: once a line cost as much as checking it
                 progress.update(unshown)
                 unshown = 0
+                # The clock that refuses readings from the future, read once per MB of
+                # lines rather than per line: per line it cost a tenth of the replay's CPU.
+                now = datetime.now(timezone.utc)
             line = line.strip()
             if not line:
                 continue
-            source = f"replay:{name}:{number}"
-            if packer is not None and isinstance(record := decode_record(line, datetime.now(timezone.utc)), PowerReading):
-                packer.add(record, source)
+            if packer is not None and isinstance(record := decode_record(line, now), PowerReading):
+                packer.add(record)  # accepted: nothing of it is dead-lettered, so no source is named
                 published += 1
                 continue
-            outcome = publisher.publish_raw(line, source=source)
+            outcome = publisher.publish_raw(line, source=f"replay:{name}:{number}")
             if outcome.rejection is None:
                 published += 1
             else:
