@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiokafka
 import pytest
 
 from sitepulse.agents.app import new_faust_app
@@ -36,3 +37,12 @@ def _consumer_fetch_wait_ms(settings: Settings, tmp_path) -> int:
 )
 def test_fetch_wait_follows_the_profile_unless_set(tmp_path, overrides, expected):
     assert _consumer_fetch_wait_ms(Settings(_env_file=None, **overrides), tmp_path) == expected
+
+
+def test_the_wait_is_where_aiokafka_keeps_its_argument():
+    """The override sets aiokafka's own attribute: a renamed one would leave it unread."""
+
+    async def build() -> int:
+        return aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", fetch_max_wait_ms=123)._fetch_max_wait_ms
+
+    assert asyncio.run(build()) == 123
