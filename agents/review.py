@@ -17,11 +17,11 @@ from .core.bulletin_figures import trend_periods_ending
 from .core.periods import Period, half_month_of
 from .core.investment import completion_on_days, coverage_of, reporting_deadline
 from .core.nodes import PlanNode, schedule_of
-from .core.problems import Problem, overdue_on, problem_id_for
+from .core.problems import Problem, problem_id_for
 from .core.project import ROLLUP_TYPES, Profile, ProjectFacts, month_days, months_ending
 from .core.ranking import UnitScore, flat_investment, investment_without_power, rank_all
 from .core.suspicion import FLAT_INVESTMENT_MONTHS, Reason
-from ..sink.stored import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problem_pages
+from ..sink.stored import first_judged_day, judged_energy, load_facts, newest_energy_day, newest_judged_day, problems_to_chase
 from ..sink.influx import RetryingInflux
 from ..sink.points import completion_point, energy_point, node_status_point, ranking_point, schedule_point
 
@@ -61,13 +61,7 @@ class PeriodReview:
             points.extend(ranking_point(score, period, self.tz, final) for score in ranking)
             if final:
                 events.extend(self._snail_event(score, period, newest) for score in ranking if score.golden_snail)
-        # Page by page, keeping only ids and the problems past their deadline.
-        known_problems: set[str] = set()
-        overdue: list[Problem] = []
-        async for page in problem_pages(self.influx.query):
-            known_problems.update(p.problem_id for p in page)
-            overdue.extend(overdue_on(page, newest))
-        overdue.sort(key=lambda p: (p.project_id, p.problem_id))
+        known_problems, chased = await problems_to_chase(self.influx.query, newest)
         for fact in facts:
             for month in sorted(fact.investment):
                 if month_days(month).last > newest:
@@ -88,7 +82,7 @@ class PeriodReview:
                     if node.was_overdue_by(newest)
                     and problem_id_for(profile.project_id, "node_overdue", node.first_overdue_day, node.node) not in known_problems
                 )
-        events.extend(self._problem_overdue_event(p, newest) for p in overdue if p.overdue_since is None)
+        events.extend(self._problem_overdue_event(p, newest) for p in chased)
         # Completion as of every day of those periods so far, each with the reports known
         # that day: the stored series does not depend on when the review happened to run.
         days = [day for period in periods for day in period.days if day <= newest]

@@ -14,7 +14,7 @@ from ..streams.contract import DailyField as F, Measurement, RegistryEntry
 from ..agents.core.calendar import Stoppage
 from ..agents.core.daily import day_start, epoch_ms
 from ..agents.core.indicators import DayLabel, State
-from ..agents.core.problems import Problem
+from ..agents.core.problems import Problem, overdue_on
 from ..agents.core.investment import Revision, newest_known
 from ..agents.core.nodes import PlanNode
 from ..agents.core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
@@ -365,26 +365,49 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
     return problems
 
 
-async def problem_pages(query: Query) -> AsyncIterator[list[Problem]]:
-    """Every problem, PAGE_ROWS rows at a time. The ledger of a province can hold a
-    problem per project (a metering platform's bad day files 100k of them): read at
-    once, as one series each, the answer and its rows cost ~300 MB for a few seconds.
-    Rows are read in time order without GROUP BY (the tags come as columns): a problem
-    filed meanwhile with an earlier time can shift a page by a row, so the next review
-    sees it."""
-    tags = (Measurement.TAG_PROJECT, "problem_id")
-    async for page in _pages(query, f"SELECT * FROM {Measurement.PROBLEM}"):
-        by_problem: dict[tuple[str, str], Series] = {}
+# What decides whether the review must chase a problem: a page of the whole ledger read
+# with every column (each problem's detail, measures and people) cost the worker ~45 MB
+# at 25k rows, and a province's ledger can hold a problem per project.
+CHASE_COLUMNS = (Measurement.TAG_PROJECT, "problem_id", "kind", "opened_day", "opened_at", "closed_at", "due", "overdue_since")
+CHASED_PER_STATEMENT = 100
+STATEMENTS_PER_REQUEST = 10
+
+
+async def problems_to_chase(query: Query, day: date) -> tuple[set[str], list[Problem]]:
+    """The id of every problem in the ledger, and, read in full (sorted by project and
+    id), the problems still open past their deadline on ``day`` that were not marked
+    overdue yet. The ledger is read a page at a time and only its deciding columns; the
+    full rows only of the problems to chase. Rows are read in time order without GROUP
+    BY (the tags come as columns): a problem filed meanwhile with an earlier time can
+    shift a page by a row, so the next review sees it."""
+    known: set[str] = set()
+    chase: set[str] = set()
+    statement = f"SELECT {', '.join(map(quote_identifier, CHASE_COLUMNS))} FROM {Measurement.PROBLEM}"
+    async for page in _pages(query, statement):
         for series in page:
-            columns = series.columns
-            at = [columns.index(tag) for tag in tags]
-            for row in series.values:
-                key = (row[at[0]], row[at[1]])
-                found = by_problem.get(key)
-                if found is None:
-                    found = by_problem[key] = Series(series.name, dict(zip(tags, key)), columns)
-                found.values.append(row)
-        yield problems_from(by_problem[key] for key in sorted(by_problem))
+            at = _columns(series, *CHASE_COLUMNS)
+            for values in series.values:
+                project_id, problem_id, kind, opened_day, opened_at, closed_at, due, overdue_since = (
+                    values[i] if i is not None else None for i in at
+                )
+                if not (problem_id and project_id and opened_day and kind and opened_at):
+                    continue  # being written right now, as problems_from skips it
+                known.add(problem_id)
+                if not closed_at and due and date.fromisoformat(due) < day and not overdue_since:
+                    chase.add(problem_id)
+    ordered = sorted(chase)
+    statements = [
+        f"SELECT * FROM {Measurement.PROBLEM} WHERE "
+        + " OR ".join(f"problem_id = {quote_literal(problem_id)}" for problem_id in ordered[start : start + CHASED_PER_STATEMENT])
+        + f" GROUP BY {Measurement.TAG_PROJECT}, problem_id"
+        for start in range(0, len(ordered), CHASED_PER_STATEMENT)
+    ]
+    chased: list[Problem] = []
+    for first in range(0, len(statements), STATEMENTS_PER_REQUEST):
+        for series_list in await query("; ".join(statements[first : first + STATEMENTS_PER_REQUEST])):
+            chased.extend(p for p in overdue_on(problems_from(series_list), day) if p.overdue_since is None)
+    chased.sort(key=lambda p: (p.project_id, p.problem_id))
+    return known, chased
 
 
 def _registered(value: str | None) -> str | None:
