@@ -161,8 +161,10 @@ async def load_facts(
     """Facts of every registered project: judged days in [first, last], stoppages, the
     day each started, and investment of ``first``'s year and the year before (every
     year ``all_years``), each month at its newest revision known by the end of
-    ``known_on`` (None: every revision stored); project names only ``with_names``, the
-    days' kWh, baseline and suspicion only ``with_energy`` (the review needs neither).
+    ``known_on`` (None: every revision stored); project names only ``with_names``; the
+    days' kWh, baseline, suspicion and activity index only ``with_energy`` (the review
+    and start counts need none of them, only which side of the started threshold the
+    index lies: ``JudgedStates``).
     Earlier revisions of revised months are kept too (``ProjectFacts.revised``).
     Read a page at a time, each page turned into facts before the next is asked for: at
     a province's 100k projects, one answer with everything was most of the worker's

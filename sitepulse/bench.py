@@ -45,7 +45,7 @@ from .sink.worker_store import judgement_points
 from .agents.core.calendar import WorkCalendar
 from .agents.core.daily import DailyEnergy, day_start_ms
 from .agents.core.indicators import RETAINED_DAYS, DayIndicators, DayLabel, Machine, ProjectTimeline, State
-from .agents.core.project import JudgedStates
+from .agents.core.project import JudgedDay, JudgedStates
 from .sink.points import daily_point, energy_point, indicator_point, status_point
 from .streams.contract import POWER_TOPIC, PowerReading, RegistryEntry
 from .streams.publisher import DayPacker, SitePublisher
@@ -606,8 +606,9 @@ class Bench:
         held = min(count, settings.timelines_held or count)
         unpacked = min(held, Judge.UNPACKED_TIMELINES)
         # The leader's review read one judged day per project here; in steady operation
-        # it reads every day of the three periods it ranks and the one before (up to 61).
-        review_extra_bytes = count * (REVIEW_SPAN_DAYS - 1) * JudgedStates.LAYOUT.size
+        # it reads every day of the three periods it ranks and the one before (up to 61),
+        # in day order as load_facts does.
+        review_extra_bytes = count * (review_days_bytes(REVIEW_SPAN_DAYS) - review_days_bytes(1))
         self.results.update(
             state_bytes_per_project_first_day=first_day_bytes,
             state_bytes_per_project_full_window=full_window_bytes,
@@ -619,6 +620,14 @@ class Bench:
             peak_rss_full_window_estimate_mb=rss.peak_mb
             + (held * (full_window_bytes - first_day_bytes) + unpacked * unpacked_extra_bytes + review_extra_bytes) / 1e6,
         )
+
+
+def review_days_bytes(days: int) -> int:
+    """What ``days`` judged days of one project take in the leader's review."""
+    held, first = JudgedStates(), date(2026, 3, 1)
+    for n in range(days):
+        held[first + timedelta(days=n)] = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.2)
+    return held.held_bytes()
 
 
 FRESHNESS_METERS = 500  # one reading each per round

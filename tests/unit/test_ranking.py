@@ -3,17 +3,19 @@ the figures the seed articles quote and against what a supervisor would work out
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sitepulse.agents.core.calendar import Stoppage
-from sitepulse.agents.core.indicators import DayLabel, State
+from sitepulse.agents.core.indicators import STARTED_ABOVE, DayLabel, State
 from sitepulse.agents.core.periods import PeriodError, half_month_of, parse_period
 from sitepulse.agents.core.project import JudgedDay, JudgedDays, JudgedStates, MonthReport, Profile, ProjectFacts
-from sitepulse.agents.core.ranking import investment_without_power, rank_units
+from sitepulse.agents.core.ranking import flat_investment, investment_without_power, month_activity, rank_units
+from sitepulse.agents.core.starts import start_rate, starts_by
 
 STARTED = JudgedDay(DayLabel.STARTED, State.STARTED, True, 1.0)
 STALLED = JudgedDay(DayLabel.STALLED, State.STALLED, True, 0.05)
@@ -156,10 +158,56 @@ def test_packed_judged_days_hold_what_a_dict_of_days_would(writes):
     assert packed.get(date(2024, 12, 31)) is None and date(2024, 12, 31) not in packed
 
 
+def _side(index: float | None) -> float | None:
+    return None if index is None else JudgedStates.IDLE_INDEX if index <= STARTED_ABOVE else JudgedStates.WORKING_INDEX
+
+
 @given(st.lists(st.tuples(st.dates(date(2025, 1, 1), date(2027, 12, 31)), _JUDGED_DAYS), max_size=60))
 def test_judged_states_keep_what_rankings_read(writes):
     packed, reference = JudgedStates(), {}
     for day, judged in writes:
         packed[day] = judged
-        reference[day] = JudgedDay(judged.label, judged.machine_state, judged.working_day, judged.activity_index)
-    assert dict(packed.items()) == reference
+        reference[day] = JudgedDay(judged.label, judged.machine_state, judged.working_day, _side(judged.activity_index))
+        assert packed[day] == reference[day]
+    assert dict(packed.items()) == reference and len(packed) == len(reference) and list(packed) == sorted(reference)
+    assert packed.get(date(2024, 12, 31)) is None and date(2028, 1, 1) not in packed
+
+
+def test_judged_states_keep_the_side_of_the_started_threshold():
+    idle, working = JudgedStates.IDLE_INDEX, JudgedStates.WORKING_INDEX
+    for index, side in [(None, None), (0.0, idle), (STARTED_ABOVE, idle), (STARTED_ABOVE + 1e-9, working), (4.0, working)]:
+        days = JudgedStates()
+        days[date(2026, 3, 2)] = replace(STARTED, activity_index=index)
+        assert days[date(2026, 3, 2)].activity_index == side, index
+
+
+_AT_THRESHOLD_ALL_MARCH = [(date(2026, 3, d), STARTED, STARTED_ABOVE) for d in range(2, 10)]
+
+
+_NEAR_THRESHOLD = st.none() | st.sampled_from([0.0, STARTED_ABOVE - 1e-9, STARTED_ABOVE, STARTED_ABOVE + 1e-9, 1.0]) | st.floats(0, 5)
+
+
+@given(
+    st.lists(st.tuples(st.dates(date(2026, 2, 20), date(2026, 4, 10)), _JUDGED_DAYS, _NEAR_THRESHOLD), max_size=50),
+    st.sampled_from([date(2026, 2, 27), date(2026, 3, 15), date(2026, 3, 31), date(2026, 4, 10)]),
+)
+@example(_AT_THRESHOLD_ALL_MARCH, date(2026, 3, 31))
+def test_the_review_s_rules_read_the_same_from_judged_states(writes, as_of):
+    """Rankings (start rate, stalled share), the idle-power and flat-investment months
+    and start counts give the same answers from the review's one byte a day as from
+    every figure of the day."""
+    full = project("NB-0001", planned_start=date(2026, 3, 1))
+    states = project("NB-0001", planned_start=date(2026, 3, 1))
+    states.days = JudgedStates()
+    for fact in (full, states):
+        fact.investment = {"2026-03": MonthReport(120.0, date(2026, 4, 5))}
+    for day, judged, index in writes:
+        full.days[day] = states.days[day] = replace(judged, activity_index=index)
+    period = half_month_of(date(2026, 3, 20))
+    assert investment_without_power(states, "2026-03") == investment_without_power(full, "2026-03")
+    assert month_activity(states, "2026-03") == month_activity(full, "2026-03")
+    assert flat_investment(states, "2026-03", 1) == flat_investment(full, "2026-03", 1)
+    assert states.judged_working_days(period) == full.judged_working_days(period)
+    assert states.has_started_by(as_of) == full.has_started_by(as_of) and states.state_on(as_of) == full.state_on(as_of)
+    assert start_rate([states], as_of) == start_rate([full], as_of)
+    assert starts_by([states], as_of, ["city"]) == starts_by([full], as_of, ["city"])
