@@ -77,23 +77,31 @@ _LABELS = tuple(DayLabel)
 _STATES = tuple(State)
 
 
+def _state_code(judged: JudgedDay) -> int:
+    """The six low bits of a judged day's code in both packed forms: label + 1 (so a
+    judged day's code is never 0) | machine state << 3 | working day << 5."""
+    return (_LABELS.index(judged.label) + 1) | _STATES.index(judged.machine_state) << 3 | judged.working_day << 5
+
+
+def _state_of(code: int) -> tuple[DayLabel, State, bool]:
+    return _LABELS[(code & 0b111) - 1], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1)
+
+
 class JudgedDays(PackedDays[JudgedDay]):
     """A project's judged days: 29 bytes a day where a dict of ``JudgedDay`` objects cost
     ~250. The leader's review holds weeks of days of every project at once."""
 
     __slots__ = ()
-    # date ordinal, label | state | working day | suspicious, activity index, kWh, baseline (NaN: none)
+    # date ordinal, label + 1 | state | working day | suspicious, activity index, kWh, baseline (NaN: none)
     LAYOUT = struct.Struct("<iBddd")
 
     def pack(self, judged: JudgedDay) -> tuple:
-        code = _LABELS.index(judged.label) | _STATES.index(judged.machine_state) << 3 | judged.working_day << 5 | judged.suspicious << 6
+        code = _state_code(judged) | judged.suspicious << 6
         return code, or_nan(judged.activity_index), judged.kwh, or_nan(judged.baseline_kwh)
 
     def unpack(self, day: date, fields: tuple) -> JudgedDay:
         code, index, kwh, baseline = fields
-        return JudgedDay(
-            _LABELS[code & 0b111], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1), or_none(index), kwh, or_none(baseline), bool(code >> 6 & 1)
-        )
+        return JudgedDay(*_state_of(code), or_none(index), kwh, or_none(baseline), bool(code >> 6 & 1))
 
 
 class JudgedStates(Mapping[date, JudgedDay]):
@@ -119,8 +127,7 @@ class JudgedStates(Mapping[date, JudgedDay]):
     def _code(judged: JudgedDay) -> int:
         index = judged.activity_index
         side = 0 if index is None else 1 if index <= STARTED_ABOVE else 2
-        # label + 1: a judged day's code is never 0
-        return (_LABELS.index(judged.label) + 1) | _STATES.index(judged.machine_state) << 3 | judged.working_day << 5 | side << 6
+        return _state_code(judged) | side << 6
 
     def __setitem__(self, day: date, judged: JudgedDay) -> None:
         ordinal = day.toordinal()
@@ -138,7 +145,7 @@ class JudgedStates(Mapping[date, JudgedDay]):
         code = self._codes[position] if 0 <= position < len(self._codes) else 0
         if not code:
             raise KeyError(day)
-        return JudgedDay(_LABELS[(code & 0b111) - 1], _STATES[code >> 3 & 0b11], bool(code >> 5 & 1), self._SIDES[code >> 6])
+        return JudgedDay(*_state_of(code), self._SIDES[code >> 6])
 
     def __iter__(self) -> Iterator[date]:
         return (date.fromordinal(self._first + position) for position, code in enumerate(self._codes) if code)
