@@ -307,7 +307,7 @@ class Judge:
                 continue
             ts_ms = reading.ts_ms
             span = spans.get((source, message))
-            if span is None:
+            if not span:  # none yet, or only a run of the message's with no reading left (all too late)
                 spans[(source, message)] = [ts_ms, ts_ms]
             elif ts_ms < span[0]:
                 span[0] = ts_ms
