@@ -110,7 +110,7 @@ class JudgedStates(Mapping[date, JudgedDay]):
     index lies (every one of those rules compares it with ``STARTED_ABOVE``, none reads
     more). One byte a day, the days from the first held to the last in a row (a day not
     judged: 0): the leader's review holds up to 61 days of every project in a province,
-    6 MB at 100k projects where 13 bytes a day took 78 MB. Without energy (kWh 0, no
+    7 MB at 100k projects where 13 bytes a day took 78 MB. Without energy (kWh 0, no
     baseline, not suspicious); the index comes back as ``IDLE_INDEX`` or
     ``WORKING_INDEX``."""
 
