@@ -48,16 +48,20 @@ class Series:
 # InfluxDB 1.x evaluates a long OR of tag conditions very slowly (a statement naming
 # 2,500 projects kept influxd busy for minutes); a few short statements in one request
 # cost milliseconds.
-PROJECTS_PER_STATEMENT = 100
+VALUES_PER_STATEMENT = 100
+
+
+def tag_conditions(tag: str, values: Iterable[str]) -> list[str]:
+    """``(tag = 'a' OR ...)`` clauses of at most VALUES_PER_STATEMENT values, in order."""
+    ordered = sorted(values)
+    return [
+        "(" + " OR ".join(f"{tag} = {quote_literal(value)}" for value in ordered[start : start + VALUES_PER_STATEMENT]) + ")"
+        for start in range(0, len(ordered), VALUES_PER_STATEMENT)
+    ]
 
 
 def project_conditions(project_ids: Iterable[str]) -> list[str]:
-    """``(project_id = 'a' OR ...)`` clauses of at most PROJECTS_PER_STATEMENT projects."""
-    ordered = sorted(project_ids)
-    return [
-        "(" + " OR ".join(f"project_id = {quote_literal(p)}" for p in ordered[start : start + PROJECTS_PER_STATEMENT]) + ")"
-        for start in range(0, len(ordered), PROJECTS_PER_STATEMENT)
-    ]
+    return tag_conditions("project_id", project_ids)
 
 
 def quote_literal(value: str) -> str:

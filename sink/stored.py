@@ -18,7 +18,7 @@ from ..agents.core.problems import Problem, overdue_on
 from ..agents.core.investment import Revision, newest_known
 from ..agents.core.nodes import PlanNode
 from ..agents.core.project import NO_INVESTMENT, JudgedDay, JudgedDays, JudgedStates, Profile, ProjectFacts
-from .influx import Series, quote_identifier, quote_literal
+from .influx import Series, quote_identifier, quote_literal, tag_conditions
 from .points import UNREGISTERED
 
 Query = Callable[[str], Awaitable[list[list[Series]]]]
@@ -325,7 +325,7 @@ def _date_of(series_list: list[Series]) -> date | None:
 
 
 def problem_query(problem_id: str | None = None, condition: str | None = None) -> str:
-    """Problems, all or one; ``condition``: a clause of ``project_conditions``."""
+    """Problems, all or one; ``condition``: a clause of ``tag_conditions``."""
     conditions = []
     if condition is not None:
         conditions.append(condition)
@@ -371,7 +371,6 @@ def problems_from(series_list: Iterable[Series]) -> list[Problem]:
 # with every column (each problem's detail, measures and people) cost the worker ~45 MB
 # at 25k rows, and a province's ledger can hold a problem per project.
 CHASE_COLUMNS = (Measurement.TAG_PROJECT, "problem_id", "kind", "opened_day", "opened_at", "closed_at", "due", "overdue_since")
-CHASED_PER_STATEMENT = 100
 STATEMENTS_PER_REQUEST = 10
 
 
@@ -397,13 +396,7 @@ async def problems_to_chase(query: Query, day: date) -> tuple[set[str], list[Pro
                 known.add(problem_id)
                 if not closed_at and due and date.fromisoformat(due) < day and not overdue_since:
                     chase.add(problem_id)
-    ordered = sorted(chase)
-    statements = [
-        f"SELECT * FROM {Measurement.PROBLEM} WHERE "
-        + " OR ".join(f"problem_id = {quote_literal(problem_id)}" for problem_id in ordered[start : start + CHASED_PER_STATEMENT])
-        + f" GROUP BY {Measurement.TAG_PROJECT}, problem_id"
-        for start in range(0, len(ordered), CHASED_PER_STATEMENT)
-    ]
+    statements = [problem_query(condition=condition) for condition in tag_conditions("problem_id", chase)]
     chased: list[Problem] = []
     for first in range(0, len(statements), STATEMENTS_PER_REQUEST):
         for series_list in await query("; ".join(statements[first : first + STATEMENTS_PER_REQUEST])):

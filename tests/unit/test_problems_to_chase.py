@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from sitepulse.agents.core.problems import overdue_on
-from sitepulse.sink import stored
+from sitepulse.sink import influx, stored
 from sitepulse.sink.influx import Series
 from sitepulse.sink.stored import problems_from, problems_to_chase
 
@@ -49,7 +49,7 @@ def grouped(rows: list[list]) -> list[Series]:
 def test_the_review_chases_what_one_full_read_finds(monkeypatch, page_rows):
     rows = ledger(60)
     monkeypatch.setattr(stored, "PAGE_ROWS", page_rows)
-    monkeypatch.setattr(stored, "CHASED_PER_STATEMENT", 4)
+    monkeypatch.setattr(influx, "VALUES_PER_STATEMENT", 4)
     read_in_full: list[str] = []
 
     async def query(request: str) -> list[list[Series]]:
