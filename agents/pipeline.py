@@ -327,7 +327,7 @@ class PowerHandler:
         return BatchOutcome(too_late, resets, duplicates, too_late_places, writing)
 
     async def _store(self, fresh: Sequence[MeterReading | MeterRun], energies: Sequence[DailyEnergy]) -> None:
-        await asyncio.gather(self.store.write_readings(fresh), self.store.write_days(energies))
+        await self.store.write_batch(fresh, energies)
 
     def _plan(self, fresh: Sequence[MeterReading | MeterRun]) -> tuple[set[DayKey], list[tuple[Any, Any]]]:
         """The days a batch touches, and its additions to the day book in batch order

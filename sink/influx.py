@@ -22,6 +22,9 @@ from ..streams.contract import SHARD_DURATION
 
 log = logging.getLogger(__name__)
 
+# Lines per write request, as InfluxDB advises; a batch a little over it (a worker's
+# batch of ~5,000 readings and its day totals) still goes as one request, not as 5,000
+# and a few dozen: influxd and the worker pay a request's overhead per request.
 WRITE_CHUNK = 5000
 T = TypeVar("T")
 
@@ -71,6 +74,20 @@ def quote_literal(value: str) -> str:
 
 def quote_identifier(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_chunks(count: int, target: int = WRITE_CHUNK) -> list[tuple[int, int]]:
+    """``count`` lines as (start, stop) slices of even size, as many as ``count / target``
+    rounded (at least one): each holds fewer than 1.5 × ``target`` lines."""
+    chunks = max(1, round(count / target))
+    size, extra = divmod(count, chunks)
+    bounds, start = [], 0
+    for index in range(chunks):
+        stop = start + size + (index < extra)
+        if stop > start:
+            bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
 class InfluxClient:
@@ -128,8 +145,8 @@ class InfluxClient:
 
     async def write(self, lines: Sequence[str]) -> None:
         """Write line-protocol points (millisecond timestamps), in chunks."""
-        for start in range(0, len(lines), WRITE_CHUNK):
-            chunk = "\n".join(lines[start : start + WRITE_CHUNK])
+        for start, stop in write_chunks(len(lines)):
+            chunk = "\n".join(lines[start:stop])
             if self.settings.influx_api == "v2":
                 await self._write_v2(chunk)
             else:

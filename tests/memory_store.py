@@ -31,17 +31,21 @@ class MemoryStore:
     async def write(self, points: Sequence[str]) -> None:
         self.points.extend(points)
 
-    async def write_readings(self, readings: Sequence[MeterReading | MeterRun]) -> None:
+    async def write_batch(self, readings: Sequence[MeterReading | MeterRun], energies: Iterable[DailyEnergy]) -> None:
+        self.write_readings(readings)
+        self.write_days(energies)
+
+    def write_readings(self, readings: Sequence[MeterReading | MeterRun]) -> None:
         for reading in (held for item in readings for held in (item.readings() if isinstance(item, MeterRun) else [item])):
             # What InfluxDB gives back to a restarted worker: the day book's part.
             self.readings[(reading.project_id, reading.meter_id, reading.ts_ms)] = MeterReading(*reading[:5])
 
-    async def write_days(self, energies: Iterable[DailyEnergy]) -> None:
+    def write_days(self, energies: Iterable[DailyEnergy]) -> None:
         for energy in energies:
             self.energies[(energy.project_id, energy.day)] = energy
 
     async def write_judgement(self, judgement: Judgement) -> None:
-        await self.write_days(judgement.silent_days)
+        self.write_days(judgement.silent_days)
         for judged in judgement.judged:
             key = (judged.indicators.project_id, judged.indicators.day)
             self.indicators[key] = judged.indicators

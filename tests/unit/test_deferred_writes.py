@@ -23,7 +23,8 @@ from tests.unit.test_judge import SILENT_FROM, START, STALLS_FROM, TZ, WALL_S, W
 
 
 class GatedStore(MemoryStore):
-    """Each write of raw readings waits for its own gate, so a test decides when it lands."""
+    """Each batch's write (raw readings and day totals) waits for its own gate, so a test
+    decides when it lands."""
 
     def __init__(self) -> None:
         super().__init__(TZ)
@@ -35,13 +36,14 @@ class GatedStore(MemoryStore):
         self.days_read_back.append(dict(days))
         return await super().stored_readings(days)
 
-    async def write_readings(self, readings) -> None:
+    async def write_batch(self, readings, energies) -> None:
+        energies = list(energies)
         gate = asyncio.Event()
         self.gates.append(gate)
         await gate.wait()
         if self.refusal is not None:
             raise self.refusal
-        await super().write_readings(readings)
+        await super().write_batch(readings, energies)
 
 
 async def settle() -> None:
@@ -244,14 +246,10 @@ class LaggingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__(TZ)
 
-    async def write_readings(self, readings) -> None:
-        await settle()
-        await super().write_readings(readings)
-
-    async def write_days(self, energies) -> None:
+    async def write_batch(self, readings, energies) -> None:
         energies = list(energies)
         await settle()
-        await super().write_days(energies)
+        await super().write_batch(readings, energies)
 
     async def write_judgement(self, judgement) -> None:
         await settle()
