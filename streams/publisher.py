@@ -8,7 +8,8 @@ being dropped, and the worker checks everything again anyway.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -35,6 +36,8 @@ from .signing import KeyStore, sign
 from .validation import Rejection, check_record, decode_record, passes_reading_rules, series_rejections
 
 _encode = msgspec.json.Encoder().encode
+_JUST_BEFORE = timedelta(microseconds=1)  # midnight ends the day before
+_TS = operator.attrgetter("ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ class SitePublisher:
         return Published(POWER_TOPIC) if good or refused is None else refused
 
     def _send_batches(self, project_id: str, readings: list[PowerReading]) -> None:
-        signed = [self._signed(reading) for reading in readings]
+        signed = readings if self._keys is None else [self._signed(reading) for reading in readings]
         for first in range(0, len(signed), MAX_BATCH_READINGS):
             self._send(POWER_TOPIC, project_id, _encode(PowerBatch.of(project_id, signed[first : first + MAX_BATCH_READINGS])))
 
@@ -215,22 +218,36 @@ class DayPacker:
         self._window_of: tuple[datetime | None, date | None] = (None, None)
 
     def add(self, reading: PowerReading, source: str = "publisher") -> None:
-        # A time-ordered stream gives every meter's reading of one time in a row: the
-        # window of the last time seen serves them all.
-        if reading.ts != self._window_of[0]:
-            self._window_of = (reading.ts, (reading.ts - timedelta(microseconds=1)).astimezone(self.tz).date())
-        window = self._window_of[1]
-        if window != self._window or self._count >= self.max_pending:
-            self.flush(source)
-            self._window = window
-        held = self._pending.setdefault(reading.project_id, [])
-        held.append(reading)
-        self._count += 1
-        if len(held) >= MAX_BATCH_READINGS:
-            self.flush(source)
+        self.add_all((reading,), source)
+
+    def add_all(self, readings: Iterable[PowerReading], source: str = "publisher") -> None:
+        """``add`` each reading, in order (a replay's block of lines at once)."""
+        # (The state is held in locals, and put back before each flush and at the end.)
+        tz, limit, pending, count = self.tz, self.max_pending, self._pending, self._count
+        last_ts, window = self._window_of
+        for reading in readings:
+            # A time-ordered stream gives every meter's reading of one time in a row:
+            # the window of the last time seen serves them all.
+            if reading.ts != last_ts:
+                last_ts = reading.ts
+                window = (last_ts - _JUST_BEFORE).astimezone(tz).date()
+            if window != self._window or count >= limit:
+                self._count = count
+                self.flush(source)
+                self._window, pending, count = window, self._pending, 0
+            held = pending.get(reading.project_id)
+            if held is None:
+                held = pending[reading.project_id] = []
+            held.append(reading)
+            count += 1
+            if len(held) >= MAX_BATCH_READINGS:
+                self._count = count
+                self.flush(source)
+                pending, count = self._pending, 0
+        self._count, self._window_of = count, (last_ts, window)
 
     def flush(self, source: str = "publisher") -> None:
-        by_first_reading = sorted(self._pending.items(), key=lambda item: min(r.ts for r in item[1]))
+        by_first_reading = sorted(self._pending.items(), key=lambda item: min(map(_TS, item[1])))
         for project_id, held in by_first_reading:
             self._publish(project_id, held, source)
         self._pending = {}

@@ -232,6 +232,25 @@ def decode_record(raw: bytes, now: datetime | None = None) -> Record | Rejection
     return check_record(record, now)
 
 
+def decode_accepted_readings(lines: bytes, now: datetime | None = None) -> list[PowerReading] | None:
+    """A block of JSON lines decoded at once, when every line is a power reading that
+    ``decode_record`` would accept; None when any is not (ask it line by line). A
+    replay's file is millions of such lines: decoding and checking them as a block
+    costs a fraction of a call per line."""
+    if max(map(len, lines.split(b"\n"))) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        records = _typed_decoder.decode_lines(lines)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not records:
+        return records
+    if {type(record) for record in records} != {PowerReading}:
+        return None
+    accepted = _all_pass(records, _latest_accepted(now), None) and all(map(_valid_id, {record.project_id for record in records}))
+    return records if accepted else None
+
+
 def check_record(record: Record, now: datetime | None = None) -> Record | Rejection:
     """Rules that the schema cannot express."""
     outcome = _check_fields(record)
