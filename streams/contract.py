@@ -3,6 +3,7 @@ InfluxDB measurements. Everything else imports these names."""
 
 from __future__ import annotations
 
+import operator
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -138,16 +139,17 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
         interval on one grid, holes filled with None. A reading that falls off its
         meter's run (another interval, off the grid, a repeated time) starts another."""
         by_meter: dict[str, list[PowerReading]] = {}
-        for reading in sorted(readings, key=lambda r: (r.meter_id, r.ts)):
+        for reading in readings:
             by_meter.setdefault(reading.meter_id, []).append(reading)
         found = []
-        for meter_readings in by_meter.values():
+        for meter_id in sorted(by_meter):
             run: list[PowerReading] = []
             place = 0  # the last reading's place in the run
-            for reading in meter_readings:
+            for reading in sorted(by_meter[meter_id], key=_TS):  # (stable: a repeated time keeps its order)
                 if run:
                     # Most readings follow the last one by one interval: no division.
-                    if reading.interval_s == run[-1].interval_s and reading.ts - run[-1].ts == timedelta(seconds=reading.interval_s):
+                    last = run[-1]
+                    if reading.interval_s == last.interval_s and reading.ts - last.ts == step:
                         steps: int | None = place + 1
                     else:
                         steps = _place_in(run, reading)
@@ -155,6 +157,8 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
                         found.append(cls._of_run(run))
                         run, steps = [], 0
                     place = steps
+                if not run:
+                    step = timedelta(seconds=reading.interval_s)
                 run.append(reading)
             found.append(cls._of_run(run))
         return found
@@ -163,14 +167,21 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
     def _of_run(cls, run: list[PowerReading]) -> PowerSeries:
         first, interval = run[0], timedelta(seconds=run[0].interval_s)
         length = (run[-1].ts - first.ts) // interval + 1
-        columns: dict[str, list[float | None]] = {"kwh": [None] * length, "kwh_total": [None] * length, "kw": [None] * length}
-        for reading in run:
-            index = (reading.ts - first.ts) // interval
-            columns["kwh"][index] = reading.kwh
-            columns["kwh_total"][index] = reading.kwh_total
-            columns["kw"][index] = reading.kw
+        columns: dict[str, list[float | None]]
+        if length == len(run):  # no hole (a run's places only go up): the columns as they come
+            columns = {"kwh": [r.kwh for r in run], "kwh_total": [r.kwh_total for r in run], "kw": [r.kw for r in run]}
+        else:
+            columns = {"kwh": [None] * length, "kwh_total": [None] * length, "kw": [None] * length}
+            for reading in run:
+                index = (reading.ts - first.ts) // interval
+                columns["kwh"][index] = reading.kwh
+                columns["kwh_total"][index] = reading.kwh_total
+                columns["kw"][index] = reading.kw
         optional = {name: column for name, column in columns.items() if name != "kwh" and any(v is not None for v in column)}
         return cls(first.project_id, first.meter_id, first.ts, first.interval_s, columns["kwh"], optional.get("kwh_total"), optional.get("kw"))
+
+
+_TS = operator.attrgetter("ts")
 
 
 def _at(column: list[float | None] | None, index: int) -> float | None:
