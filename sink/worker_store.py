@@ -51,9 +51,9 @@ class InfluxWorkerStore:
         await self.influx.write(points)
 
     async def write_batch(self, readings: Sequence[MeterReading | MeterRun], energies: Iterable[DailyEnergy]) -> None:
-        """A batch's raw readings and the day totals they change, in one request (two
-        cost influxd and the worker a request's overhead more per batch, ~8 % of the
-        day-packed leg)."""
+        """A batch's raw readings and the day totals they change, in one request: as two
+        (with the readings' sliver over WRITE_CHUNK, three), the day-packed leg ran
+        5–8 % slower (docs/performance.md, tenth part)."""
         lines = reading_lines(readings)
         lines += [daily_point(energy, self.tz) for energy in energies]
         await self.influx.write(lines)
