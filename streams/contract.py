@@ -145,7 +145,8 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
         for meter_id in sorted(by_meter):
             run: list[PowerReading] = []
             place = 0  # the last reading's place in the run
-            for reading in sorted(by_meter[meter_id], key=_TS):  # (stable: a repeated time keeps its order)
+            step = timedelta(0)  # the run's interval
+            for reading in sorted(by_meter[meter_id], key=reading_time):  # (stable: a repeated time keeps its order)
                 if run:
                     # Most readings follow the last one by one interval: no division.
                     last = run[-1]
@@ -181,7 +182,7 @@ class PowerSeries(msgspec.Struct, tag_field="type", tag="power_series", frozen=T
         return cls(first.project_id, first.meter_id, first.ts, first.interval_s, columns["kwh"], optional.get("kwh_total"), optional.get("kw"))
 
 
-_TS = operator.attrgetter("ts")
+reading_time = operator.attrgetter("ts")  # a reading's time, as a sort key
 
 
 def _at(column: list[float | None] | None, index: int) -> float | None:

@@ -8,7 +8,6 @@ being dropped, and the worker checks everything again anyway.
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -31,13 +30,13 @@ from .contract import (
     PowerReading,
     PowerSeries,
     Record,
+    reading_time,
 )
 from .signing import KeyStore, sign
 from .validation import Rejection, check_record, decode_record, passes_reading_rules, series_rejections
 
 _encode = msgspec.json.Encoder().encode
 _JUST_BEFORE = timedelta(microseconds=1)  # midnight ends the day before
-_TS = operator.attrgetter("ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +246,7 @@ class DayPacker:
         self._count, self._window_of = count, (last_ts, window)
 
     def flush(self, source: str = "publisher") -> None:
-        by_first_reading = sorted(self._pending.items(), key=lambda item: min(map(_TS, item[1])))
+        by_first_reading = sorted(self._pending.items(), key=lambda item: min(map(reading_time, item[1])))
         for project_id, held in by_first_reading:
             self._publish(project_id, held, source)
         self._pending = {}
