@@ -22,9 +22,9 @@ from ..streams.contract import SHARD_DURATION
 
 log = logging.getLogger(__name__)
 
-# Lines per write request, as InfluxDB advises; a batch a little over it (a worker's
-# batch of ~5,000 readings and its day totals) still goes as one request, not as 5,000
-# and a few dozen: influxd and the worker pay a request's overhead per request.
+# Lines per write request, as InfluxDB advises; a write of up to half as much again (a
+# worker's batch of ~5,000 readings and its day totals) still goes as one request, not
+# as 5,000 and a few dozen: influxd and the worker pay a request's overhead per request.
 WRITE_CHUNK = 5000
 T = TypeVar("T")
 
@@ -77,9 +77,10 @@ def quote_identifier(value: str) -> str:
 
 
 def write_chunks(count: int, target: int = WRITE_CHUNK) -> list[tuple[int, int]]:
-    """``count`` lines as (start, stop) slices of even size, as many as ``count / target``
-    rounded (at least one): each holds fewer than 1.5 × ``target`` lines."""
-    chunks = max(1, round(count / target))
+    """``count`` lines as (start, stop) slices: the fewest of even size that hold at most
+    1.5 × ``target`` lines each."""
+    most = max(1, 3 * target // 2)
+    chunks = max(1, -(-count // most))
     size, extra = divmod(count, chunks)
     bounds, start = [], 0
     for index in range(chunks):
