@@ -51,7 +51,7 @@ from ..streams.contract import (
 from ..streams.publisher import dead_letter_headers
 from ..streams.signing import KeyStore
 from ..streams.topics import partition_of as kafka_partition_of
-from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_message, reading_parts, series_rejections
+from ..streams.validation import Part, Rejection, batch_rejections, check_against_registry, decode_accepted_messages, decode_message, none_against_registry, reading_parts, series_rejections
 from .activity import ActivityTracker
 from .core.judge import SINGLE_READING_MESSAGES, Judge
 from .core.calendar import Stoppage, WorkCalendar
@@ -355,6 +355,10 @@ class Worker:
         """Decode, check and screen one batch of messages, handle what is accepted and
         dead-letter the rest (the power and investment agents' whole work)."""
         received = datetime.now(timezone.utc)
+        if kind == "power" and (singles := self._accepted_single_readings(events, received)) is not None:
+            for first in range(0, len(singles), self.settings.batch_size):
+                await self._handle_chunk(kind, handle, singles[first : first + self.settings.batch_size], [])
+            return
         accepted: list[tuple[faust.EventT, Part]] = []
         rejections: list[tuple[faust.EventT, Part | None, Rejection]] = []
         taken = 0  # readings accepted (a series' run holds many)
@@ -391,6 +395,18 @@ class Worker:
                 await self._handle_chunk(kind, handle, accepted, rejections)
                 accepted, rejections, taken = [], [], 0
         await self._handle_chunk(kind, handle, accepted, rejections)
+
+    def _accepted_single_readings(self, events: Sequence[faust.EventT], received: datetime) -> list[tuple[faust.EventT, Part]] | None:
+        """A batch of messages that each carry one reading the power agent accepts as it
+        is (decoded, checked and screened at once, ``decode_accepted_messages``), each
+        with its message; None when any does not, or when each reading's signature must
+        be checked: then the batch is taken message by message."""
+        if self.signing_keys is not None and self.settings.signatures_required:
+            return None
+        readings = decode_accepted_messages([event.message.value or b"" for event in events], received)
+        if readings is None or not none_against_registry(readings, self.tracker.judge.registry):
+            return None
+        return [(event, Part(reading)) for event, reading in zip(events, readings)]
 
     async def _handle_chunk(
         self,

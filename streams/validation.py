@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -29,6 +30,7 @@ from .contract import (
     PowerReading,
     PowerSeries,
     Record,
+    RegistryEntry,
 )
 
 _typed_decoder = msgspec.json.Decoder(Record)
@@ -239,6 +241,26 @@ def decode_accepted_readings(lines: bytes, now: datetime | None = None) -> list[
     costs a fraction of a call per line."""
     if max(map(len, lines.split(b"\n"))) > MAX_MESSAGE_BYTES:
         return None
+    return _accepted_lines(lines, now)
+
+
+def decode_accepted_messages(values: Sequence[bytes], now: datetime | None = None) -> list[PowerReading] | None:
+    """Messages of one power reading each (a live site's), decoded at once when every
+    one is a reading that ``decode_record`` would accept, in message order; None when
+    any is not (ask message by message). Sites send most readings so, a few hundred in
+    each batch an agent takes: one decode and one column check instead of one of each
+    per message."""
+    if not values or max(map(len, values)) > MAX_MESSAGE_BYTES:
+        return None
+    block = b"\n".join(values)
+    if block.count(b"\n") != len(values) - 1:
+        return None  # a message of more than one line: it is not one record
+    records = _accepted_lines(block, now)
+    # (a blank message is no line at all: the count tells it)
+    return records if records is not None and len(records) == len(values) else None
+
+
+def _accepted_lines(lines: bytes, now: datetime | None) -> list[PowerReading] | None:
     try:
         records = _typed_decoder.decode_lines(lines)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -366,7 +388,31 @@ def check_against_registry(reading: PowerReading, capacity_kva: float | None, re
     bare embedded run) nothing is refused for being unregistered."""
     if capacity_kva is None:
         return Rejection("unknown_project", f"project_id={reading.project_id!r}") if registry_loaded else None
-    most = capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE
+    most = _most_kwh(capacity_kva, reading.interval_s)
     if capacity_kva > 0 and reading.kwh > most:
         return Rejection("impossible_kwh", f"kwh={reading.kwh} > {most:.1f} ({capacity_kva:g} kVA × {reading.interval_s} s × {OVERLOAD_TOLERANCE})")
     return None
+
+
+def _most_kwh(capacity_kva: float, interval_s: int) -> float:
+    """The most energy a reading of ``interval_s`` may hold on a project of ``capacity_kva``."""
+    return capacity_kva * interval_s / 3600 * OVERLOAD_TOLERANCE
+
+
+def none_against_registry(readings: Sequence[PowerReading], registry: Mapping[str, RegistryEntry]) -> bool:
+    """True when ``check_against_registry`` refuses none of ``readings`` (``registry``:
+    the projects' rows, empty before any is loaded), asked once for the lot (False: ask
+    each reading)."""
+    if not registry:
+        return True
+    capacity_of = {}
+    for project_id in {reading.project_id for reading in readings}:
+        held = registry.get(project_id)
+        if held is None:
+            return False
+        capacity_of[project_id] = held.capacity_kva
+    for reading in readings:
+        capacity_kva = capacity_of[reading.project_id]
+        if capacity_kva > 0 and reading.kwh > _most_kwh(capacity_kva, reading.interval_s):
+            return False
+    return True
