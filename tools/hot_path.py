@@ -125,7 +125,7 @@ async def run(
     built and the events it published. ``dead_letters`` collects what would go to the
     dead-letter topic: (message offset, index in the message, reason, record)."""
     state = Path(tempfile.mkdtemp(prefix="hot_path."))
-    settings = Settings(_env_file=None, state_dir=state, timezone=str(tz))
+    settings = Settings(_env_file=None, state_dir=state, timezone=str(tz), batch_messages=messages_per_batch)
     worker = Worker(settings, registry, None)
     influx = influx or DiscardingInflux()
     worker.store = NothingStored(influx, tz)  # type: ignore[arg-type]
@@ -152,6 +152,7 @@ async def run(
     events = [SimpleNamespace(message=Consumed(value, offset)) for offset, value in enumerate(values)]
     for first in range(0, len(events), messages_per_batch):
         await worker.take_records(events[first : first + messages_per_batch], "power", PowerReading, worker.power.handle, worker.screen_power)
+    await worker.take_held_singles(worker.power.handle)  # as the agent does once no take comes
     await worker.power.landed()
     if refused:
         print(f"refused: {dict(refused)}", file=sys.stderr)

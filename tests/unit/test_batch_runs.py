@@ -282,7 +282,9 @@ def test_single_readings_of_a_backlog_become_runs_and_a_late_one_goes_out_as_sen
     late = (0, ("M1", 3, 900, 9.0, 0, True))
     values = single_messages([*ordered, late, ordered[-1]], 0)
     runs = []
-    with mock.patch("sitepulse.agents.app.single_reading_runs", side_effect=lambda *a: runs.append(single_reading_runs(*a)) or runs[-1]):
+    # Each take handled as it comes (a full take is otherwise held for the next: test_live_batches)
+    with mock.patch("sitepulse.agents.app.single_reading_runs", side_effect=lambda *a: runs.append(single_reading_runs(*a)) or runs[-1]), \
+            mock.patch.object(Worker, "_may_hold", return_value=False):
         stored, _events, dead_letters, counts = through_the_power_step(values, 16)
     assert [sorted(len(places) for run, places in runs[0])] == [[8, 8]] and runs[1:] == [None]
     assert [(offset, index, reason) for offset, index, reason, _record in dead_letters] == [(16, None, "too_late")]

@@ -1,11 +1,15 @@
 """A batch of live messages, one reading each, decoded, checked and screened at once
 (``decode_accepted_messages``, ``none_against_registry``) when every one would pass
-alone; message by message otherwise. Message by message is the reference: what the
-power agent stores, judges and dead-letters must not depend on which way it went."""
+alone; message by message otherwise. A full take of them (a backlog) is held for the
+next takes, up to a batch of ``batch_size`` readings. Message by message, each take as
+it comes, is the reference: what the power agent stores, judges and dead-letters must
+not depend on which way it went."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -16,7 +20,8 @@ from hypothesis import strategies as st
 from sitepulse.agents.app import Worker
 from sitepulse.streams.contract import PowerReading
 from sitepulse.streams.validation import check_against_registry, decode_accepted_messages, decode_record, none_against_registry
-from tests.unit.test_batch_runs import PROJECT, START, through_the_power_step
+from tests.unit.test_batch_runs import PROJECT, START, TZ, through_the_power_step
+from tools.hot_path import Consumed, DiscardingInflux, run
 from tests.unit.test_replay_blocks import ACCEPTED, NOW, OTHERS
 
 # Alone each would be accepted, but not as one line of a block: the fallback takes them.
@@ -81,7 +86,9 @@ def test_live_messages_taken_at_once_are_stored_judged_and_dead_lettered_as_one_
     at_once = through_the_power_step(values, messages_per_batch)
     with mock.patch("sitepulse.agents.app.decode_accepted_messages", return_value=None):
         one_by_one = through_the_power_step(values, messages_per_batch)
-    assert at_once == one_by_one
+    with mock.patch.object(Worker, "_may_hold", return_value=False):
+        each_take_as_it_comes = through_the_power_step(values, messages_per_batch)
+    assert at_once == one_by_one == each_take_as_it_comes
 
 
 def good(first_step: int) -> list:
@@ -105,7 +112,7 @@ def test_a_clean_live_batch_is_taken_at_once_and_one_bad_message_sends_its_batch
     that does not decode sends its whole batch message by message, and is dead-lettered
     for its own reason."""
     calls: list = []
-    with taking(calls):
+    with taking(calls), mock.patch.object(Worker, "_may_hold", return_value=False):
         _stored, _events, dead_letters, counts = through_the_power_step(live_messages([*good(1), *good(11), *good(21)]), 8)
     assert [len(taken) for taken in calls] == [8, 8, 8]
     assert dead_letters == [] and counts["power"] == 24
@@ -123,3 +130,37 @@ def test_signed_readings_are_screened_message_by_message():
     worker.signing_keys = object()
     worker.settings = mock.Mock(signatures_required=True)
     assert Worker._accepted_single_readings(worker, [mock.Mock()], NOW) is None
+
+
+def test_a_backlog_of_full_takes_is_held_and_handled_as_one_batch_whose_messages_wait_for_its_write():
+    """Five full takes of eight messages, then the agent finds no next take: one batch of
+    40 readings, its days totalled and written once. Each held message kept a reference
+    until its reading was stored, and gave it back: Faust's own is all that is left."""
+    values = live_messages([step for first in (1, 11, 21, 31, 41) for step in good(first)])
+    handled: list[int] = []
+    chunk = Worker._handle_chunk
+
+    async def counted(self, kind, handle, accepted, rejections):
+        handled.append(len(accepted))
+        return await chunk(self, kind, handle, accepted, rejections)
+
+    consumed: list[Consumed] = []
+    counting = mock.patch("tools.hot_path.Consumed", side_effect=lambda *a: consumed.append(Consumed(*a)) or consumed[-1])
+    with mock.patch.object(Worker, "_handle_chunk", counted), counting:
+        worker, _lines, _events = asyncio.run(run(values, [PROJECT], TZ, 8, DiscardingInflux()))
+    assert handled == [40] and worker.counters.counts["power"] == 40
+    assert [message.refcount for message in consumed] == [1] * 40
+
+
+def test_a_take_is_not_held_past_the_batch_window_nor_beyond_a_batch():
+    worker = mock.Mock(spec=Worker)
+    worker.settings = mock.Mock(batch_messages=8, batch_size=20, batch_within_s=0.5)
+    take = [mock.Mock()] * 8
+    worker.held_singles, worker.held_singles_until = [], 0.0
+    assert Worker._may_hold(worker, take, take)  # a full take, nothing held yet
+    assert not Worker._may_hold(worker, take[:7], take[:7])  # not full: live, the time ended it
+    worker.held_singles, worker.held_singles_until = take * 2, time.monotonic() + 0.5
+    assert Worker._may_hold(worker, take[:3], take[:3]) is False and Worker._may_hold(worker, take, take[:3])
+    assert not Worker._may_hold(worker, take, take)  # 16 held and 8 more: over a batch
+    worker.held_singles_until = time.monotonic() - 0.01
+    assert not Worker._may_hold(worker, take, take[:1])  # the window is over
