@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from sitepulse.agents.app import Worker
+from sitepulse.agents.app import Worker, tune_garbage_collector
 from sitepulse.runtime.settings import Settings
 from sitepulse.sink.worker_store import InfluxWorkerStore
 from sitepulse.streams.contract import PowerBatch, PowerReading, PowerSeries
@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here")
     args = parser.parse_args()
     tz = ZoneInfo("Asia/Shanghai")
+    tune_garbage_collector()  # as the worker's process does
     values, readings, registry = simulated_city(args.projects, args.days, tz, packed=not args.single, series=args.series)
     profiler = cProfile.Profile() if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()
