@@ -425,17 +425,20 @@ class Worker:
         await self._handle_chunk(kind, handle, accepted, rejections)
 
     def _may_hold(self, events: Sequence[faust.EventT], singles: list[tuple[faust.EventT, Part]]) -> bool:
-        """Whether a take of single readings, all accepted, may wait for the next take. A
-        full take is a backlog (live, the time ends a take first), and a backlog's batch
-        costs less a reading when it holds more: each batch totals, writes and judges
-        every day it touches, and 1,000 messages of a city's live meters touch a day of
-        each project. Held up to ``batch_size`` readings, and for at most
-        ``batch_within_s`` after the first was taken."""
-        return (
-            len(events) >= self.settings.batch_messages
-            and len(self.held_singles) + len(singles) < self.settings.batch_size
-            and (not self.held_singles or time.monotonic() < self.held_singles_until)
-        )
+        """Whether a take of single readings, all accepted, may wait for the next take:
+        when it is a backlog's, full and with its newest message older than the batch
+        window (a worker that keeps up sees fresh messages, and holding them would only
+        delay them). A backlog's batch costs less a reading when it holds more: each
+        batch totals, writes and judges every day it touches, and 1,000 messages of a
+        city's live meters touch a day of each project. Held up to ``batch_size``
+        readings, and for at most ``batch_within_s`` after the first was taken."""
+        window = self.settings.batch_within_s
+        if len(events) < self.settings.batch_messages or len(self.held_singles) + len(singles) >= self.settings.batch_size:
+            return False
+        if self.held_singles:
+            return time.monotonic() < self.held_singles_until
+        stamps = [event.message.timestamp for event in events]
+        return None not in stamps and max(stamps) < time.time() - window
 
     def _hold(self, singles: list[tuple[faust.EventT, Part]]) -> None:
         """Keep a take's readings for the next: each message holds a reference, so Faust,

@@ -104,6 +104,7 @@ class Consumed:
 
     def __init__(self, value: bytes, offset: int) -> None:
         self.value, self.partition, self.offset, self.refcount = value, 0, offset, 1
+        self.timestamp = 0.0  # a backlog's: long ago
 
     def incref(self) -> None:
         self.refcount += 1

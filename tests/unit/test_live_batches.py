@@ -170,13 +170,20 @@ def test_a_backlog_of_full_takes_is_held_and_handled_as_one_batch_whose_messages
     assert [message.refcount for message in consumed] == [1] * 40
 
 
-def test_a_take_is_not_held_past_the_batch_window_nor_beyond_a_batch():
+def take_sent(seconds_ago: float) -> list:
+    return [mock.Mock(message=mock.Mock(timestamp=time.time() - seconds_ago - index)) for index in range(8)]
+
+
+def test_a_take_is_held_only_behind_a_backlog_and_not_past_the_batch_window_nor_beyond_a_batch():
     worker = mock.Mock(spec=Worker)
     worker.settings = mock.Mock(batch_messages=8, batch_size=20, batch_within_s=0.5)
-    take = [mock.Mock()] * 8
+    take = take_sent(60)
     worker.held_singles, worker.held_singles_until = [], 0.0
-    assert Worker._may_hold(worker, take, take)  # a full take, nothing held yet
+    assert Worker._may_hold(worker, take, take)  # a full take of messages a minute old, nothing held yet
     assert not Worker._may_hold(worker, take[:7], take[:7])  # not full: live, the time ended it
+    assert not Worker._may_hold(worker, take_sent(0.1), take)  # full but fresh: the worker keeps up
+    unstamped = [mock.Mock(message=mock.Mock(timestamp=None))] * 8
+    assert not Worker._may_hold(worker, unstamped, unstamped)
     worker.held_singles, worker.held_singles_until = take * 2, time.monotonic() + 0.5
     assert Worker._may_hold(worker, take[:3], take[:3]) is False and Worker._may_hold(worker, take, take[:3])
     assert not Worker._may_hold(worker, take, take)  # 16 held and 8 more: over a batch
