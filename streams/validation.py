@@ -250,14 +250,21 @@ def decode_accepted_messages(values: Sequence[bytes], now: datetime | None = Non
     any is not (ask message by message). Sites send most readings so, a few hundred in
     each batch an agent takes: one decode and one column check instead of one of each
     per message."""
-    if not values or max(map(len, values)) > MAX_MESSAGE_BYTES:
-        return None
+    if not values or max(map(len, values)) > MAX_MESSAGE_BYTES or not _is_reading(values[0]):
+        return None  # (a take of batch messages is told by its first: not decoded twice)
     block = b"\n".join(values)
     if block.count(b"\n") != len(values) - 1:
         return None  # a message of more than one line: it is not one record
     records = _accepted_lines(block, now)
     # (a blank message is no line at all: the count tells it)
     return records if records is not None and len(records) == len(values) else None
+
+
+def _is_reading(raw: bytes) -> bool:
+    try:
+        return type(_typed_decoder.decode(raw)) is PowerReading
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
 
 
 def _accepted_lines(lines: bytes, now: datetime | None) -> list[PowerReading] | None:
