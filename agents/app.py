@@ -457,10 +457,15 @@ class Worker:
         taken = [*held, *singles]
         for first in range(0, len(taken), self.settings.batch_size):
             await self._handle_chunk("power", handle, taken[first : first + self.settings.batch_size], [])
+        self._give_back([event.message for event, _part in held])
+
+    def _give_back(self, messages: Sequence[Any]) -> None:
+        """One reference of each message given back; where it was the last, the message is
+        acknowledged (its offset may be committed)."""
         app = self.app
-        for event, _part in held:
-            if event.message.ack(app.consumer):  # stored already: this was the last reference
-                app.sensors.on_message_out(event.message.tp, event.message.offset, event.message)
+        for message in messages:
+            if message.ack(app.consumer):
+                app.sensors.on_message_out(message.tp, message.offset, message)
 
     def _accepted_single_readings(self, events: Sequence[faust.EventT], received: datetime) -> list[tuple[faust.EventT, Part]] | None:
         """A batch of messages that each carry one reading the power agent accepts as it
@@ -553,14 +558,11 @@ class Worker:
         held = list({id(message): message for message in messages}.values())
         for message in held:
             message.incref()
-        app = self.app
 
         def on_stored(write: asyncio.Future[None]) -> None:
             if write.cancelled() or write.exception() is not None:
                 return
-            for message in held:
-                if message.ack(app.consumer):
-                    app.sensors.on_message_out(message.tp, message.offset, message)
+            self._give_back(held)
             self.counters.counts[kind] += readings
 
         stored.add_done_callback(on_stored)

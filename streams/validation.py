@@ -108,7 +108,7 @@ def batch_rejections(batch: PowerBatch, now: datetime | None, capacity_kva: floa
         return {}
     refused = {}
     for index, reading in enumerate(batch.readings):
-        if _passes_reading_rules(reading, now) and (unlimited or reading.kwh <= capacity_kva * reading.interval_s / 3600 * OVERLOAD_TOLERANCE):
+        if _passes_reading_rules(reading, now) and (unlimited or reading.kwh <= _most_kwh(capacity_kva, reading.interval_s)):
             continue
         if (rejection := _single_rejection(batch.reading(index), now, capacity_kva)) is not None:
             refused[index] = rejection
@@ -156,7 +156,7 @@ def _all_pass(readings: list[MeterInterval], latest: datetime | None, capacity_k
     if not (0 <= min(kwh) and math.isfinite(sum(kwh))):
         return False
     # Held to the shortest interval's bound, which passes no reading the reading's own would not.
-    if capacity_kva is not None and max(kwh) > capacity_kva * min(intervals) / 3600 * OVERLOAD_TOLERANCE:
+    if capacity_kva is not None and max(kwh) > _most_kwh(capacity_kva, min(intervals)):
         return False
     totals = filter(None, [reading.kwh_total for reading in readings])  # (None and 0.0 left out: both pass)
     demands = filter(None, [reading.kw for reading in readings])
@@ -184,7 +184,7 @@ def series_rejections(series: PowerSeries, now: datetime | None, capacity_kva: f
     registry's capacity). The whole series is tested at once first: a series with no
     hole, no value out of range and its last point not ahead of the clock has none."""
     kwh, interval_s = series.kwh, series.interval_s
-    most = math.inf if not capacity_kva or capacity_kva <= 0 else capacity_kva * interval_s / 3600 * OVERLOAD_TOLERANCE
+    most = math.inf if not capacity_kva or capacity_kva <= 0 else _most_kwh(capacity_kva, interval_s)
     latest = _latest_accepted(now)
     last_ts = series.first_ts + timedelta(seconds=(len(kwh) - 1) * interval_s)
     if (
