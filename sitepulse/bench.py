@@ -264,11 +264,22 @@ class Bench:
             except (OSError, ValueError):
                 return {"events": 0}
 
+        self.wait_for(lambda: taken()["events"] > 0, "the bare Faust agent's first take", 120, [child], every_s=0.05)
+        account = CpuAccount(self._leg_processes(settings, child))
         self.wait_for(lambda: taken()["events"] >= records, "the bare Faust agent to take every record", 1800, [child], every_s=0.5)
+        self._record_leg("bare", account.stop(), records)
         child.stop()
         self._children.remove(child)
         done = taken()
         return done["events"] / (done["last_s"] - done["first_s"])
+
+    def _leg_processes(self, settings: Settings, agent: ChildProcess) -> dict[str, int]:
+        # The bench itself polls, and the worker's polls reach influxd: both count.
+        return {"agent": agent.process.pid, "broker": self._broker.child.process.pid, "influxd": self.influx.child.process.pid, "bench": os.getpid()}
+
+    def _record_leg(self, leg: str, account: CpuAccount, readings: int) -> None:
+        self.results.setdefault("single_cpu_s_per_million", {})[leg] = account.per_million(readings)
+        self.results.setdefault("single_machine_busy", {})[leg] = account.machine_busy
 
     def single_messages(self, file: Path) -> None:
         """One reading per Kafka message: the raw consumer's rate (the baseline), then
@@ -290,7 +301,9 @@ class Bench:
             self.results["bare_faust_per_s"] = self.bare_faust(settings, records)
             worker = self.start_worker(settings)
             first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, [worker])
+            account = CpuAccount(self._leg_processes(settings, worker))
             done = self.wait_for(lambda: self.stored_readings(settings) >= taken, "every reading", 1800, [worker])
+            self._record_leg("worker", account.stop(), taken)
             self.results["single_message_readings_per_s"] = taken / (done - first)
 
     def end_to_end(self, file: Path, registry: list[RegistryEntry], readings: int, series: bool = False) -> None:
@@ -308,8 +321,7 @@ class Bench:
             # says which bounds the rate (the replay's own, from its rusage once it ends).
             processes = {"worker": worker.process.pid, "influxd": self.influx.child.process.pid, "broker": self._broker.child.process.pid}
             with RssSampler([worker.process.pid]) as rss:
-                started, machine_before = time.monotonic(), machine_cpu()
-                cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+                started, account = time.monotonic(), CpuAccount(processes)
                 publisher_before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 self.replay(settings, file, series=series)
                 publisher_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -322,15 +334,15 @@ class Bench:
                     3600,
                     [worker],
                 )
-                cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
-                machine_after = machine_cpu()
+                account.stop()
+            cpu = dict(account.used)
             cpu["publisher"] = sum(getattr(publisher_after, f) - getattr(publisher_before, f) for f in ("ru_utime", "ru_stime"))
             elapsed = done - started
             cpu_per_million = cpu["worker"] / readings * 1e6
             self.results.update(
                 {
                     f"{key}cpu_s_per_million": {name: round(seconds / readings * 1e6, 2) for name, seconds in cpu.items()},
-                    f"{key}machine_busy": round((machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1), 3),
+                    f"{key}machine_busy": account.machine_busy,
                     ("e2e_series_worker_cpu_s_per_million" if series else "worker_cpu_s_per_million"): cpu_per_million,
                     f"{key}readings": readings,
                     f"{key}readings_per_s": readings / elapsed,
@@ -424,23 +436,20 @@ class Bench:
                 processes = {**{c.name: c.process.pid for c in started}, "influxd": self.influx.child.process.pid, "broker": self._broker.child.process.pid}
                 with ProgressSampler(lambda: self.stored_readings(settings), settings.state_dir / "progress.csv", readings) as progress:
                     first = self.wait_for(lambda: progress.latest > 0, "the first reading", 120, started, every_s=0.05)
-                    cpu_before, machine_before = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
+                    account = CpuAccount(processes)
                     stored = self.wait_for(lambda: progress.latest >= readings, "every reading", 3600, started, every_s=0.05)
                     judged_days = len(registry) * (self.plan.days - 1)
                     done = self.wait_for(
                         lambda: self.scalar(settings, "SELECT count(machine_state) FROM power_daily") >= judged_days,
                         "every complete day judged", 3600, started, every_s=0.1,
                     )
-                    cpu_after, machine_after = {name: cpu_seconds(pid) for name, pid in processes.items()}, machine_cpu()
+                    account.stop()
                 rates[workers] = readings / (done - first)
                 self.results[f"scaling_{workers}_judging_after_stored_s"] = round(done - stored, 2)
                 if workers > 1:
                     self.results["scaling_2_worker_shares"] = self._reading_shares(settings, started, readings)
-                self.results[f"scaling_{workers}_cpu_s_per_million"] = {
-                    name: round((cpu_after[name] - cpu_before[name]) / readings * 1e6, 2) for name in processes
-                }
-                busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1e-9)
-                self.results[f"scaling_{workers}_machine_busy"] = round(busy, 3)
+                self.results[f"scaling_{workers}_cpu_s_per_million"] = account.per_million(readings)
+                self.results[f"scaling_{workers}_machine_busy"] = account.machine_busy
         self.results["scaling_1_worker_per_s"] = rates[1]
         self.results["scaling_2_workers_per_s"] = rates[2]
         self.results["scaling_2_workers"] = rates[2] / rates[1]
@@ -889,6 +898,28 @@ def machine_cpu() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+class CpuAccount:
+    """The CPU each named process used, and the machine's busy share, between
+    construction and ``stop``: on two cores, which process bounds a leg's rate."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self._before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        self._machine_before = machine_cpu()
+        self.used: dict[str, float] = {}
+        self.machine_busy = 0.0
+
+    def stop(self) -> Self:
+        self.used = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.processes.items()}
+        busy, total = (after - before for after, before in zip(machine_cpu(), self._machine_before))
+        self.machine_busy = round(busy / max(total, 1), 3)
+        return self
+
+    def per_million(self, readings: int) -> dict[str, float]:
+        return {name: round(seconds / readings * 1e6, 2) for name, seconds in self.used.items()}
+
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -958,35 +989,46 @@ def run_bench(
         # The year measured for real (``--only year``) replaces the month's extrapolation.
         for extrapolated in ("replay_year_s", "replay_year_extrapolated_from", "replay_year_window_adjusted_s"):
             results.pop(extrapolated, None)
-    if "e2e_readings_per_s" not in results or "raw_consumer_per_s" not in results:
-        _write(out, results)
-        return results  # a partial run: no ratios to compute
-    # End to end reads day-packed messages: its ceilings are the consumers on that same
-    # topic and influxd taking the points.
-    results["e2e_ratio"] = results["e2e_readings_per_s"] / results.get("raw_consumer_packed_readings_per_s", results["raw_consumer_per_s"])
-    if "raw_influx_write_per_s" in results:
-        results["e2e_influx_ratio"] = results["e2e_readings_per_s"] / results["raw_influx_write_per_s"]
-        if "e2e_series_readings_per_s" in results:
-            results["e2e_series_influx_ratio"] = results["e2e_series_readings_per_s"] / results["raw_influx_write_per_s"]
-    if "e2e_series_readings_per_s" in results:
-        results["e2e_series_ratio_batch"] = results["e2e_series_readings_per_s"] / results["e2e_readings_per_s"]
-    results["single_message_ratio"] = results["single_message_readings_per_s"] / results["raw_consumer_per_s"]
-    if "bare_faust_per_s" in results:
-        results["single_message_ratio_bare"] = results["single_message_readings_per_s"] / results["bare_faust_per_s"]
-    if "live_capacity_per_s" in results and "bare_faust_per_s" in results:
-        results["live_capacity_ratio_bare"] = results["live_capacity_per_s"] / results["bare_faust_per_s"]
-    if "year_s" not in results:
-        results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
-        results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)
-        if "judgement_ms_full_window" in results:
-            extra_ms = results["judgement_ms_full_window"] - results["judgement_ms_replayed_days"]
-            results["replay_year_window_adjusted_s"] = results["replay_year_s"] + YEAR_JUDGEMENTS * extra_ms / 1000
+    derive_ratios(results, readings)
     results["quick"] = quick
     results["bench_s"] = time.monotonic() - started
     results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     _write(out, results)
     return results
+
+
+def derive_ratios(results: dict, readings: int) -> None:
+    """Each ratio whose two figures are measured (a run of some phases, ``--only``,
+    lacks the others')."""
+
+    def has(*keys: str) -> bool:
+        return all(key in results for key in keys)
+
+    if has("e2e_readings_per_s"):
+        # End to end reads day-packed messages: its ceilings are the consumers on that
+        # same topic and influxd taking the points.
+        packed_consumer = results.get("raw_consumer_packed_readings_per_s", results.get("raw_consumer_per_s"))
+        if packed_consumer:
+            results["e2e_ratio"] = results["e2e_readings_per_s"] / packed_consumer
+        if has("raw_influx_write_per_s"):
+            results["e2e_influx_ratio"] = results["e2e_readings_per_s"] / results["raw_influx_write_per_s"]
+    if has("e2e_series_readings_per_s", "raw_influx_write_per_s"):
+        results["e2e_series_influx_ratio"] = results["e2e_series_readings_per_s"] / results["raw_influx_write_per_s"]
+    if has("e2e_series_readings_per_s", "e2e_readings_per_s"):
+        results["e2e_series_ratio_batch"] = results["e2e_series_readings_per_s"] / results["e2e_readings_per_s"]
+    if has("single_message_readings_per_s", "raw_consumer_per_s"):
+        results["single_message_ratio"] = results["single_message_readings_per_s"] / results["raw_consumer_per_s"]
+    if has("single_message_readings_per_s", "bare_faust_per_s"):
+        results["single_message_ratio_bare"] = results["single_message_readings_per_s"] / results["bare_faust_per_s"]
+    if has("live_capacity_per_s", "bare_faust_per_s"):
+        results["live_capacity_ratio_bare"] = results["live_capacity_per_s"] / results["bare_faust_per_s"]
+    if "year_s" not in results and has("replay_readings_per_s"):
+        results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
+        results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)
+        if "judgement_ms_full_window" in results:
+            extra_ms = results["judgement_ms_full_window"] - results["judgement_ms_replayed_days"]
+            results["replay_year_window_adjusted_s"] = results["replay_year_s"] + YEAR_JUDGEMENTS * extra_ms / 1000
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

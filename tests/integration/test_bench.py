@@ -70,6 +70,10 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert set(results["scaling_1_cpu_s_per_million"]) == {"worker0", "influxd", "broker"}
     # (The quick legs can end within one sample of their start: 0 is a figure, not a fault.)
     assert 0 <= results["scaling_1_machine_busy"] <= 1 and 0 <= results["scaling_2_machine_busy"] <= 1
+    # Both legs of one reading per message say what each process spent on it.
+    for leg in ("bare", "worker"):
+        assert set(results["single_cpu_s_per_million"][leg]) == {"agent", "broker", "influxd", "bench"}
+        assert results["single_cpu_s_per_million"][leg]["agent"] > 0 and 0 <= results["single_machine_busy"][leg] <= 1
     # Every board panel and variable was timed on the replayed data.
     from sitepulse.dashboards.queries import board_queries
 

@@ -1,0 +1,33 @@
+"""The benchmark's ratios: each derived where both of its figures were measured, so a
+run of some phases (``--only``) still reports its own."""
+
+from sitepulse.bench import derive_ratios
+
+
+def test_a_run_of_one_reading_per_message_alone_reports_its_ratios():
+    results = {"single_message_readings_per_s": 4_200.0, "bare_faust_per_s": 5_000.0, "raw_consumer_per_s": 80_000.0}
+    derive_ratios(results, readings=0)
+    assert results["single_message_ratio_bare"] == 4_200 / 5_000
+    assert results["single_message_ratio"] == 4_200 / 80_000
+    assert "e2e_ratio" not in results and "replay_year_s" not in results
+
+
+def test_end_to_end_is_divided_by_the_consumer_of_its_own_packed_topic():
+    results = {
+        "e2e_readings_per_s": 100_000.0,
+        "replay_readings_per_s": 100_000.0,
+        "raw_consumer_per_s": 80_000.0,
+        "raw_consumer_packed_readings_per_s": 1_000_000.0,
+        "raw_influx_write_per_s": 250_000.0,
+        "e2e_readings": 2_000_000,
+    }
+    derive_ratios(results, readings=2_000_000)
+    assert results["e2e_ratio"] == 0.1 and results["e2e_influx_ratio"] == 0.4
+    assert "single_message_ratio_bare" not in results
+    assert results["replay_year_s"] == 14_716_800 / 100_000 and results["replay_year_extrapolated_from"] == 2_000_000
+
+
+def test_the_year_measured_for_real_is_not_extrapolated():
+    results = {"year_s": 290.0, "replay_readings_per_s": 100_000.0, "e2e_readings_per_s": 100_000.0}
+    derive_ratios(results, readings=0)
+    assert "replay_year_s" not in results
