@@ -355,7 +355,7 @@ class Worker:
             try:
                 while True:
                     if kind == "power" and self.held_singles:
-                        # Held readings wait for the next take at most until their time is up.
+                        # Held readings wait for the next take at most ``batch_within_s``.
                         next_take = next_take or asyncio.ensure_future(anext(takes))
                         done, _ = await asyncio.wait({next_take}, timeout=max(0.0, self.held_singles_until - time.monotonic()))
                         if not done:
@@ -431,33 +431,31 @@ class Worker:
         delay them). A backlog's batch costs less a reading when it holds more: each
         batch totals, writes and judges every day it touches, and 1,000 messages of a
         city's live meters touch a day of each project. Held up to ``batch_size``
-        readings, and for at most ``batch_within_s`` after the first was taken."""
-        window = self.settings.batch_within_s
+        readings, while each next take comes within ``batch_within_s`` and is a
+        backlog's too: how long that takes follows how fast Faust hands the backlog
+        over, not a clock, so a slow machine's batches are no smaller than a fast one's."""
         if len(events) < self.settings.batch_messages or len(self.held_singles) + len(singles) >= self.settings.batch_size:
             return False
-        if self.held_singles:
-            return time.monotonic() < self.held_singles_until
         stamps = [event.message.timestamp for event in events]
-        return None not in stamps and max(stamps) < time.time() - window
+        return None not in stamps and max(stamps) < time.time() - self.settings.batch_within_s
 
     def _hold(self, singles: list[tuple[faust.EventT, Part]]) -> None:
         """Keep a take's readings for the next: each message holds a reference, so Faust,
         which acknowledges a take when the agent asks for the next, does not commit
-        its offset before the reading is stored."""
-        if not self.held_singles:
-            self.held_singles_until = time.monotonic() + self.settings.batch_within_s
+        its offset before the reading is stored. The reference is the one the batch's
+        write gives back (``_handle_chunk``)."""
+        self.held_singles_until = time.monotonic() + self.settings.batch_within_s
         for event, _part in singles:
             event.message.incref()
         self.held_singles += singles
 
     async def take_held_singles(self, handle: Callable, singles: Sequence[tuple[faust.EventT, Part]] = ()) -> None:
-        """Handle the held readings, then ``singles``, in batches of up to ``batch_size``,
-        and give back the references the held messages kept."""
+        """Handle the held readings, then ``singles``, in batches of up to ``batch_size``;
+        the references the held messages kept are given back once their batch is stored."""
         held, self.held_singles = self.held_singles, []
-        taken = [*held, *singles]
-        for first in range(0, len(taken), self.settings.batch_size):
-            await self._handle_chunk("power", handle, taken[first : first + self.settings.batch_size], [])
-        self._give_back([event.message for event, _part in held])
+        taken, size = [*held, *singles], self.settings.batch_size
+        for first in range(0, len(taken), size):
+            await self._handle_chunk("power", handle, taken[first : first + size], [], referenced=max(0, min(len(held) - first, size)))
 
     def _give_back(self, messages: Sequence[Any]) -> None:
         """One reference of each message given back; where it was the last, the message is
@@ -485,7 +483,11 @@ class Worker:
         handle: Callable,
         accepted: list[tuple[faust.EventT, Part]],
         rejections: list[tuple[faust.EventT, Part | None, Rejection]],
+        referenced: int = 0,
     ) -> None:
+        """One batch handled, its rejections dead-lettered and its events published. The
+        first ``referenced`` of ``accepted`` are held messages (``_hold``): each already
+        holds the reference that is given back once the batch is stored."""
         taken = self._single_readings_as_runs(accepted) if kind == "power" else [(event, part, None) for event, part in accepted]
         outcome = await handle(
             [part.record for _, part, _ in taken],
@@ -514,10 +516,11 @@ class Worker:
         if outcome.duplicates:
             self.counters.counts["duplicates"] += outcome.duplicates
         if outcome.stored is None:
+            self._give_back([event.message for event, _ in accepted[:referenced]])
             self.counters.record_batch(kind, stored_readings, refused)
             return
         self.counters.record_batch(kind, 0, refused)
-        self._acknowledge_when_stored(outcome.stored, [event.message for event, _ in accepted], kind, stored_readings)
+        self._acknowledge_when_stored(outcome.stored, [event.message for event, _ in accepted], kind, stored_readings, referenced)
 
     def _single_readings_as_runs(
         self, accepted: list[tuple[faust.EventT, Part]]
@@ -548,16 +551,18 @@ class Worker:
                 taken.append((*entry, None))
         return taken
 
-    def _acknowledge_when_stored(self, stored: asyncio.Future[None], messages: list[Any], kind: str, readings: int) -> None:
+    def _acknowledge_when_stored(self, stored: asyncio.Future[None], messages: list[Any], kind: str, readings: int, referenced: int = 0) -> None:
         """The batch's messages are acknowledged (their offsets may be committed) only
         once its readings and day totals are stored. Faust acknowledges a batch when the agent takes the
         next one: a reference held on each message keeps that from being the last, and
         the write's landing gives it back. A write that failed or was cancelled gives
         nothing back: its messages are delivered again after the worker stops, and the
-        failure is raised where the write is next awaited."""
-        held = list({id(message): message for message in messages}.values())
-        for message in held:
+        failure is raised where the write is next awaited. The first ``referenced``
+        messages hold theirs already (held readings, one message each)."""
+        fresh = list({id(message): message for message in messages[referenced:]}.values())
+        for message in fresh:
             message.incref()
+        held = [*messages[:referenced], *fresh]
 
         def on_stored(write: asyncio.Future[None]) -> None:
             if write.cancelled() or write.exception() is not None:

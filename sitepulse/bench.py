@@ -252,9 +252,10 @@ class Bench:
 
         return asyncio.run(read())
 
-    def bare_faust(self, settings: Settings, records: int) -> float:
-        """Records/s of a Faust agent that only takes events (sitepulse.bare_faust) on the
-        topic as it stands, first taken to last, in a group of its own."""
+    def bare_faust(self, settings: Settings, records: int) -> tuple[float, CpuAccount]:
+        """(seconds from the first record taken to the last, the leg's CPU) of a Faust
+        agent that only takes events (sitepulse.bare_faust) on the topic as it stands, in
+        a group of its own."""
         child = self.start_worker(settings, "bare", ("sitepulse.bare_faust",))
         status = settings.state_dir / "bare" / "bare.json"
 
@@ -265,46 +266,67 @@ class Bench:
                 return {"events": 0}
 
         self.wait_for(lambda: taken()["events"] > 0, "the bare Faust agent's first take", 120, [child], every_s=0.05)
-        account = CpuAccount(self._leg_processes(settings, child))
+        account = CpuAccount(self._leg_processes(child))
         self.wait_for(lambda: taken()["events"] >= records, "the bare Faust agent to take every record", 1800, [child], every_s=0.5)
-        self._record_leg("bare", account.stop(), records)
+        account.stop()
         child.stop()
         self._children.remove(child)
         done = taken()
-        return done["events"] / (done["last_s"] - done["first_s"])
+        return done["last_s"] - done["first_s"], account
 
-    def _leg_processes(self, settings: Settings, agent: ChildProcess) -> dict[str, int]:
+    def single_worker(self, settings: Settings, readings: int) -> tuple[float, CpuAccount]:
+        """(seconds from the first reading stored to the last, the leg's CPU) of one
+        worker on the topic as it stands."""
+        worker = self.start_worker(settings)
+        first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, [worker])
+        account = CpuAccount(self._leg_processes(worker))
+        done = self.wait_for(lambda: self.stored_readings(settings) >= readings, "every reading", 1800, [worker])
+        account.stop()
+        worker.stop()
+        self._children.remove(worker)
+        return done - first, account
+
+    def _leg_processes(self, agent: ChildProcess) -> dict[str, int]:
         # The bench itself polls, and the worker's polls reach influxd: both count.
         return {"agent": agent.process.pid, "broker": self._broker.child.process.pid, "influxd": self.influx.child.process.pid, "bench": os.getpid()}
 
-    def _record_leg(self, leg: str, account: CpuAccount, readings: int) -> None:
-        self.results.setdefault("single_cpu_s_per_million", {})[leg] = account.per_million(readings)
-        self.results.setdefault("single_machine_busy", {})[leg] = account.machine_busy
-
     def single_messages(self, file: Path) -> None:
-        """One reading per Kafka message: the raw consumer's rate (the baseline), then
-        one worker on the same, already published topic."""
+        """One reading per Kafka message: the raw consumer's rate, then the bare Faust
+        agent and one worker on the same, already published topic. The two are compared
+        over two rounds on a fresh broker and database each, bare then worker, then
+        worker then bare: this machine's speed drifts within minutes, and a drift that
+        favours whichever leg runs first then cancels. Each rate is of both rounds."""
         readings = self.root / "single.jsonl"
+        per_round = self.plan.single_readings // 2
         with file.open("rb") as source, readings.open("wb") as out:
             taken = 0
             for line in source:
-                if taken >= self.plan.single_readings:
+                if taken >= per_round:
                     break
                 if line.startswith(b'{"type":"power"'):
                     out.write(line)
                     taken += 1
-        with self.phase("single") as settings:
-            self.replay(settings, readings, pack=False)
-            records, per_s = self.raw_consumer(settings)
-            self.results["raw_consumer_per_s"] = per_s
-            self.results["raw_consumer_records"] = records
-            self.results["bare_faust_per_s"] = self.bare_faust(settings, records)
-            worker = self.start_worker(settings)
-            first = self.wait_for(lambda: self.stored_readings(settings) > 0, "the first reading", 120, [worker])
-            account = CpuAccount(self._leg_processes(settings, worker))
-            done = self.wait_for(lambda: self.stored_readings(settings) >= taken, "every reading", 1800, [worker])
-            self._record_leg("worker", account.stop(), taken)
-            self.results["single_message_readings_per_s"] = taken / (done - first)
+        seconds: dict[str, list[float]] = {"bare": [], "worker": []}
+        accounts: dict[str, list[CpuAccount]] = {"bare": [], "worker": []}
+        for round_, legs in enumerate((("bare", "worker"), ("worker", "bare"))):
+            with self.phase(f"single{round_ + 1}") as settings:
+                self.replay(settings, readings, pack=False)
+                if round_ == 0:
+                    records, per_s = self.raw_consumer(settings)
+                    self.results["raw_consumer_per_s"] = per_s
+                    self.results["raw_consumer_records"] = records
+                for leg in legs:
+                    took, account = self.bare_faust(settings, taken) if leg == "bare" else self.single_worker(settings, taken)
+                    seconds[leg].append(took)
+                    accounts[leg].append(account)
+        self.results["bare_faust_per_s"] = 2 * taken / sum(seconds["bare"])
+        self.results["single_message_readings_per_s"] = 2 * taken / sum(seconds["worker"])
+        self.results["single_message_rounds"] = [
+            {"bare_per_s": round(taken / bare), "worker_per_s": round(taken / worker), "ratio": round(bare / worker, 3)}
+            for bare, worker in zip(seconds["bare"], seconds["worker"])
+        ]
+        self.results["single_cpu_s_per_million"] = {leg: CpuAccount.combined(found).per_million(2 * taken) for leg, found in accounts.items()}
+        self.results["single_machine_busy"] = {leg: CpuAccount.combined(found).machine_busy for leg, found in accounts.items()}
 
     def end_to_end(self, file: Path, registry: list[RegistryEntry], readings: int, series: bool = False) -> None:
         """The headline: from the first publish of a packed replay to the last indicator
@@ -907,13 +929,23 @@ class CpuAccount:
         self._before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         self._machine_before = machine_cpu()
         self.used: dict[str, float] = {}
+        self.machine_jiffies: tuple[float, ...] = (0.0, 0.0)
         self.machine_busy = 0.0
 
     def stop(self) -> Self:
         self.used = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.processes.items()}
-        busy, total = (after - before for after, before in zip(machine_cpu(), self._machine_before))
-        self.machine_busy = round(busy / max(total, 1), 3)
+        self.machine_jiffies = tuple(after - before for after, before in zip(machine_cpu(), self._machine_before))
+        self.machine_busy = round(self.machine_jiffies[0] / max(self.machine_jiffies[1], 1), 3)
         return self
+
+    @classmethod
+    def combined(cls, accounts: Sequence[CpuAccount]) -> CpuAccount:
+        """Legs of the same processes' kind taken together (their CPU and jiffies added)."""
+        total = cls({})
+        total.used = {name: sum(account.used[name] for account in accounts) for name in accounts[0].used}
+        total.machine_jiffies = tuple(sum(account.machine_jiffies[n] for account in accounts) for n in (0, 1))
+        total.machine_busy = round(total.machine_jiffies[0] / max(total.machine_jiffies[1], 1), 3)
+        return total
 
     def per_million(self, readings: int) -> dict[str, float]:
         return {name: round(seconds / readings * 1e6, 2) for name, seconds in self.used.items()}

@@ -70,6 +70,10 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert set(results["scaling_1_cpu_s_per_million"]) == {"worker0", "influxd", "broker"}
     # (The quick legs can end within one sample of their start: 0 is a figure, not a fault.)
     assert 0 <= results["scaling_1_machine_busy"] <= 1 and 0 <= results["scaling_2_machine_busy"] <= 1
+    # One reading per message is compared over two rounds, each leg's rate of both.
+    rounds = results["single_message_rounds"]
+    assert len(rounds) == 2 and all(found["bare_per_s"] > 0 and found["worker_per_s"] > 0 for found in rounds)
+    assert min(found["worker_per_s"] for found in rounds) - 1 <= results["single_message_readings_per_s"] <= max(found["worker_per_s"] for found in rounds) + 1
     # Both legs of one reading per message say what each process spent on it.
     for leg in ("bare", "worker"):
         assert set(results["single_cpu_s_per_million"][leg]) == {"agent", "broker", "influxd", "bench"}

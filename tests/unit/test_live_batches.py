@@ -158,9 +158,9 @@ def test_a_backlog_of_full_takes_is_held_and_handled_as_one_batch_whose_messages
     handled: list[int] = []
     chunk = Worker._handle_chunk
 
-    async def counted(self, kind, handle, accepted, rejections):
+    async def counted(self, kind, handle, accepted, rejections, **passed):
         handled.append(len(accepted))
-        return await chunk(self, kind, handle, accepted, rejections)
+        return await chunk(self, kind, handle, accepted, rejections, **passed)
 
     consumed: list[Consumed] = []
     counting = mock.patch("tools.hot_path.Consumed", side_effect=lambda *a: consumed.append(Consumed(*a)) or consumed[-1])
@@ -174,18 +174,31 @@ def take_sent(seconds_ago: float) -> list:
     return [mock.Mock(message=mock.Mock(timestamp=time.time() - seconds_ago - index)) for index in range(8)]
 
 
-def test_a_take_is_held_only_behind_a_backlog_and_not_past_the_batch_window_nor_beyond_a_batch():
+def test_a_take_is_held_only_behind_a_backlog_and_not_beyond_a_batch():
     worker = mock.Mock(spec=Worker)
     worker.settings = mock.Mock(batch_messages=8, batch_size=20, batch_within_s=0.5)
     take = take_sent(60)
-    worker.held_singles, worker.held_singles_until = [], 0.0
+    worker.held_singles = []
     assert Worker._may_hold(worker, take, take)  # a full take of messages a minute old, nothing held yet
     assert not Worker._may_hold(worker, take[:7], take[:7])  # not full: live, the time ended it
     assert not Worker._may_hold(worker, take_sent(0.1), take)  # full but fresh: the worker keeps up
     unstamped = [mock.Mock(message=mock.Mock(timestamp=None))] * 8
     assert not Worker._may_hold(worker, unstamped, unstamped)
-    worker.held_singles, worker.held_singles_until = take * 2, time.monotonic() + 0.5
+    worker.held_singles = take * 2
     assert Worker._may_hold(worker, take[:3], take[:3]) is False and Worker._may_hold(worker, take, take[:3])
     assert not Worker._may_hold(worker, take, take)  # 16 held and 8 more: over a batch
-    worker.held_singles_until = time.monotonic() - 0.01
-    assert not Worker._may_hold(worker, take, take[:1])  # the window is over
+    assert not Worker._may_hold(worker, take_sent(0.1), take[:1])  # the backlog is over: what is held goes now
+
+
+def test_each_held_take_gives_the_next_the_batch_window_to_come():
+    worker = mock.Mock(spec=Worker)
+    worker.settings = mock.Mock(batch_within_s=0.5)
+    worker.held_singles, worker.held_singles_until = [], 0.0
+    take = take_sent(60)
+    Worker._hold(worker, [(event, None) for event in take])
+    first_until = worker.held_singles_until
+    assert time.monotonic() < first_until <= time.monotonic() + 0.5
+    time.sleep(0.05)
+    Worker._hold(worker, [(event, None) for event in take])
+    assert worker.held_singles_until > first_until and len(worker.held_singles) == 16
+    assert all(event.message.incref.call_count == 2 for event in take)
