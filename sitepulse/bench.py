@@ -929,13 +929,11 @@ class CpuAccount:
         self._before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         self._machine_before = machine_cpu()
         self.used: dict[str, float] = {}
-        self.machine_jiffies: tuple[float, ...] = (0.0, 0.0)
-        self.machine_busy = 0.0
+        self.machine_jiffies: tuple[float, ...] = (0.0, 0.0)  # (busy, all) of every core
 
     def stop(self) -> Self:
         self.used = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.processes.items()}
         self.machine_jiffies = tuple(after - before for after, before in zip(machine_cpu(), self._machine_before))
-        self.machine_busy = round(self.machine_jiffies[0] / max(self.machine_jiffies[1], 1), 3)
         return self
 
     @classmethod
@@ -944,12 +942,14 @@ class CpuAccount:
         total = cls({})
         total.used = {name: sum(account.used[name] for account in accounts) for name in accounts[0].used}
         total.machine_jiffies = tuple(sum(account.machine_jiffies[n] for account in accounts) for n in (0, 1))
-        total.machine_busy = round(total.machine_jiffies[0] / max(total.machine_jiffies[1], 1), 3)
         return total
+
+    @property
+    def machine_busy(self) -> float:
+        return round(self.machine_jiffies[0] / max(self.machine_jiffies[1], 1), 3)
 
     def per_million(self, readings: int) -> dict[str, float]:
         return {name: round(seconds / readings * 1e6, 2) for name, seconds in self.used.items()}
-
 
 
 def rss_mb(pid: int) -> float:

@@ -1,5 +1,5 @@
-"""The benchmark's ratios: each derived where both of its figures were measured, so a
-run of some phases (``--only``) still reports its own."""
+"""The benchmark's ratios and CPU accounts: each ratio derived where both of its
+figures were measured, so a run of some phases (``--only``) still reports its own."""
 
 from sitepulse.bench import derive_ratios
 
@@ -31,3 +31,15 @@ def test_the_year_measured_for_real_is_not_extrapolated():
     results = {"year_s": 290.0, "replay_readings_per_s": 100_000.0, "e2e_readings_per_s": 100_000.0}
     derive_ratios(results, readings=0)
     assert "replay_year_s" not in results
+
+
+def test_two_legs_accounted_together_add_their_cpu_and_the_machine_time():
+    from sitepulse.bench import CpuAccount
+
+    first, second = CpuAccount({}), CpuAccount({})
+    first.used, first.machine_jiffies = {"agent": 3.0, "broker": 0.5}, (100, 200)  # half busy
+    second.used, second.machine_jiffies = {"agent": 1.0, "broker": 0.5}, (300, 400)  # three quarters
+    both = CpuAccount.combined([first, second])
+    assert both.used == {"agent": 4.0, "broker": 1.0}
+    assert both.machine_busy == round(400 / 600, 3)  # weighted by the time each leg took
+    assert both.per_million(2_000_000) == {"agent": 2.0, "broker": 0.5}
