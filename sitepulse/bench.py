@@ -476,6 +476,11 @@ class Bench:
         self.results["scaling_1_worker_per_s"] = rates[1]
         self.results["scaling_2_workers_per_s"] = rates[2]
         self.results["scaling_2_workers"] = rates[2] / rates[1]
+        # What two workers could give at most here: every core busy at the two workers'
+        # leg's CPU per reading (theirs, influxd's and the broker's), over one worker's rate.
+        # (A quick leg can end within one clock tick of its start, with no CPU counted.)
+        if two_workers_cpu_s := sum(self.results["scaling_2_cpu_s_per_million"].values()) / 1e6:
+            self.results["scaling_2_workers_core_bound"] = (os.cpu_count() or 1) / two_workers_cpu_s / rates[1]
 
     def _reading_shares(self, settings: Settings, workers: list[ChildProcess], readings: int) -> list[float]:
         """Each worker's share of the readings, from the counts in its status file: with
@@ -510,7 +515,7 @@ class Bench:
                 for project in projects:
                     publisher.publish(PowerReading(project, "M1", day_start + timedelta(minutes=1), 1.0, 60))
             self.wait_for(lambda: self.stored_readings(settings) >= len(projects), "the warm-up readings", 120, [worker])
-            steady = SteadyProbe(self, settings, projects, probes, day_start)
+            steady = SteadyProbe(self, settings, projects, probes, day_start, self._leg_processes(worker))
             achieved, lags = steady.run(plan.freshness_rate, plan.freshness_s)
             self.results.update(
                 freshness_rate_per_s=achieved,
@@ -519,17 +524,27 @@ class Bench:
                 freshness_max_s=lags[-1],
                 freshness_probes=len(lags),
             )
+            self.results.update(freshness_cpu_s_per_million=steady.account.per_million(steady.published), freshness_machine_busy=steady.account.machine_busy)
             capacity, steps = (achieved if percentile(lags, 0.99) < 2 else 0.0), []
             if capacity:
 
-                def measure(rate: int) -> tuple[float, float]:
+                def measure(rate: int) -> tuple[float, float, dict]:
                     achieved, lags = steady.run(rate, plan.capacity_step_s)
-                    return achieved, percentile(lags, 0.99)
+                    # What each process spent per reading at that rate: which one ran out of core.
+                    cpu = {"cpu_us_per_reading": steady.account.per_million(steady.published), "machine_busy": steady.account.machine_busy}
+                    return achieved, percentile(lags, 0.99), cpu
 
                 capacity, steps = search_live_capacity(
                     measure, plan.freshness_rate, capacity, plan.capacity_step_rate, plan.capacity_max_rate, CAPACITY_HALVINGS
                 )
-            self.results.update(live_capacity_per_s=capacity, live_capacity_steps=steps)
+            held = next((step for step in steps if step["achieved"] == capacity), None)
+            self.results.update(
+                live_capacity_per_s=capacity,
+                live_capacity_steps=steps,
+                # At the live capacity, the share of one core the worker used: its event loop
+                # runs on one core at a time.
+                live_capacity_worker_core=(held["cpu_us_per_reading"]["agent"] if held else self.results["freshness_cpu_s_per_million"]["agent"]) * capacity / 1e6,
+            )
 
     def year(self) -> None:
         """A city's year for real: the simulated projects' readings generated and streamed
@@ -669,18 +684,19 @@ CAPACITY_HALVINGS = 2
 
 
 def search_live_capacity(
-    measure: Callable[[int], tuple[float, float]], held_rate: int, held_achieved: float, step: int, ceiling: int, halvings: int
+    measure: Callable[[int], tuple[float, float, dict]], held_rate: int, held_achieved: float, step: int, ceiling: int, halvings: int
 ) -> tuple[float, list[dict[str, float]]]:
     """The highest steady rate at which freshness p99 stays under 2 s, from ``held_rate``
     (which held, at ``held_achieved``): up by ``step`` until a rate misses or ``ceiling`` is
     reached, then the gap between the last rate that held and the first that missed
-    halved ``halvings`` times. ``measure(rate)``: (the rate achieved, p99 in s). Returns
-    the achieved rate of the highest that held, and every step taken."""
-    steps: list[dict[str, float]] = []
+    halved ``halvings`` times. ``measure(rate)``: (the rate achieved, p99 in s, anything
+    else to keep of the step). Returns the achieved rate of the highest that held, and
+    every step taken."""
+    steps: list[dict] = []
 
     def holds(rate: int) -> float | None:
-        achieved, p99_s = measure(rate)
-        steps.append({"rate": rate, "achieved": achieved, "p99_s": p99_s})
+        achieved, p99_s, more = measure(rate)
+        steps.append({"rate": rate, "achieved": achieved, "p99_s": p99_s, **more})
         # A rate the publisher could not reach says nothing of the worker's.
         return achieved if p99_s < 2 and achieved >= 0.9 * rate else None
 
@@ -708,10 +724,13 @@ class SteadyProbe:
     meters' readings, the time from publish to the day's point counting them (polled
     every 50 ms). Each run goes on in stream time from where the last one stopped."""
 
-    def __init__(self, bench: Bench, settings: Settings, projects: list[str], probes: list[str], day_start: datetime) -> None:
+    def __init__(
+        self, bench: Bench, settings: Settings, projects: list[str], probes: list[str], day_start: datetime, processes: dict[str, int]
+    ) -> None:
         self.bench, self.settings, self.projects, self.probes = bench, settings, projects, probes
-        self.day_start = day_start
+        self.day_start, self.processes = day_start, processes
         self.next_minute = 2  # the warm-up reading is at minute 1
+        self.account, self.published = CpuAccount({}), 0  # of the last run
 
     def run(self, rate: float, seconds: float) -> tuple[float, list[float]]:
         """(the rate achieved, the probes' lags in ascending order)."""
@@ -742,7 +761,7 @@ class SteadyProbe:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         with SitePublisher(self.settings, linger_ms=5) as publisher:
-            began = time.monotonic()
+            began, self.account = time.monotonic(), CpuAccount(self.processes)
             for number in range(rounds):
                 minute = first_minute + number
                 ts = self.day_start + timedelta(minutes=minute)
@@ -754,12 +773,13 @@ class SteadyProbe:
                 if ahead > 0:
                     time.sleep(ahead)
             achieved = rounds * len(self.projects) / (time.monotonic() - began)
-        self.next_minute = first_minute + rounds
+        self.next_minute, self.published = first_minute + rounds, rounds * len(self.projects)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any((p, n) not in seen for p, n, _ in sent):
             time.sleep(0.1)
         stop.set()
         watcher.join()
+        self.account.stop()
         missing = sum((p, n) not in seen for p, n, _ in sent)
         if missing:
             raise RuntimeError(f"freshness: {missing} probe readings never became queryable")

@@ -60,6 +60,12 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert results["live_capacity_per_s"] >= 0 and isinstance(results["live_capacity_steps"], list)
     if results["freshness_p99_s"] < 2:
         assert results["live_capacity_per_s"] > 0 and results["live_capacity_steps"], "a capacity found and the rate stepped up"
+    # What each process spent at the steady 2,000/s and at every step, and the worker's
+    # share of its one core at the live capacity: what bounds the capacity.
+    assert set(results["freshness_cpu_s_per_million"]) == {"agent", "broker", "influxd", "bench"}
+    assert results["freshness_cpu_s_per_million"]["agent"] > 0 and 0 <= results["freshness_machine_busy"] <= 1
+    assert all(set(step["cpu_us_per_reading"]) == {"agent", "broker", "influxd", "bench"} for step in results["live_capacity_steps"])
+    assert (results["live_capacity_worker_core"] > 0) == (results["live_capacity_per_s"] > 0)
     # A project holding its whole retained window holds more than one with a single day.
     assert results["state_bytes_per_project_full_window"] > results["state_bytes_per_project_first_day"] > 0
     # Two workers split the readings between them, each counted once; the CPU of every
@@ -70,6 +76,8 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert set(results["scaling_1_cpu_s_per_million"]) == {"worker0", "influxd", "broker"}
     # (The quick legs can end within one sample of their start: 0 is a figure, not a fault.)
     assert 0 <= results["scaling_1_machine_busy"] <= 1 and 0 <= results["scaling_2_machine_busy"] <= 1
+    if sum(results["scaling_2_cpu_s_per_million"].values()):
+        assert results["scaling_2_workers_core_bound"] > 0
     # One reading per message is compared over two rounds, each leg's rate of both.
     rounds = results["single_message_rounds"]
     assert len(rounds) == 2 and all(found["bare_per_s"] > 0 and found["worker_per_s"] > 0 for found in rounds)

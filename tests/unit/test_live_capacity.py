@@ -11,9 +11,9 @@ def _worker_lagging_from(limit: float, publisher_most: float = float("inf")):
     publisher reaches at most ``publisher_most``."""
     asked: list[int] = []
 
-    def measure(rate: int) -> tuple[float, float]:
+    def measure(rate: int) -> tuple[float, float, dict]:
         asked.append(rate)
-        return min(rate, publisher_most), 2.0 * rate / limit
+        return min(rate, publisher_most), 2.0 * rate / limit, {"machine_busy": rate / 10 * limit}
 
     return measure, asked
 
@@ -24,6 +24,8 @@ def test_the_gap_after_the_first_rate_that_misses_is_halved_twice():
     assert asked == [3_000, 4_000, 5_000, 4_500, 4_750]
     assert capacity == 4_500
     assert [step["rate"] for step in steps] == asked and steps[2]["p99_s"] >= 2
+    # What else the run measured is kept with its step.
+    assert steps[0]["machine_busy"] == 3_000 / 10 * 4_600
 
 
 def test_a_rate_the_publisher_could_not_reach_counts_as_missed():
