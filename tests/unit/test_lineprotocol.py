@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from sitepulse.sink.lineprotocol import encode_point
 
@@ -89,3 +89,21 @@ def test_the_fast_daily_line_equals_the_general_encoder(project_id, kwh, reading
     }
     general = encode_point(Measurement.POWER_DAILY, {Measurement.TAG_PROJECT: project_id}, fields, day_start_ms(energy.day, tz))
     assert daily_point(energy, tz) == general
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6)), min_size=1, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_a_columns_float_texts_are_each_values_repr_as_a_float(column):
+    """A run's columns are written a column at a time: the text of every value is the one
+    the reading-by-reading path writes, tiny, huge, negative, zero or integer."""
+    from sitepulse.sink.points import _float_texts
+
+    assert _float_texts(column) == [repr(float(value)) for value in column]
+
+
+def test_float_texts_at_the_edges_of_positional_notation():
+    from sitepulse.sink.points import _float_texts
+
+    edges = [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e-05, 10.00001, 1e15, 9999999999999998.0, 1e16, 5e-324, 1.7976931348623157e308, 3]
+    assert _float_texts(edges) == [repr(float(value)) for value in edges]
+    assert _float_texts([12.5, 0.0, 1234.25]) == ["12.5", "0.0", "1234.25"]
