@@ -537,10 +537,16 @@ class Bench:
                 capacity, steps = search_live_capacity(
                     measure, plan.freshness_rate, capacity, plan.capacity_step_rate, plan.capacity_max_rate, CAPACITY_HALVINGS
                 )
+            # The bare agent again, on the readings this phase sent, right after the search:
+            # this machine's speed drifts within minutes, and the bare agent's own phase ran
+            # some minutes before. The capacity is set against both.
+            records = min(plan.single_readings // 2, steady.sent)
+            took, _ = self.bare_faust(settings, records)
             held = next((step for step in steps if step["achieved"] == capacity), None)
             self.results.update(
                 live_capacity_per_s=capacity,
                 live_capacity_steps=steps,
+                live_bare_faust_per_s=records / took,
                 # At the live capacity, the share of one core the worker used: its event loop
                 # runs on one core at a time.
                 live_capacity_worker_core=(held["cpu_us_per_reading"]["agent"] if held else self.results["freshness_cpu_s_per_million"]["agent"]) * capacity / 1e6,
@@ -731,6 +737,7 @@ class SteadyProbe:
         self.day_start, self.processes = day_start, processes
         self.next_minute = 2  # the warm-up reading is at minute 1
         self.account, self.published = CpuAccount({}), 0  # of the last run
+        self.sent = 0  # readings of every run
 
     def run(self, rate: float, seconds: float) -> tuple[float, list[float]]:
         """(the rate achieved, the probes' lags in ascending order)."""
@@ -774,6 +781,7 @@ class SteadyProbe:
                     time.sleep(ahead)
             achieved = rounds * len(self.projects) / (time.monotonic() - began)
         self.next_minute, self.published = first_minute + rounds, rounds * len(self.projects)
+        self.sent += self.published
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any((p, n) not in seen for p, n, _ in sent):
             time.sleep(0.1)
@@ -1076,6 +1084,8 @@ def derive_ratios(results: dict, readings: int) -> None:
         results["single_message_ratio_bare"] = results["single_message_readings_per_s"] / results["bare_faust_per_s"]
     if has("live_capacity_per_s", "bare_faust_per_s"):
         results["live_capacity_ratio_bare"] = results["live_capacity_per_s"] / results["bare_faust_per_s"]
+    if has("live_capacity_per_s", "live_bare_faust_per_s"):
+        results["live_capacity_ratio_bare_after"] = results["live_capacity_per_s"] / results["live_bare_faust_per_s"]
     if "year_s" not in results and has("replay_readings_per_s"):
         results["replay_year_s"] = YEAR_READINGS / results["replay_readings_per_s"]
         results["replay_year_extrapolated_from"] = results.get("e2e_readings", readings)

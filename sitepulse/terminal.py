@@ -112,6 +112,12 @@ def bench_table(results: dict) -> None:
             "≥ 0.7 × bare Faust",
             f"{_met(r['live_capacity_ratio_bare'] >= 0.7)}: {r['live_capacity_ratio_bare']:.2f} × bare Faust",
         ),
+        lambda: (
+            "  ÷ a bare Faust agent right after it (the phase's own readings)",
+            f"{r['live_capacity_ratio_bare_after']:.2f}",
+            "",
+            f"bare agent {rate(r['live_bare_faust_per_s'])}: the machine's speed drifts within minutes",
+        ),
         lambda: ("  the worker's share of one core at that rate", f"{r['live_capacity_worker_core']:.0%}", "", "its event loop runs on one core"),
         lambda: ("  CPU s per million at a steady 2,000/s", _cpu_shares(r["freshness_cpu_s_per_million"]), "", f"machine busy {r['freshness_machine_busy']:.0%}"),
         lambda: (

@@ -66,6 +66,9 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path):
     assert results["freshness_cpu_s_per_million"]["agent"] > 0 and 0 <= results["freshness_machine_busy"] <= 1
     assert all(set(step["cpu_us_per_reading"]) == {"agent", "broker", "influxd", "bench"} for step in results["live_capacity_steps"])
     assert (results["live_capacity_worker_core"] > 0) == (results["live_capacity_per_s"] > 0)
+    # The bare agent measured again right after the search, on the phase's own readings.
+    assert results["live_bare_faust_per_s"] > 0
+    assert results["live_capacity_ratio_bare_after"] == results["live_capacity_per_s"] / results["live_bare_faust_per_s"]
     # A project holding its whole retained window holds more than one with a single day.
     assert results["state_bytes_per_project_full_window"] > results["state_bytes_per_project_first_day"] > 0
     # Two workers split the readings between them, each counted once; the CPU of every

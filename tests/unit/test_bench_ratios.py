@@ -12,6 +12,18 @@ def test_a_run_of_one_reading_per_message_alone_reports_its_ratios():
     assert "e2e_ratio" not in results and "replay_year_s" not in results
 
 
+def test_the_live_capacity_is_set_against_both_bare_agents():
+    """The bare agent of its own phase, as the target says, and the one measured right
+    after the capacity search, minutes later, on the same broker."""
+    results = {"live_capacity_per_s": 4_250.0, "bare_faust_per_s": 6_372.0, "live_bare_faust_per_s": 5_500.0}
+    derive_ratios(results, readings=0)
+    assert results["live_capacity_ratio_bare"] == 4_250 / 6_372
+    assert results["live_capacity_ratio_bare_after"] == 4_250 / 5_500
+    results = {"live_capacity_per_s": 4_250.0, "live_bare_faust_per_s": 5_500.0}
+    derive_ratios(results, readings=0)
+    assert "live_capacity_ratio_bare" not in results and results["live_capacity_ratio_bare_after"] == 4_250 / 5_500
+
+
 def test_end_to_end_is_divided_by_the_consumer_of_its_own_packed_topic():
     results = {
         "e2e_readings_per_s": 100_000.0,
