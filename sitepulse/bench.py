@@ -523,16 +523,16 @@ class Bench:
                 freshness_p99_s=percentile(lags, 0.99),
                 freshness_max_s=lags[-1],
                 freshness_probes=len(lags),
+                freshness_cpu_s_per_million=steady.cpu_per_million(),
+                freshness_machine_busy=steady.account.machine_busy,
             )
-            self.results.update(freshness_cpu_s_per_million=steady.account.per_million(steady.published), freshness_machine_busy=steady.account.machine_busy)
             capacity, steps = (achieved if percentile(lags, 0.99) < 2 else 0.0), []
             if capacity:
 
                 def measure(rate: int) -> tuple[float, float, dict]:
                     achieved, lags = steady.run(rate, plan.capacity_step_s)
                     # What each process spent per reading at that rate: which one ran out of core.
-                    cpu = {"cpu_us_per_reading": steady.account.per_million(steady.published), "machine_busy": steady.account.machine_busy}
-                    return achieved, percentile(lags, 0.99), cpu
+                    return achieved, percentile(lags, 0.99), {"cpu_us_per_reading": steady.cpu_per_million(), "machine_busy": steady.account.machine_busy}
 
                 capacity, steps = search_live_capacity(
                     measure, plan.freshness_rate, capacity, plan.capacity_step_rate, plan.capacity_max_rate, CAPACITY_HALVINGS
@@ -738,6 +738,10 @@ class SteadyProbe:
         self.next_minute = 2  # the warm-up reading is at minute 1
         self.account, self.published = CpuAccount({}), 0  # of the last run
         self.sent = 0  # readings of every run
+
+    def cpu_per_million(self) -> dict[str, float]:
+        """Each process's CPU seconds per million readings (µs a reading) in the last run."""
+        return self.account.per_million(self.published)
 
     def run(self, rate: float, seconds: float) -> tuple[float, list[float]]:
         """(the rate achieved, the probes' lags in ascending order)."""
