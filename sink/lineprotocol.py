@@ -4,7 +4,9 @@ Escaping follows the line protocol reference."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import msgspec
 
 FieldValue = float | int | str | bool
 
@@ -42,6 +44,21 @@ def series_key(measurement: str, tags: Mapping[str, str]) -> str:
 def float_field(value: float) -> str:
     """A float field value; ``repr`` is the shortest text that reads back the same."""
     return repr(value)
+
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+def float_fields(column: Sequence[float]) -> list[str]:
+    """``float_field`` of each value as a float, a column at once (the raw readings'
+    line protocol spends most of its time writing floats): msgspec writes a whole column
+    at ~a third of ``repr``'s cost and, for 1e-4 ≤ |value| < 1e16 and zero, the same
+    text. It writes other values otherwise (1e-05 as 0.00001, 1e+16 as 1e16): those
+    columns are written by ``repr``."""
+    text = _encode_json(list(map(float, column)))[1:-1].decode()
+    if "e" in text or "0.0000" in text:
+        return list(map(repr, map(float, column)))
+    return text.split(",")
 
 
 def _field_value(value: FieldValue) -> str:

@@ -9,8 +9,6 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-import msgspec
-
 from ..streams.contract import AuditRecord, DailyField, InvestmentReport, Measurement, ReadingField, StatusField, NodeRecord, PowerReading, ProjectEvent, RegistryEntry
 from ..agents.core.calendar import Stoppage
 from ..agents.core.daily import DailyEnergy, MeterReading, MeterRun, day_start, day_start_ms, epoch_ms, to_meter_reading
@@ -21,7 +19,7 @@ from ..agents.core.problems import Problem
 from ..agents.core.investment import Completion
 from ..agents.core.nodes import PlanNode, Schedule
 from ..agents.core.ranking import UnitScore
-from .lineprotocol import encode_point, series_key, string_field
+from .lineprotocol import encode_point, float_fields, series_key, string_field
 
 
 def reading_point(reading: PowerReading) -> str:
@@ -66,25 +64,11 @@ def _run_lines(run: MeterRun) -> list[str]:
         between = f"{interval}{_KWH_TOTAL}"
         return [
             f"{head}{kwh}{between}{total}{_KW}{demand} {ts}"
-            for kwh, total, demand, ts in zip(_float_texts(run.kwh), _float_texts(totals), _float_texts(demands), times)
+            for kwh, total, demand, ts in zip(float_fields(run.kwh), float_fields(totals), float_fields(demands), times)
         ]
     if totals is None and demands is None:
-        return [f"{head}{kwh}{interval} {ts}" for kwh, ts in zip(_float_texts(run.kwh), times)]
+        return [f"{head}{kwh}{interval} {ts}" for kwh, ts in zip(float_fields(run.kwh), times)]
     return reading_lines(run.readings())
-
-
-_encode_json = msgspec.json.Encoder().encode
-
-
-def _float_texts(column: Sequence[float]) -> list[str]:
-    """``repr`` of each value as a float (the raw readings' line protocol spends most
-    of its time writing floats): msgspec writes a whole column at ~a third of the cost
-    and, for 1e-4 ≤ |value| < 1e16 and zero, the same text. It writes other values
-    otherwise (1e-05 as 0.00001, 1e+16 as 1e16): those columns are written by ``repr``."""
-    text = _encode_json(list(map(float, column)))[1:-1].decode()
-    if "e" in text or "0.0000" in text:
-        return list(map(repr, map(float, column)))
-    return text.split(",")
 
 
 # A city's meters all fit; a province's 100k would hold ~30 MB of keys that are cheap

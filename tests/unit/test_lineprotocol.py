@@ -96,14 +96,14 @@ def test_the_fast_daily_line_equals_the_general_encoder(project_id, kwh, reading
 def test_a_columns_float_texts_are_each_values_repr_as_a_float(column):
     """A run's columns are written a column at a time: the text of every value is the one
     the reading-by-reading path writes, tiny, huge, negative, zero or integer."""
-    from sitepulse.sink.points import _float_texts
+    from sitepulse.sink.lineprotocol import float_fields
 
-    assert _float_texts(column) == [repr(float(value)) for value in column]
+    assert float_fields(column) == [repr(float(value)) for value in column]
 
 
 def test_float_texts_at_the_edges_of_positional_notation():
-    from sitepulse.sink.points import _float_texts
+    from sitepulse.sink.lineprotocol import float_fields
 
     edges = [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e-05, 10.00001, 1e15, 9999999999999998.0, 1e16, 5e-324, 1.7976931348623157e308, 3]
-    assert _float_texts(edges) == [repr(float(value)) for value in edges]
-    assert _float_texts([12.5, 0.0, 1234.25]) == ["12.5", "0.0", "1234.25"]
+    assert float_fields(edges) == [repr(float(value)) for value in edges]
+    assert float_fields([12.5, 0.0, 1234.25]) == ["12.5", "0.0", "1234.25"]
