@@ -4,7 +4,9 @@ Escaping follows the line protocol reference."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 import msgspec
 
@@ -21,10 +23,12 @@ def encode_point(
     fields: Mapping[str, FieldValue | None],
     ts_ms: int,
 ) -> str:
-    """One line; tags sorted (InfluxDB's preferred order), ``None`` fields left out."""
-    head = series_key(measurement, tags)
+    """One line; tags sorted (InfluxDB's preferred order), ``None`` fields left out. A
+    judged day writes two of these, so the series' and fields' names are escaped once
+    and kept."""
+    head = _cached_series_key(measurement, tuple(tags.items()))
     body = ",".join(
-        f"{key.translate(_KEY_ESCAPES)}={_field_value(value)}"
+        f"{_escaped_key(key)}={_field_value(value)}"
         for key, value in fields.items()
         if value is not None
     )
@@ -39,6 +43,17 @@ def series_key(measurement: str, tags: Mapping[str, str]) -> str:
     for key in sorted(tags):
         head += f",{key.translate(_KEY_ESCAPES)}={tags[key].translate(_KEY_ESCAPES)}"
     return head
+
+
+# A city's series fit; a province's would hold a few MB of keys that are cheap to build again.
+@lru_cache(maxsize=4096)
+def _cached_series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    return series_key(measurement, dict(tags))
+
+
+@lru_cache(maxsize=1024)
+def _escaped_key(key: str) -> str:
+    return key.translate(_KEY_ESCAPES)
 
 
 def float_field(value: float) -> str:
@@ -62,7 +77,10 @@ def float_fields(column: Sequence[float]) -> list[str]:
 
 
 def _field_value(value: FieldValue) -> str:
-    # bool before int: bool is a subclass of int.
+    writer = _WRITERS.get(type(value))
+    if writer is not None:
+        return writer(value)
+    # A subclass (an enum's value, say); bool before int: bool is a subclass of int.
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -74,3 +92,11 @@ def _field_value(value: FieldValue) -> str:
 
 def string_field(value: str) -> str:
     return '"' + value.translate(_STRING_ESCAPES) + '"'
+
+
+_WRITERS: dict[type, Callable[[Any], str]] = {
+    bool: lambda value: "true" if value else "false",
+    int: lambda value: f"{value}i",
+    float: float_field,
+    str: string_field,
+}

@@ -377,7 +377,8 @@ class ProjectTimeline:
             day += timedelta(days=1)
         evaluation = _Evaluation(conditions, results[len(kept) :], looks[len(kept) :], self._last, len(kept))
         self._last, self._changed_from = evaluation, None
-        found, carried = suspicions(looks, self.carried)
+        # The kept days' findings go on from where they were, when those are at hand.
+        found, carried = suspicions(looks, self.carried, [(d.suspicion, d.carried) for d in kept] if from_objects else ())
         evaluated = [d if d.suspicion == f and d.carried == c else replace(d, suspicion=f, carried=c) for d, f, c in zip(results, found, carried)]
         evaluation.unpacked = Unpacked(evaluated, looks, normal)
         # Days unpacked from their packed form are rebuilt without their suspicion: the

@@ -169,19 +169,39 @@ def population_stdev(values: Sequence[float]) -> float:
 def same_profile(day: bytes, earlier: bytes) -> bool:
     """Two quantised days match: every working hour (a quarter of the peak or more in
     either) within half a percent, but for one hour in twelve, over enough hours to
-    tell. Cached like ``shaped``."""
-    floor = COPY_ACTIVE_SHARE * _FULL_SCALE
-    active = [(a, b) for a, b in zip(_PROFILE.unpack(day), _PROFILE.unpack(earlier)) if a >= floor or b >= floor]
+    tell. Cached like ``shaped``; each day's hours and working hours are kept too, as
+    every day is compared with the week before it and most pairs miss at once."""
+    hours, earlier_hours = _hours(day), _hours(earlier)
+    active = _active_hours(_active_mask(day) | _active_mask(earlier))
     if len(active) < COPY_MIN_ACTIVE_HOURS:
         return False
     # Most pairs of days differ in most hours: stop at the first miss too many.
     misses_left = len(active) // COPY_MISSES_PER_HOURS
-    for a, b in active:
+    for hour in active:
+        a, b = hours[hour], earlier_hours[hour]
         if abs(a - b) > COPY_RELATIVE_TOLERANCE * (a if a > b else b):
             misses_left -= 1
             if misses_left < 0:
                 return False
     return True
+
+
+# A city's days in the week before each judged day fit (~420 × 1.2 meters × 8).
+@lru_cache(maxsize=1 << 13)
+def _hours(shape: bytes) -> tuple[int, ...]:
+    return _PROFILE.unpack(shape)
+
+
+@lru_cache(maxsize=1 << 13)
+def _active_mask(shape: bytes) -> int:
+    """The day's working hours (a quarter of its peak or more) as bits."""
+    floor = COPY_ACTIVE_SHARE * _FULL_SCALE
+    return sum(1 << hour for hour, share in enumerate(_hours(shape)) if share >= floor)
+
+
+@lru_cache(maxsize=1 << 12)
+def _active_hours(mask: int) -> tuple[int, ...]:
+    return tuple(hour for hour in range(HOURS) if mask >> hour & 1)
 
 
 class MeterShapes(PackedDays[bytes]):
@@ -214,7 +234,7 @@ class Look:
 def shaped(shape: bytes) -> bool:
     """A profile with a shape to repeat (a flat one is the constant-load rule's).
     Cached: a timeline asks again for every day of its window at every judgement."""
-    return _cv(_PROFILE.unpack(shape)) >= COPY_MIN_SHAPE_CV
+    return _cv(_hours(shape)) >= COPY_MIN_SHAPE_CV
 
 
 def copied_from(day: date, shape: bytes, earlier_days: Mapping[date, bytes]) -> date | None:
@@ -313,18 +333,29 @@ _EXAMINED = {Reason.EXACT_FLAT: Look.FLAT_EXAMINED, Reason.CONSTANT_LOAD: Look.C
 _FOUND = {Reason.EXACT_FLAT: Look.FLAT, Reason.CONSTANT_LOAD: Look.CONSTANT, Reason.COPIED: Look.COPY}
 
 
-def suspicions(looks: Sequence[DayLook], carried: Carried = NOTHING_CARRIED) -> tuple[list[Suspicion | None], list[Carried]]:
+def suspicions(
+    looks: Sequence[DayLook], carried: Carried = NOTHING_CARRIED, known: Sequence[tuple[Suspicion | None, Carried]] = ()
+) -> tuple[list[Suspicion | None], list[Carried]]:
     """Each day's suspicion (None: none), from the days' looks in day order. A run of a
     rule goes on through days the rule could not examine and ends at a day examined
     clean; a constant-load run counts once it holds CONSTANT_RUN_DAYS working days, and
     then from its first day. Where several rules find a day, an exact flat load speaks
-    first, then a copy. Also, for each day, the runs open after it."""
-    since = dict(carried.since)
-    constant_days = carried.constant_days
+    first, then a copy. Also, for each day, the runs open after it.
+
+    ``known``: the first days' suspicions and open runs as an earlier call returned
+    them, over the same looks up to there and the same ``carried``. The runs go on from
+    the last of them, so a timeline judged day by day does not go over its whole window
+    each day; of the known days, only those of the constant-load run still open there
+    are decided again, by how long that run lasts now."""
+    resume = len(known)
+    start = known[-1][1] if known else carried
+    since = dict(start.since)
+    constant_days = start.constant_days
     starts: list[dict[Reason, date]] = []
-    after: list[Carried] = []
-    run_length: dict[date, int] = {}  # constant-load run (by its first day) -> working days
-    for look in looks:
+    after: list[Carried] = [runs for _, runs in known]
+    # constant-load run (by its first day) -> working days
+    run_length: dict[date, int] = {since[Reason.CONSTANT_LOAD]: constant_days} if Reason.CONSTANT_LOAD in since else {}
+    for look in looks[resume:]:
         for reason in _DAY_REASONS:
             if look.look & _FOUND[reason]:
                 if reason not in since:
@@ -339,17 +370,29 @@ def suspicions(looks: Sequence[DayLook], carried: Carried = NOTHING_CARRIED) -> 
             constant_days = 0
         starts.append(dict(since))
         after.append(Carried(tuple(sorted(since.items())), constant_days))
-    found: list[Suspicion | None] = []
-    for look, open_runs in zip(looks, starts):
-        if look.look & Look.FLAT:
-            found.append(Suspicion(Reason.EXACT_FLAT, open_runs[Reason.EXACT_FLAT]))
-        elif look.look & Look.COPY:
-            found.append(Suspicion(Reason.COPIED, open_runs[Reason.COPIED], look.meter_id, look.copied_from))
-        elif look.look & Look.CONSTANT and run_length.get(open_runs[Reason.CONSTANT_LOAD], 0) >= CONSTANT_RUN_DAYS:
-            found.append(Suspicion(Reason.CONSTANT_LOAD, open_runs[Reason.CONSTANT_LOAD], load_cv=look.load_cv, usual_cv=look.usual_cv))
-        else:
-            found.append(None)
+    found: list[Suspicion | None] = [suspicion for suspicion, _ in known]
+    for look, open_runs in zip(looks[resume:], starts):
+        found.append(_day_suspicion(look, open_runs.get(Reason.EXACT_FLAT), open_runs.get(Reason.COPIED), open_runs.get(Reason.CONSTANT_LOAD), run_length))
+    open_constant = dict(start.since).get(Reason.CONSTANT_LOAD)
+    if resume and open_constant is not None:
+        for position in range(resume - 1, -1, -1):
+            look = looks[position]
+            if look.day < open_constant:
+                break
+            if not look.look & (Look.FLAT | Look.COPY):  # (whose finding speaks first)
+                found[position] = _day_suspicion(look, None, None, open_constant, run_length)
     return found, after
+
+
+def _day_suspicion(look: DayLook, flat_since: date | None, copy_since: date | None, constant_since: date | None, run_length: Mapping[date, int]) -> Suspicion | None:
+    """A day's suspicion from its look and the runs open on it."""
+    if look.look & Look.FLAT:
+        return Suspicion(Reason.EXACT_FLAT, flat_since)
+    if look.look & Look.COPY:
+        return Suspicion(Reason.COPIED, copy_since, look.meter_id, look.copied_from)
+    if look.look & Look.CONSTANT and run_length.get(constant_since, 0) >= CONSTANT_RUN_DAYS:
+        return Suspicion(Reason.CONSTANT_LOAD, constant_since, load_cv=look.load_cv, usual_cv=look.usual_cv)
+    return None
 
 
 # --- Months: investment that does not move while power says the site works ------------

@@ -1,3 +1,5 @@
+import enum
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -12,6 +14,19 @@ def test_tags_are_sorted_and_special_characters_escaped():
 def test_field_types_follow_influxdb_syntax_and_none_is_left_out():
     line = encode_point("m", {}, {"f": 1.0, "i": 3, "b": True, "s": 'say "hi" \\ bye', "n": None}, 5)
     assert line == 'm f=1.0,i=3i,b=true,s="say \\"hi\\" \\\\ bye" 5'
+
+
+def test_values_of_a_subclass_are_written_by_the_type_they_extend_and_field_names_escaped():
+    class Label(str, enum.Enum):
+        STALLED = "stalled"
+
+    class Count(enum.IntEnum):
+        THREE = 3
+
+    line = encode_point("m", {"t": "v"}, {"state": Label.STALLED, "n": Count.THREE, "a b": 1.5, "k=v,w": False}, 5)
+    assert line == r'm,t=v state="stalled",n=3i,a\ b=1.5,k\=v\,w=false 5'
+    # the same tags in another order name the same series
+    assert encode_point("m", {"b": "2", "a": "1"}, {"f": 1}, 0) == encode_point("m", {"a": "1", "b": "2"}, {"f": 1}, 0) == "m,a=1,b=2 f=1i 0"
 
 
 def test_a_point_without_fields_is_refused():

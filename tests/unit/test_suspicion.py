@@ -18,10 +18,14 @@ from sitepulse.agents.core.daily import DailyEnergyBook, MeterReading, epoch_ms
 from sitepulse.agents.core.indicators import ProjectTimeline
 from sitepulse.agents.core.suspicion import (
     Carried,
+    DayLook,
+    Look,
     MonthActivity,
+    Reason,
     day_shape,
     flat_investment_verdict,
     same_profile,
+    suspicions,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -224,6 +228,40 @@ def test_the_constant_load_run_keeps_its_first_day_when_old_days_are_folded_away
     after = {d.day: d for d in timeline.evaluate()}
     assert after[faked[-1]].suspicion.since == faked[0] == result[faked[-1]].suspicion.since
     assert Carried.decode(timeline.carried.encode()) == timeline.carried
+
+
+# Each rule examined, or examined and found, or neither, on each day.
+_LOOK_BITS = st.builds(
+    lambda flat, constant, copy: flat | constant | copy,
+    st.sampled_from([0, Look.FLAT_EXAMINED, Look.FLAT_EXAMINED | Look.FLAT]),
+    st.sampled_from([0, Look.CONSTANT_EXAMINED, Look.CONSTANT_EXAMINED | Look.CONSTANT]),
+    st.sampled_from([0, Look.COPY_EXAMINED, Look.COPY_EXAMINED | Look.COPY]),
+)
+
+
+def _looks(bits: list[int]) -> list[DayLook]:
+    return [
+        DayLook(FIRST + timedelta(days=n), look, "M1" if look & Look.COPY else "", FIRST if look & Look.COPY else None, 0.01 * n, 0.3)
+        for n, look in enumerate(bits)
+    ]
+
+
+@given(
+    st.lists(_LOOK_BITS, min_size=1, max_size=30),
+    st.lists(_LOOK_BITS, max_size=12),
+    st.integers(0, 30),
+    st.sampled_from([Carried(), Carried(((Reason.CONSTANT_LOAD, FIRST - timedelta(days=3)),), 1), Carried(((Reason.EXACT_FLAT, FIRST - timedelta(days=1)),), 0)]),
+)
+@settings(max_examples=400, deadline=None)
+def test_runs_resumed_from_known_days_find_what_a_pass_over_every_day_finds(before, changed, kept, carried):
+    """A timeline judged again from its first changed day keeps the days before it as
+    found; whatever the later days now say (a constant load that now lasts, or no longer
+    does), every day's finding and open runs are those of a pass over all days."""
+    kept = min(kept, len(before))
+    earlier = _looks(before)
+    known = list(zip(*suspicions(earlier, carried)))[:kept]
+    now = _looks(before[:kept] + changed)
+    assert suspicions(now, carried, known) == suspicions(now, carried)
 
 
 # --- Exact flat and copied days -----------------------------------------------------------
