@@ -165,16 +165,21 @@ def population_stdev(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
 
 
-@lru_cache(maxsize=1 << 16)
 def same_profile(day: bytes, earlier: bytes) -> bool:
     """Two quantised days match: every working hour (a quarter of the peak or more in
     either) within half a percent, but for one hour in twelve, over enough hours to
-    tell. Cached like ``shaped``; each day's hours and working hours are kept too, as
-    every day is compared with the week before it and most pairs miss at once."""
-    hours, earlier_hours = _hours(day), _hours(earlier)
-    active = _active_hours(_active_mask(day) | _active_mask(earlier))
+    tell."""
+    return _repeats(_hours(day), _active_mask(day), earlier)
+
+
+def _repeats(hours: tuple[int, ...], active_mask: int, earlier: bytes) -> bool:
+    """``same_profile`` of a day given as its hours and working hours: every day is
+    compared with each of the week before it, and most pairs miss at once, so what is
+    known of each day is kept (``_hours``, ``_active_mask``) and the pairs are not."""
+    active = _active_hours(active_mask | _active_mask(earlier))
     if len(active) < COPY_MIN_ACTIVE_HOURS:
         return False
+    earlier_hours = _hours(earlier)
     # Most pairs of days differ in most hours: stop at the first miss too many.
     misses_left = len(active) // COPY_MISSES_PER_HOURS
     for hour in active:
@@ -239,9 +244,10 @@ def shaped(shape: bytes) -> bool:
 
 def copied_from(day: date, shape: bytes, earlier_days: Mapping[date, bytes]) -> date | None:
     """The most recent of the week's earlier days whose profile ``day``'s repeats."""
+    hours, active_mask = _hours(shape), _active_mask(shape)
     for back in range(1, COPY_LOOKBACK_DAYS + 1):
         earlier = earlier_days.get(day - timedelta(days=back))
-        if earlier is not None and same_profile(shape, earlier):
+        if earlier is not None and _repeats(hours, active_mask, earlier):
             return day - timedelta(days=back)
     return None
 
