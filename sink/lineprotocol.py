@@ -24,9 +24,9 @@ def encode_point(
     ts_ms: int,
 ) -> str:
     """One line; tags sorted (InfluxDB's preferred order), ``None`` fields left out. A
-    judged day writes two of these, so the series' and fields' names are escaped once
-    and kept."""
-    head = _cached_series_key(measurement, tuple(tags.items()))
+    judged day writes two of these, so names are escaped once and kept (their values,
+    a project's say, are not: a province's would fill any cache)."""
+    head = series_key(measurement, tags)
     body = ",".join(
         f"{_escaped_key(key)}={_field_value(value)}"
         for key, value in fields.items()
@@ -39,21 +39,20 @@ def encode_point(
 
 def series_key(measurement: str, tags: Mapping[str, str]) -> str:
     """Measurement and tags: the part of a line that names the series."""
-    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    head = _escaped_measurement(measurement)
     for key in sorted(tags):
-        head += f",{key.translate(_KEY_ESCAPES)}={tags[key].translate(_KEY_ESCAPES)}"
+        head += f",{_escaped_key(key)}={tags[key].translate(_KEY_ESCAPES)}"
     return head
-
-
-# A city's series fit; a province's would hold a few MB of keys that are cheap to build again.
-@lru_cache(maxsize=4096)
-def _cached_series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
-    return series_key(measurement, dict(tags))
 
 
 @lru_cache(maxsize=1024)
 def _escaped_key(key: str) -> str:
     return key.translate(_KEY_ESCAPES)
+
+
+@lru_cache(maxsize=64)
+def _escaped_measurement(measurement: str) -> str:
+    return measurement.translate(_MEASUREMENT_ESCAPES)
 
 
 def float_field(value: float) -> str:
