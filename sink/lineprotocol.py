@@ -56,8 +56,9 @@ def _escaped_measurement(measurement: str) -> str:
 
 
 def float_field(value: float) -> str:
-    """A float field value; ``repr`` is the shortest text that reads back the same."""
-    return repr(value)
+    """A float field value; ``repr`` is the shortest text that reads back the same (of
+    the value as a float: a numpy float's own ``repr`` names its type)."""
+    return repr(float(value))
 
 
 _encode_json = msgspec.json.Encoder().encode
@@ -77,16 +78,11 @@ def float_fields(column: Sequence[float]) -> list[str]:
 
 def _field_value(value: FieldValue) -> str:
     writer = _WRITERS.get(type(value))
-    if writer is not None:
-        return writer(value)
-    # A subclass (an enum's value, say); bool before int: bool is a subclass of int.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        return float_field(value)
-    return string_field(value)
+    if writer is None:
+        # A subclass (an enum's value, say) is written as the type it extends, in the
+        # writers' order: bool before int, as bool is a subclass of int.
+        writer = next((writer for kind, writer in _WRITERS.items() if isinstance(value, kind)), string_field)
+    return writer(value)
 
 
 def string_field(value: str) -> str:

@@ -1,5 +1,6 @@
 import enum
 
+import numpy
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -23,7 +24,7 @@ def test_values_of_a_subclass_are_written_by_the_type_they_extend_and_field_name
     class Count(enum.IntEnum):
         THREE = 3
 
-    line = encode_point("m", {"t": "v"}, {"state": Label.STALLED, "n": Count.THREE, "a b": 1.5, "k=v,w": False}, 5)
+    line = encode_point("m", {"t": "v"}, {"state": Label.STALLED, "n": Count.THREE, "a b": numpy.float64(1.5), "k=v,w": False}, 5)
     assert line == r'm,t=v state="stalled",n=3i,a\ b=1.5,k\=v\,w=false 5'
     # the same tags in another order name the same series
     assert encode_point("m", {"b": "2", "a": "1"}, {"f": 1}, 0) == encode_point("m", {"a": "1", "b": "2"}, {"f": 1}, 0) == "m,a=1,b=2 f=1i 0"
