@@ -72,7 +72,7 @@ def float_fields(column: Sequence[float]) -> list[str]:
     columns are written by ``repr``."""
     text = _encode_json(list(map(float, column)))[1:-1].decode()
     if "e" in text or "0.0000" in text:
-        return list(map(repr, map(float, column)))
+        return list(map(float_field, column))
     return text.split(",")
 
 
